@@ -1,0 +1,41 @@
+# The two commands of the README: `make demo` and `make test`. Both bootstrap .venv themselves.
+SHELL := /bin/bash
+# python3.12 where it runs (librosa 1.0 needs it; pyenv shims may name it without running it), else python3 >= 3.11
+PY ?= $(shell for p in python3.12 $$(ls -d $$HOME/.pyenv/versions/3.12*/bin/python3.12 2>/dev/null) python3; do \
+	$$p -c 'import sys; assert sys.version_info >= (3, 11)' 2>/dev/null && { echo $$p; break; }; done)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+BACKEND ?= emulator
+
+.PHONY: demo test bench lab setup system venv clean
+
+setup: system venv
+
+# apt part (root assumed; see README). Retries while another apt holds the dpkg lock.
+system:
+	@bash scripts/system-deps.sh
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	@$(BIN)/python -c 'import sys; assert sys.version_info >= (3, 11), "python >= 3.11 needed"'
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[test]'
+	@touch $(STAMP)
+
+demo: setup
+	$(BIN)/livekit-lab demo --backend $(BACKEND)
+
+test: setup
+	$(BIN)/python -m pytest -p no:cacheprovider tests --nbmake notebooks
+
+bench: setup
+	$(BIN)/python benchmarks/run.py
+
+lab: setup
+	$(BIN)/livekit-lab lab
+
+clean:
+	rm -rf $(VENV) .pytest_cache

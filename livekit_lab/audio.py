@@ -1,0 +1,194 @@
+"""Audio plumbing: PCM16 <-> float, resampling to 16 kHz mono, chunking, WAV I/O, validation.
+
+Signal-first functions with keyword-only options. Every array this module returns is
+float32 mono in [-1, 1]; every ``bytes`` is little-endian PCM16 mono.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from .errors import InvalidMediaError
+
+INPUT_RATE = 16_000  # what the Live API takes natively
+OUTPUT_RATE = 24_000  # what it always sends back
+MAX_INPUT_SECONDS = 3_600.0  # one hour: longer input is almost surely a mistake
+
+
+def pcm16_to_float(pcm: bytes | bytearray | memoryview) -> np.ndarray:
+    """Little-endian PCM16 bytes -> float32 array in [-1, 1)."""
+    b = bytes(pcm)
+    if len(b) % 2:
+        raise InvalidMediaError(f"PCM16 needs an even number of bytes, got {len(b)}")
+    return np.frombuffer(b, dtype="<i2").astype(np.float32) / 32768.0
+
+
+def float_to_pcm16(y: np.ndarray) -> bytes:
+    """Float array in [-1, 1] -> little-endian PCM16 bytes (clipped, rounded)."""
+    y = np.asarray(y, dtype=np.float64)
+    return np.clip(np.rint(y * 32767.0), -32768, 32767).astype("<i2").tobytes()
+
+
+def resample(y: np.ndarray, *, orig_sr: int, target_sr: int) -> np.ndarray:
+    """Resample with soxr (VHQ), the same resampler librosa uses by default."""
+    if orig_sr == target_sr:
+        return np.asarray(y, dtype=np.float32)
+    import soxr
+
+    return soxr.resample(np.asarray(y, dtype=np.float32), orig_sr, target_sr, quality="HQ").astype(np.float32)
+
+
+def _as_float_mono(y: np.ndarray, *, channels_axis: int | None = None) -> np.ndarray:
+    a = np.asarray(y)
+    if a.dtype.kind not in "iuf":
+        raise InvalidMediaError(f"audio must be a numeric array, got dtype {a.dtype}")
+    if a.size == 0:
+        raise InvalidMediaError("audio is empty")
+    if a.ndim == 0 or a.ndim > 2:
+        raise InvalidMediaError(f"audio must be 1-D (samples) or 2-D (samples x channels), got shape {a.shape}")
+    if a.dtype.kind == "f":
+        if not np.all(np.isfinite(a)):
+            raise InvalidMediaError("audio contains NaN or infinite samples")
+        a = a.astype(np.float32)
+        peak = float(np.max(np.abs(a)))
+        if peak > 1.0 + 1e-6:
+            raise InvalidMediaError(f"float audio must lie in [-1, 1]; peak is {peak:.3g} (scale it first)")
+    elif a.dtype.kind == "i":
+        a = a.astype(np.float32) / float(2 ** (8 * a.dtype.itemsize - 1))
+    else:  # unsigned: centre it
+        half = float(2 ** (8 * a.dtype.itemsize - 1))
+        a = (a.astype(np.float32) - half) / half
+    if a.ndim == 2:
+        # channels are the short axis unless told otherwise
+        axis = channels_axis if channels_axis is not None else (1 if a.shape[1] <= a.shape[0] else 0)
+        if a.shape[axis] > 32:
+            raise InvalidMediaError(f"audio has {a.shape[axis]} channels; expected at most 32")
+        a = a.mean(axis=axis)
+    return np.ascontiguousarray(a, dtype=np.float32)
+
+
+def load(source: str | os.PathLike | bytes | np.ndarray, *, sr: int | None = None) -> tuple[np.ndarray, int]:
+    """Load audio from a file path, WAV/FLAC/OGG bytes or an array into float32 mono.
+
+    Parameters
+    ----------
+    source : path, bytes or np.ndarray
+        A file, the bytes of one, or samples (1-D, or 2-D samples x channels).
+    sr : int, optional
+        The sample rate of ``source`` when it is an array (required then); ignored for files.
+
+    Returns
+    -------
+    y : np.ndarray
+        float32 mono samples.
+    sr : int
+        Their sample rate.
+    """
+    if isinstance(source, np.ndarray):
+        if sr is None:
+            raise InvalidMediaError("an array needs its sample rate: load(y, sr=...)")
+        _check_rate(sr)
+        return _as_float_mono(source), int(sr)
+    import soundfile as sf
+
+    try:
+        if isinstance(source, (bytes, bytearray, memoryview)):
+            data, file_sr = sf.read(io.BytesIO(bytes(source)), dtype="float32", always_2d=True)
+        else:
+            p = Path(source)
+            if not p.is_file():
+                raise InvalidMediaError(f"no such audio file: {p}")
+            data, file_sr = sf.read(str(p), dtype="float32", always_2d=True)
+    except InvalidMediaError:
+        raise
+    except Exception as e:  # soundfile's errors are not one class
+        raise InvalidMediaError(f"cannot decode audio: {e}") from None
+    _check_rate(file_sr)
+    return _as_float_mono(data, channels_axis=1), int(file_sr)
+
+
+def _check_rate(sr) -> None:
+    if not isinstance(sr, (int, np.integer)) or isinstance(sr, bool) or not 1_000 <= int(sr) <= 384_000:
+        raise InvalidMediaError(f"sample rate must be an integer in [1000, 384000] Hz, got {sr!r}")
+
+
+def prepare_input(source, *, sr: int | None = None, target_sr: int = INPUT_RATE) -> np.ndarray:
+    """Any audio -> validated float32 mono at ``target_sr`` (16 kHz for the Live API).
+
+    Raises `InvalidMediaError` for empty, non-finite, mis-shaped, over-long or undecodable input.
+    """
+    y, file_sr = load(source, sr=sr)
+    if len(y) / file_sr > MAX_INPUT_SECONDS:
+        raise InvalidMediaError(f"audio is {len(y) / file_sr:.0f} s long; the limit is {MAX_INPUT_SECONDS:.0f} s")
+    return resample(y, orig_sr=file_sr, target_sr=target_sr)
+
+
+def chunks(pcm: bytes, *, sr: int = INPUT_RATE, chunk_ms: float = 40.0) -> Iterator[bytes]:
+    """Split PCM16 bytes into chunks of ``chunk_ms`` (the last may be shorter)."""
+    if chunk_ms <= 0:
+        raise InvalidMediaError("chunk_ms must be positive")
+    step = max(2, int(round(sr * chunk_ms / 1000.0)) * 2)
+    for i in range(0, len(pcm), step):
+        yield pcm[i : i + step]
+
+
+def dbfs(y: np.ndarray) -> float:
+    """RMS level of the whole signal in dBFS (a full-scale sine is -3 dBFS); -inf for silence."""
+    y = np.asarray(y, dtype=np.float64)
+    if y.size == 0:
+        return float("-inf")
+    rms = float(np.sqrt(np.mean(y * y)))
+    return 20.0 * np.log10(rms) if rms > 0 else float("-inf")
+
+
+def write_wav(path: str | os.PathLike, y: np.ndarray | bytes, *, sr: int) -> Path:
+    """Write float samples or PCM16 bytes as a 16-bit WAV file."""
+    import soundfile as sf
+
+    if isinstance(y, (bytes, bytearray, memoryview)):
+        y = pcm16_to_float(y)
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(str(p), np.asarray(y, dtype=np.float32), sr, subtype="PCM_16")
+    return p
+
+
+def wav_bytes(y: np.ndarray | bytes, *, sr: int) -> bytes:
+    """The bytes of a 16-bit WAV file (for IPython.display.Audio and downloads)."""
+    import soundfile as sf
+
+    if isinstance(y, (bytes, bytearray, memoryview)):
+        y = pcm16_to_float(y)
+    buf = io.BytesIO()
+    sf.write(buf, np.asarray(y, dtype=np.float32), sr, subtype="PCM_16", format="WAV")
+    return buf.getvalue()
+
+
+def active_level_dbfs(y: np.ndarray, *, sr: int, frame_ms: float = 20.0, floor_dbfs: float = -70.0,
+                      below_peak_db: float = 30.0) -> float:
+    """Active speech level in dBFS: the RMS over the frames that carry speech.
+
+    Definition (a simplified ITU-T P.56): split into ``frame_ms`` frames; a frame is active when
+    its RMS level is above ``floor_dbfs`` and within ``below_peak_db`` of the loudest frame; the
+    active level is the RMS of all active samples. Leading and trailing silence therefore do not
+    lower it. This is the level the emulator's proactive-audio rule compares with -40 dBFS.
+    Returns -inf when no frame is active.
+    """
+    y = np.asarray(y, dtype=np.float64)
+    n = max(1, int(sr * frame_ms / 1000.0))
+    m = len(y) // n
+    if m == 0:
+        return dbfs(y)
+    frames = y[: m * n].reshape(m, n)
+    ms = np.mean(frames * frames, axis=1)
+    with np.errstate(divide="ignore"):
+        lv = 10.0 * np.log10(np.maximum(ms, 1e-20))
+    active = (lv > floor_dbfs) & (lv >= lv.max() - below_peak_db)
+    if not active.any():
+        return float("-inf")
+    return float(10.0 * np.log10(np.mean(ms[active])))
