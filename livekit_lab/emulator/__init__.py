@@ -1,0 +1,226 @@
+"""A local emulator of the Gemini Live API that the unmodified google-genai SDK connects to.
+
+>>> from livekit_lab import emulator
+>>> with emulator.run(pace="fast") as emu:          # doctest: +SKIP
+...     client = emu.client                          # a ready google.genai.Client
+...     env = emu.env                                # or run unmodified code under these variables
+
+What it imitates and what it cannot is documented in the README ("The emulator").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import secrets
+import signal
+import sys
+import tempfile
+import threading
+from pathlib import Path
+
+from .. import catalog
+from . import tls
+from .server import Service
+from .trace import Trace, TurnTrace
+from .voice import PhraseCache
+
+__all__ = ["Emulator", "run", "serve", "Trace", "TurnTrace", "FAULT_HEADER", "TAG_HEADER"]
+
+from .server import FAULT_HEADER, TAG_HEADER  # noqa: E402
+
+_SHARED_CACHE = PhraseCache()  # emulators in one process share rendered phrases
+
+
+class Emulator:
+    """A running emulator: its address, trust anchor, key, and a ready SDK client.
+
+    Attributes
+    ----------
+    base_url : str
+        ``https://HOST:PORT`` — give it to the SDK as ``http_options.base_url``.
+    ca_file : str
+        Absolute path of the PEM of the CA the client must trust.
+    api_key : str
+        The key this emulator accepts (generated; never read from the environment).
+    env : dict
+        ``GOOGLE_GEMINI_BASE_URL``, ``GEMINI_API_KEY``, ``SSL_CERT_FILE``: under these variables
+        unmodified user code reaches the emulator. The emulator never changes ``os.environ``.
+        Note that ``SSL_CERT_FILE`` replaces the system CA bundle for the whole process.
+    trace : Trace
+        Per-turn ground-truth timestamps (see `livekit_lab.emulator.trace`).
+    """
+
+    def __init__(self, *, host: str = "127.0.0.1", port: int = 0, state_dir: str | os.PathLike | None = None,
+                 pace: str = "realtime", time_scale: float = 1.0, faults: str | None = None,
+                 connection_seconds: float | None = None, api_key: str | None = None):
+        self.host = host
+        self._tmp = None
+        if state_dir is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="livekit-lab-emulator-")
+            state_dir = self._tmp.name
+        self.state_dir = Path(state_dir).resolve()
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        key_file = self.state_dir / "api_key"
+        if api_key is None:
+            if key_file.exists():
+                api_key = key_file.read_text().strip()
+            else:
+                api_key = "emu-" + secrets.token_urlsafe(24)
+                key_file.write_text(api_key)
+                key_file.chmod(0o600)
+        self.api_key = api_key
+        hosts = tuple(dict.fromkeys([host, "127.0.0.1", "localhost"]))
+        ca, cert, key = tls.ensure_certs(self.state_dir, hosts)
+        self.ca_file = str(ca)
+        self.cert_file = str(cert)
+        self._ssl = tls.server_context(cert, key)
+        self.service = Service(api_key=api_key, pace=pace, time_scale=time_scale, state_dir=self.state_dir,
+                               faults=faults, connection_seconds=connection_seconds, cache=_SHARED_CACHE)
+        self.trace: Trace = self.service.trace
+        self._requested_port = port
+        self.port: int | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._runner = None
+        self._stopped = asyncio.Event
+
+    # -- lifecycle ----------------------------------------------------------------------
+    async def start_async(self) -> "Emulator":
+        from aiohttp import web
+
+        self._runner = web.AppRunner(self.service.app(), access_log=None, handle_signals=False, shutdown_timeout=1.0)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self._requested_port, ssl_context=self._ssl, reuse_address=True)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]
+        return self
+
+    async def stop_async(self) -> None:
+        if self._runner is not None:
+            for conn in list(self.service.open_connections):
+                await conn.close(1001, "")
+            await self._runner.cleanup()
+            self._runner = None
+
+    def start(self) -> "Emulator":
+        """Serve on a background thread with its own event loop; returns when ready."""
+        ready = threading.Event()
+        err: list[BaseException] = []
+
+        def main():
+            loop = asyncio.new_event_loop()
+            self._loop = loop
+            try:
+                loop.run_until_complete(self.start_async())
+            except BaseException as e:  # report to the caller
+                err.append(e)
+                ready.set()
+                return
+            ready.set()
+            loop.run_forever()
+            loop.run_until_complete(self.stop_async())
+            loop.close()
+
+        self._thread = threading.Thread(target=main, name="livekit-lab-emulator", daemon=True)
+        self._thread.start()
+        ready.wait()
+        if err:
+            raise err[0]
+        return self
+
+    def stop(self) -> None:
+        if self._loop is not None and self._thread is not None:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(timeout=10)
+            self._loop = None
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None
+
+    def __enter__(self) -> "Emulator":
+        return self.start() if self._thread is None else self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    # -- how clients reach it -------------------------------------------------------------
+    @property
+    def base_url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"https://{host}:{self.port}"
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {"GOOGLE_GEMINI_BASE_URL": self.base_url, "GEMINI_API_KEY": self.api_key, "SSL_CERT_FILE": self.ca_file}
+
+    def http_options(self, *, api_version: str = catalog.DEFAULT_API_VERSION, headers: dict | None = None):
+        """`google.genai.types.HttpOptions` that reach this emulator and trust its CA."""
+        from google.genai import types
+
+        ctx = tls.client_context(self.ca_file)
+        return types.HttpOptions(base_url=self.base_url, api_version=api_version, headers=headers,
+                                 client_args={"verify": ctx}, async_client_args={"ssl": ctx, "verify": ctx})
+
+    def make_client(self, *, api_version: str = catalog.DEFAULT_API_VERSION, api_key: str | None = None,
+                    vertexai: bool = False, headers: dict | None = None):
+        """A `google.genai.Client` for this emulator (Gemini API mode, or Vertex express mode)."""
+        from google import genai
+
+        return genai.Client(api_key=api_key or self.api_key, vertexai=vertexai or None,
+                            http_options=self.http_options(api_version="v1beta1" if vertexai and api_version == catalog.DEFAULT_API_VERSION else api_version, headers=headers))
+
+    @property
+    def client(self):
+        if getattr(self, "_client", None) is None:
+            self._client = self.make_client()
+        return self._client
+
+    def info(self) -> dict:
+        return {"base_url": self.base_url, "ca_file": self.ca_file, "api_key": self.api_key,
+                "host": self.host, "port": self.port, "state_dir": str(self.state_dir),
+                "pace": self.service.pace, "time_scale": self.service.scale,
+                "spki_sha256": tls.spki_sha256(Path(self.cert_file)), "env": self.env}
+
+    def __repr__(self) -> str:
+        return f"<Emulator {self.base_url if self.port else 'stopped'} pace={self.service.pace}>"
+
+
+def run(**kwargs) -> Emulator:
+    """Start an emulator on a background thread; use as a context manager.
+
+    Keyword arguments are those of `Emulator`: ``host``, ``port``, ``state_dir``, ``pace``
+    ("realtime" or "fast"), ``time_scale``, ``faults`` (see `livekit_lab.emulator.faults`),
+    ``connection_seconds``.
+    """
+    return Emulator(**kwargs).start()
+
+
+def serve(*, host: str = "127.0.0.1", port: int = 0, state_dir: str | None = None, pace: str = "realtime",
+          time_scale: float = 1.0, faults: str | None = None, connection_seconds: float | None = None) -> int:
+    """Run in the foreground (the CLI): print one JSON line when ready, log to stderr, stop on
+    SIGINT/SIGTERM and return 0."""
+    logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s emulator %(levelname)s %(message)s")
+    emu = Emulator(host=host, port=port, state_dir=state_dir, pace=pace, time_scale=time_scale, faults=faults,
+                   connection_seconds=connection_seconds)
+
+    async def main():
+        await emu.start_async()
+        info = emu.info()
+        sys.stdout.write(json.dumps(info) + "\n")
+        sys.stdout.flush()
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        await emu.stop_async()
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(main())
+    if emu._tmp is not None:
+        emu._tmp.cleanup()
+    return 0

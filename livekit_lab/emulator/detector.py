@@ -1,0 +1,134 @@
+"""Automatic activity detection on 16 kHz input, as the emulator's turn-taking uses it.
+
+An energy detector on 10 ms frames (documented in the README):
+
+- a frame is *voiced* when its RMS level reaches the start threshold: -55 dBFS with
+  ``START_SENSITIVITY_HIGH`` (the default), -45 dBFS with ``START_SENSITIVITY_LOW``;
+- speech *starts* after ``prefix_padding_ms`` (default 20 ms) of consecutive voiced frames;
+- during speech a frame keeps speech alive at the start threshold (``END_SENSITIVITY_HIGH``,
+  default) or 6 dB below it (``END_SENSITIVITY_LOW``);
+- speech *ends* after ``silence_duration_ms`` (default 800 ms) without a voiced frame, counted in
+  audio time. The end of speech is the last voiced sample (|x| at the threshold amplitude), and
+  its time is the arrival time of the chunk that carried it.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+
+FRAME = 160  # 10 ms at 16 kHz
+PREROLL = 16000  # samples kept before a start, so the utterance includes its onset
+
+START_DBFS = {"START_SENSITIVITY_HIGH": -55.0, "START_SENSITIVITY_LOW": -45.0}
+END_DROP_DB = {"END_SENSITIVITY_HIGH": 0.0, "END_SENSITIVITY_LOW": 6.0}
+
+
+@dataclass
+class Activity:
+    kind: str  # "start" | "end"
+    t_ns: int  # arrival time of the chunk that carried the deciding sample
+    sample: int  # index in the connection's input stream
+    utterance: np.ndarray | None = None  # for "end": the utterance, pre-roll included
+    t_last_voiced_ns: int = 0  # for "end"
+
+
+class ActivityDetector:
+    def __init__(self, *, start_sensitivity: str | None = None, end_sensitivity: str | None = None,
+                 prefix_padding_ms: int | None = None, silence_duration_ms: int | None = None):
+        self.start_db = START_DBFS.get(start_sensitivity or "START_SENSITIVITY_HIGH", -55.0)
+        self.keep_db = self.start_db - END_DROP_DB.get(end_sensitivity or "END_SENSITIVITY_HIGH", 0.0)
+        self.prefix_frames = max(1, int(round((prefix_padding_ms if prefix_padding_ms is not None else 20) / 10)))
+        self.silence_frames = max(1, int(round((silence_duration_ms if silence_duration_ms is not None else 800) / 10)))
+        self._keep_amp = 10 ** (self.keep_db / 20)
+        self._pending = np.zeros(0, np.float32)
+        self._n = 0  # samples consumed into frames
+        self._chunks: deque[tuple[int, int]] = deque()  # (first sample index, arrival ns)
+        self._pre: deque[np.ndarray] = deque()
+        self._pre_len = 0
+        self._utt: list[np.ndarray] = []
+        self.speaking = False
+        self._run = 0  # consecutive voiced frames before a start
+        self._silent = 0  # frames without voice during speech
+        self._last_voiced_sample = -1
+
+    def _time_of(self, sample: int) -> int:
+        t = self._chunks[0][1] if self._chunks else 0
+        for start, ts in self._chunks:
+            if start > sample:
+                break
+            t = ts
+        return t
+
+    def feed(self, y: np.ndarray, t_ns: int) -> list[Activity]:
+        """Add samples that arrived at ``t_ns``; return the starts and ends they decide."""
+        self._chunks.append((self._n + len(self._pending), t_ns))
+        buf = np.concatenate([self._pending, y]) if self._pending.size else y
+        nfr = len(buf) // FRAME
+        self._pending = buf[nfr * FRAME:].copy()
+        out: list[Activity] = []
+        if nfr == 0:
+            return out
+        frames = buf[: nfr * FRAME].reshape(nfr, FRAME)
+        ms = np.mean(frames.astype(np.float64) ** 2, axis=1)
+        with np.errstate(divide="ignore"):
+            lv = 10 * np.log10(np.maximum(ms, 1e-20))
+        for i in range(nfr):
+            first = self._n
+            frame = frames[i]
+            self._n += FRAME
+            if not self.speaking:
+                self._pre.append(frame)
+                self._pre_len += FRAME
+                while self._pre_len - len(self._pre[0]) >= PREROLL:
+                    self._pre_len -= len(self._pre.popleft())
+                if lv[i] >= self.start_db:
+                    self._run += 1
+                    if self._run >= self.prefix_frames:
+                        self.speaking = True
+                        self._silent = 0
+                        self._utt = list(self._pre)
+                        self._pre.clear()
+                        self._pre_len = 0
+                        start_sample = first - (self._run - 1) * FRAME
+                        self._mark_voiced(frame, first)
+                        out.append(Activity("start", self._time_of(first + FRAME - 1), start_sample))
+                else:
+                    self._run = 0
+            else:
+                self._utt.append(frame)
+                if lv[i] >= self.keep_db:
+                    self._silent = 0
+                    self._mark_voiced(frame, first)
+                else:
+                    self._silent += 1
+                    if self._silent >= self.silence_frames:
+                        out.append(self._end())
+        # forget chunk times nobody can ask for any more
+        horizon = min(self._n - PREROLL, self._last_voiced_sample if self.speaking else self._n) - FRAME
+        while len(self._chunks) > 1 and self._chunks[1][0] <= horizon:
+            self._chunks.popleft()
+        return out
+
+    def _mark_voiced(self, frame: np.ndarray, first: int) -> None:
+        idx = np.flatnonzero(np.abs(frame) >= self._keep_amp)
+        self._last_voiced_sample = first + (int(idx[-1]) if idx.size else FRAME - 1)
+
+    def _end(self) -> Activity:
+        self.speaking = False
+        self._run = 0
+        utt = np.concatenate(self._utt) if self._utt else np.zeros(0, np.float32)
+        self._utt = []
+        t = self._time_of(self._last_voiced_sample)
+        return Activity("end", t, self._last_voiced_sample, utterance=utt, t_last_voiced_ns=t)
+
+    def flush(self) -> Activity | None:
+        """``audioStreamEnd``: end the current utterance now, if there is one."""
+        if self.speaking:
+            if self._pending.size:
+                self._utt.append(self._pending)
+                self._pending = np.zeros(0, np.float32)
+            return self._end()
+        return None

@@ -1,0 +1,200 @@
+"""Live sessions across connections: resumption handles, session limits, ephemeral tokens.
+
+All durations are divided by the emulator's time scale, so a 15-minute session can pass in
+seconds. State is kept in memory and, with a state dir, in JSON files, so a restart with the same
+dir is the same service.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import secrets
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from .. import catalog
+
+MODALITIES = ("TEXT", "AUDIO", "IMAGE", "VIDEO")
+
+
+@dataclass
+class LiveState:
+    """One Live session: what survives a resumption."""
+
+    id: str
+    created_mono: float
+    turn_index: int = 0
+    history: list[dict] = field(default_factory=list)  # {"role", "kind", "text"}
+    context: dict = field(default_factory=lambda: {m: 0 for m in MODALITIES})  # tokens in context
+    prompt: dict = field(default_factory=lambda: {m: 0 for m in MODALITIES})  # cumulative billed prompt
+    response: dict = field(default_factory=lambda: {m: 0 for m in MODALITIES})  # cumulative response
+    has_video: bool = False
+    compression: bool = False
+    consumed: int = 0  # client messages consumed (Vertex transparent mode)
+    handles: int = 0
+    ended_wall: float | None = None
+    closed: bool = False  # the session hit its limit: resuming it is refused
+
+    def usage_json(self) -> dict:
+        """usageMetadata as the Gemini API sends it (cumulative per session)."""
+        def details(d):
+            return [{"modality": m, "tokenCount": n} for m, n in d.items() if n]
+        p, r = sum(self.prompt.values()), sum(self.response.values())
+        return {"promptTokenCount": p, "responseTokenCount": r, "totalTokenCount": p + r,
+                "promptTokensDetails": details(self.prompt), "responseTokensDetails": details(self.response)}
+
+
+class SessionStore:
+    def __init__(self, state_dir: Path | None, *, time_scale: float = 1.0):
+        self._lock = threading.Lock()
+        self.sessions: dict[str, LiveState] = {}
+        self.handles: dict[str, tuple[str, float]] = {}  # handle -> (session id, issued wall time)
+        self.scale = time_scale
+        self._path = state_dir / "sessions.json" if state_dir else None
+        if self._path and self._path.exists():
+            try:
+                d = json.loads(self._path.read_text())
+                now = time.monotonic()
+                for s in d.get("sessions", []):
+                    s["created_mono"] = now - s.pop("age", 0.0)
+                    self.sessions[s["id"]] = LiveState(**s)
+                self.handles = {k: tuple(v) for k, v in d.get("handles", {}).items()}
+            except (ValueError, TypeError, KeyError):
+                pass  # a damaged state file starts a fresh service
+
+    def new(self, *, compression: bool) -> LiveState:
+        with self._lock:
+            s = LiveState(id=secrets.token_hex(8), created_mono=time.monotonic(), compression=compression)
+            self.sessions[s.id] = s
+            return s
+
+    def issue_handle(self, s: LiveState) -> str:
+        with self._lock:
+            s.handles += 1
+            h = f"{s.id}.{s.handles}.{secrets.token_hex(4)}"
+            self.handles[h] = (s.id, time.time())
+            return h
+
+    def resume(self, handle: str) -> LiveState | None:
+        """The session a handle names, or None when unknown, expired (2 h, scaled) or ended."""
+        ttl = catalog.limits()["handle_ttl_seconds"] / self.scale
+        with self._lock:
+            entry = self.handles.get(handle)
+            if entry is None:
+                return None
+            s = self.sessions.get(entry[0])
+            if s is None or s.closed:
+                return None
+            if s.ended_wall is not None and time.time() - s.ended_wall > ttl:
+                return None
+            s.ended_wall = None
+            return s
+
+    def elapsed(self, s: LiveState) -> float:
+        """Seconds of session time used, in unscaled (service) seconds."""
+        return (time.monotonic() - s.created_mono) * self.scale
+
+    def limit(self, s: LiveState) -> float | None:
+        if s.compression:
+            return None
+        lim = catalog.limits()
+        return float(lim["video_session_seconds"] if s.has_video else lim["audio_session_seconds"])
+
+    def save(self) -> None:
+        if self._path is None:
+            return
+        with self._lock:
+            now = time.monotonic()
+            d = {"sessions": [], "handles": self.handles}
+            for s in self.sessions.values():
+                x = asdict(s)
+                x["age"] = now - x.pop("created_mono")
+                d["sessions"].append(x)
+            tmp = self._path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(d))
+            os.replace(tmp, self._path)
+
+
+def _parse_time(v) -> dt.datetime | None:
+    if v in (None, ""):
+        return None
+    try:
+        return dt.datetime.fromisoformat(str(v).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+@dataclass
+class Token:
+    name: str
+    expire_time: str
+    new_session_expire_time: str
+    uses: int  # 0 = unlimited
+    used: int = 0
+    setup: dict | None = None  # bidiGenerateContentSetup (normalised) the token locks
+    field_mask: str | None = None
+
+
+class TokenStore:
+    """Ephemeral tokens minted at ``POST /v1alpha/auth_tokens`` and checked on the Constrained route."""
+
+    def __init__(self, state_dir: Path | None):
+        self._lock = threading.Lock()
+        self.tokens: dict[str, Token] = {}
+        self._path = state_dir / "tokens.json" if state_dir else None
+        if self._path and self._path.exists():
+            try:
+                self.tokens = {t["name"]: Token(**t) for t in json.loads(self._path.read_text())}
+            except (ValueError, TypeError, KeyError):
+                pass
+
+    def mint(self, body: dict) -> Token:
+        now = dt.datetime.now(dt.timezone.utc)
+        exp = _parse_time(body.get("expire_time")) or now + dt.timedelta(minutes=30)
+        nse = _parse_time(body.get("new_session_expire_time")) or now + dt.timedelta(seconds=60)
+        if exp.tzinfo is None:
+            exp = exp.replace(tzinfo=dt.timezone.utc)
+        if nse.tzinfo is None:
+            nse = nse.replace(tzinfo=dt.timezone.utc)
+        if exp - now > dt.timedelta(hours=20) or nse - now > dt.timedelta(hours=20):
+            raise ValueError("expire_time and new_session_expire_time must be less than 20 hours away")
+        uses = body.get("uses")
+        uses = 1 if uses is None else int(uses)
+        if uses < 0:
+            raise ValueError("uses must be >= 0")
+        tok = Token(name=f"auth_tokens/{secrets.token_urlsafe(24)}", expire_time=exp.isoformat(),
+                    new_session_expire_time=nse.isoformat(), uses=uses,
+                    setup=body.get("bidi_generate_content_setup"), field_mask=body.get("field_mask"))
+        with self._lock:
+            self.tokens[tok.name] = tok
+            self._save()
+        return tok
+
+    def consume(self, name: str, *, resuming: bool) -> tuple[Token | None, str | None]:
+        """Check a token for a new connection: (token, None) or (None, reason). Resuming is free."""
+        now = dt.datetime.now(dt.timezone.utc)
+        with self._lock:
+            tok = self.tokens.get(name)
+            if tok is None:
+                return None, "invalid"
+            if now > dt.datetime.fromisoformat(tok.expire_time):
+                return None, "expired"
+            if not resuming:
+                if now > dt.datetime.fromisoformat(tok.new_session_expire_time):
+                    return None, "expired"
+                if tok.uses and tok.used >= tok.uses:
+                    return None, "used"
+                tok.used += 1
+                self._save()
+            return tok, None
+
+    def _save(self) -> None:
+        if self._path is None:
+            return
+        tmp = self._path.with_suffix(".tmp")
+        tmp.write_text(json.dumps([asdict(t) for t in self.tokens.values()]))
+        os.replace(tmp, self._path)

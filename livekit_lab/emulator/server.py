@@ -1,0 +1,853 @@
+"""The emulator's service: TLS on one port, the Live WebSocket routes, REST, auth, and one
+`Connection` per Live WebSocket that runs the turn-taking state machine."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import logging
+import math
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from aiohttp import WSMsgType, web
+
+from .. import audio, catalog
+from . import faults as faults_mod
+from . import protocol as P
+from . import responder
+from .detector import ActivityDetector
+from .lifecycle import LiveState, SessionStore, TokenStore
+from .trace import Trace, TurnTrace
+from .voice import CHUNK_SAMPLES, PhraseCache
+
+log = logging.getLogger("livekit_lab.emulator")
+
+MAX_FRAME_BYTES = 8 * 1024 * 1024  # larger client frames get 1007 (inferred)
+SETUP_TIMEOUT_S = 60.0
+FAULT_HEADER = "x-livekit-lab-fault"
+TAG_HEADER = "x-livekit-lab-tag"
+
+_GEMINI = re.compile(r"^ws/google\.ai\.generativelanguage\.(v1|v1beta|v1alpha)\.GenerativeService\."
+                     r"(BidiGenerateContent|BidiGenerateContentConstrained)$")
+_VERTEX = re.compile(r"^ws/google\.cloud\.aiplatform\.(v1|v1beta1)\.LlmBidiService/BidiGenerateContent$")
+
+
+@dataclass
+class Route:
+    backend: str  # "gemini" | "vertex"
+    api_version: str
+    constrained: bool = False
+
+
+def match_route(path: str) -> Route | None:
+    p = path.lstrip("/")
+    if m := _GEMINI.match(p):
+        return Route("gemini", m.group(1), m.group(2).endswith("Constrained"))
+    if m := _VERTEX.match(p):
+        return Route("vertex", m.group(1))
+    return None
+
+
+def _truncate_reason(reason: str) -> bytes:
+    b = reason.encode()
+    if len(b) <= 123:  # RFC 6455: a close reason fits in 123 bytes
+        return b
+    return b[:123].decode("utf-8", "ignore").encode()
+
+
+class CloseWith(Exception):
+    def __init__(self, code: int, reason: str):
+        self.code, self.reason = code, reason
+
+
+class Dropped(Exception):
+    pass
+
+
+@dataclass
+class Job:
+    kind: str  # "audio" | "text" | "activity"
+    t_decision_ns: int
+    t_last_voiced_ns: int | None = None
+    utterance: np.ndarray | None = None
+    text: str | None = None
+
+
+class Service:
+    """Everything connections share: config, stores, caches, trace."""
+
+    def __init__(self, *, api_key: str, pace: str, time_scale: float, state_dir: Path | None,
+                 faults: str | None, connection_seconds: float | None, cache: PhraseCache | None = None):
+        if pace not in ("realtime", "fast"):
+            raise ValueError("pace must be 'realtime' or 'fast'")
+        if not time_scale > 0:
+            raise ValueError("time_scale must be > 0")
+        self.api_key = api_key
+        self.pace = pace
+        self.scale = float(time_scale)
+        self.sessions = SessionStore(state_dir, time_scale=self.scale)
+        self.tokens = TokenStore(state_dir)
+        self.trace = Trace(state_dir / "trace.jsonl" if state_dir else None)
+        self.faults = faults_mod.parse(faults)
+        self.fault_state = faults_mod.FaultState(self.faults.seed)
+        self.cache = cache or PhraseCache()
+        self.connection_seconds = connection_seconds or float(catalog.limits()["connection_seconds"])
+        self.n_connections = 0
+        self.open_connections: set[Connection] = set()
+
+    # -- HTTP ------------------------------------------------------------------------------
+    def app(self) -> web.Application:
+        app = web.Application(client_max_size=MAX_FRAME_BYTES)
+        app.router.add_route("*", "/{tail:.*}", self.dispatch)
+        return app
+
+    async def dispatch(self, request: web.Request) -> web.StreamResponse:
+        path = request.path.lstrip("/")
+        try:
+            if path.startswith("ws/"):
+                return await self.websocket(request)
+            if path == "debug/trace":
+                return web.json_response([t.__dict__ for t in self.trace.records(tag=request.query.get("tag"))])
+            m = re.match(r"^(v1|v1beta|v1alpha)/(models(?:/[^/]+)?|auth_tokens)$", path)
+            if m:
+                if not self._rest_authorized(request):
+                    return _rest_error(400, P.KEY_NOT_VALID, "INVALID_ARGUMENT")
+                if m.group(2) == "auth_tokens" and request.method == "POST":
+                    return await self.mint_token(request)
+                if m.group(2).startswith("models") and request.method == "GET":
+                    return self.list_models(m.group(1), m.group(2))
+            return _rest_error(404, f"Method not found: {request.method} /{path}", "NOT_FOUND")
+        except web.HTTPException:
+            raise
+        except Exception as e:  # never a traceback to the client
+            log.exception("REST failure")
+            return _rest_error(500, f"Internal error encountered. ({type(e).__name__})", "INTERNAL")
+
+    def _key_of(self, request) -> str | None:
+        h = request.headers
+        auth = h.get("Authorization", "")
+        for cand in (h.get("x-goog-api-key"), request.query.get("key"), request.query.get("access_token"),
+                     auth.split(" ", 1)[1].strip() if " " in auth else None):
+            if cand:
+                return cand
+        return None
+
+    def _rest_authorized(self, request) -> bool:
+        return self._key_of(request) == self.api_key
+
+    def list_models(self, version: str, what: str) -> web.Response:
+        def entry(m):
+            return {"name": f"models/{m.name}", "version": "001", "displayName": m.name,
+                    "description": "Emulated by livekit_lab", "inputTokenLimit": m.context_tokens,
+                    "outputTokenLimit": 8192, "supportedActions": ["bidiGenerateContent"],
+                    "supportedGenerationMethods": ["bidiGenerateContent"]}
+        ms = [m for m in catalog.models() if m.backend == "gemini"]
+        if what == "models":
+            return web.json_response({"models": [entry(m) for m in ms]})
+        name = what.split("/", 1)[1]
+        for m in ms:
+            if m.name == name:
+                return web.json_response(entry(m))
+        return _rest_error(404, f"models/{name} is not found for API version {version}", "NOT_FOUND")
+
+    async def mint_token(self, request) -> web.Response:
+        try:
+            body = P.normalize(await request.json())
+            if not isinstance(body, dict):
+                raise ValueError("body must be a JSON object")
+            tok = self.tokens.mint(body)
+        except (ValueError, TypeError, P.ProtocolError) as e:
+            return _rest_error(400, f"Request contains an invalid argument. {e}", "INVALID_ARGUMENT")
+        return web.json_response({"name": tok.name, "expireTime": tok.expire_time,
+                                  "newSessionExpireTime": tok.new_session_expire_time, "uses": tok.uses})
+
+    # -- WebSocket -----------------------------------------------------------------------
+    async def websocket(self, request: web.Request) -> web.StreamResponse:
+        route = match_route(request.path)
+        if route is None:
+            return _rest_error(404, "Not Found", "NOT_FOUND")
+        ws = web.WebSocketResponse(compress=False, max_msg_size=4 * MAX_FRAME_BYTES, autoping=True)
+        await ws.prepare(request)
+        try:
+            plan = self.faults.merged(faults_mod.parse(request.headers.get(FAULT_HEADER)))
+        except faults_mod.FaultSpecError as e:
+            await ws.close(code=1007, message=_truncate_reason(f"{P.INVALID_ARGUMENT} ({e})"))
+            return ws
+        self.n_connections += 1
+        conn = Connection(self, ws, request, route, plan, self.n_connections)
+        self.open_connections.add(conn)
+        try:
+            await conn.run()
+        finally:
+            self.open_connections.discard(conn)
+        return ws
+
+
+def _rest_error(status: int, message: str, code: str) -> web.Response:
+    return web.json_response({"error": {"code": status, "message": message, "status": code}}, status=status)
+
+
+class Connection:
+    """One Live WebSocket: setup, the input reader, and the reply speaker."""
+
+    def __init__(self, svc: Service, ws: web.WebSocketResponse, request: web.Request, route: Route,
+                 plan: faults_mod.FaultPlan, number: int):
+        self.svc, self.ws, self.request, self.route, self.plan, self.number = svc, ws, request, route, plan, number
+        self.tag = request.headers.get(TAG_HEADER)
+        self.shots = svc.fault_state.arm(plan)
+        self.loop = asyncio.get_running_loop()
+        self.state: LiveState | None = None
+        self.jobs: asyncio.Queue[Job] = asyncio.Queue()
+        self.send_lock = asyncio.Lock()
+        self.barge = asyncio.Event()
+        self.t_barge_ns: int | None = None
+        self.replying = False
+        self.pending_tools: dict[str, asyncio.Future] = {}
+        self.pending_input = {m: 0.0 for m in ("TEXT", "AUDIO", "VIDEO")}  # tokens since last turn
+        self.turns_here = 0
+        self.last_frame: responder.FrameInfo | None = None
+        self.new_frame = False
+        self.last_frame_wall = -1e9
+        self.last_frame_audio = -1e9
+        self.audio_seconds_in = 0.0
+        self.manual_buf: list[np.ndarray] | None = None
+        self.resamplers: dict[int, object] = {}
+        self.closed = False
+        self.tasks: list[asyncio.Task] = []
+
+    # -- sending ---------------------------------------------------------------------------
+    async def send(self, data: bytes) -> None:
+        if self.plan.slow_ms:
+            await asyncio.sleep(self.plan.slow_ms / 1000)
+        async with self.send_lock:
+            if self.ws.closed:
+                raise Dropped()
+            await self.ws.send_bytes(data)
+
+    async def send_json(self, msg: dict) -> None:
+        await self.send(P.dumps(msg))
+
+    async def close(self, code: int, reason: str) -> None:
+        if not self.ws.closed:
+            await self.ws.close(code=code, message=_truncate_reason(reason))
+
+    def drop(self) -> None:
+        transport = self.request.transport
+        if transport is not None:
+            transport.abort()
+
+    async def fire(self, point: str) -> None:
+        """Apply the armed one-shot faults for ``point`` (e.g. "after-setup", "turn-end:1")."""
+        for s in list(self.shots):
+            want = s.point if s.point == "after-setup" else f"{s.point}:{s.nth}"
+            if want != point:
+                continue
+            self.shots.remove(s)
+            log.info("fault %s at %s", s.kind, point)
+            if s.kind == "close":
+                code = int(s.value)
+                raise CloseWith(code, faults_mod.REASONS[code])
+            if s.kind == "drop":
+                self.drop()
+                raise Dropped()
+            if s.kind == "malformed":
+                await self.send(b"\x00this is not JSON{")
+            if s.kind == "goaway":
+                await self.send_json({"goAway": {"timeLeft": P.duration(s.value)}})
+                self.tasks.append(asyncio.create_task(self._deadline(s.value / self.svc.scale)))
+
+    # -- main ------------------------------------------------------------------------------
+    async def run(self) -> None:
+        try:
+            await self._setup()
+            self.tasks.append(asyncio.create_task(self._speaker()))
+            self._start_timers()
+            await self.fire("after-setup")
+            await self._reader()
+        except CloseWith as c:
+            await self.close(c.code, c.reason)
+        except Dropped:
+            pass
+        except (ConnectionResetError, asyncio.CancelledError):
+            pass
+        except Exception:  # a bug must never leave a hung socket or a traceback on the wire
+            log.exception("emulator connection failed")
+            await self.close(1011, P.INTERNAL)
+        finally:
+            self.closed = True
+            for t in self.tasks:
+                t.cancel()
+            for f in self.pending_tools.values():
+                f.cancel()
+            if self.state is not None:
+                self.state.ended_wall = time.time()
+                self.svc.sessions.save()
+            if not self.ws.closed:
+                await self.ws.close()
+
+    async def _recv(self, timeout: float | None = None):
+        msg = await self.ws.receive(timeout=timeout)
+        if msg.type in (WSMsgType.TEXT, WSMsgType.BINARY):
+            return msg.data
+        if msg.type == WSMsgType.ERROR:  # e.g. a frame over aiohttp's own limit
+            raise CloseWith(1007, P.INVALID_ARGUMENT)
+        return None  # closed
+
+    # -- setup -----------------------------------------------------------------------------
+    async def _setup(self) -> None:
+        key = self.svc._key_of(self.request)
+        token = None
+        try:
+            raw = await self._recv(timeout=SETUP_TIMEOUT_S)
+        except asyncio.TimeoutError:
+            raise CloseWith(1007, P.INVALID_ARGUMENT) from None
+        if raw is None:
+            raise Dropped()
+        if key is None:
+            raise CloseWith(1008, P.UNREGISTERED)
+        try:
+            kind, setup = P.parse_frame(raw, max_bytes=MAX_FRAME_BYTES)
+        except P.ProtocolError as e:
+            raise CloseWith(e.code, e.reason) from None
+        if kind != "setup":
+            raise CloseWith(1007, P.INVALID_ARGUMENT)
+        handle = P.get(setup, "session_resumption", "handle")
+        if self.route.constrained:
+            if not key.startswith("auth_tokens/"):
+                raise CloseWith(1008, P.KEY_NOT_VALID)
+            token, why = self.svc.tokens.consume(key, resuming=bool(handle))
+            if token is None:
+                raise CloseWith(1008, {"expired": P.TOKEN_EXPIRED, "used": P.TOKEN_USED_UP}.get(why, P.KEY_NOT_VALID))
+            if token.setup:
+                setup = _deep_merge(setup, token.setup)  # locked fields win over the client's
+        elif key != self.svc.api_key:
+            raise CloseWith(1008, P.KEY_NOT_VALID)
+        self.cfg = cfg = self._validate(setup)
+        if handle:
+            st = self.svc.sessions.resume(handle)
+            if st is None:
+                raise CloseWith(1007, P.INVALID_ARGUMENT)  # inferred: unknown or expired handle
+            self.state = st
+        else:
+            self.state = self.svc.sessions.new(compression=cfg.compression)
+        body = {"sessionId": self.state.id} if self.route.backend == "vertex" else {}
+        await self.send_json({"setupComplete": body})
+        if cfg.resumption:
+            await self._resumption_update(True)
+
+    def _validate(self, s: dict) -> "Cfg":
+        model_name = s.get("model")
+        if not isinstance(model_name, str) or not model_name:
+            raise CloseWith(1007, P.INVALID_ARGUMENT)
+        short = model_name.rsplit("/", 1)[-1]
+        try:
+            model = catalog.model(short, backend=self.route.backend)
+        except Exception:
+            shown = model_name if model_name.startswith(("models/", "projects/", "publishers/")) else f"models/{short}"
+            raise CloseWith(1008, P.model_not_found(shown, self.route.api_version)) from None
+        if self.route.api_version not in model.api_versions:
+            raise CloseWith(1008, P.model_not_found(model_name, self.route.api_version))
+        gc = s.get("generation_config") or {}
+        if not isinstance(gc, dict):
+            raise CloseWith(1007, P.INVALID_ARGUMENT)
+        mods = gc.get("response_modalities") or ["AUDIO"]
+        if not isinstance(mods, list) or len(mods) != 1 or str(mods[0]).upper() not in model.modalities:
+            raise CloseWith(1007, P.INVALID_ARGUMENT)
+        cfg = Cfg(model=model, modality=str(mods[0]).upper())
+        for feat, on in (("affective", bool(gc.get("enable_affective_dialog"))),
+                         ("proactive", bool(P.get(s, "proactivity", "proactive_audio")))):
+            if on and not (model.accepts(feat, self.route.api_version) or model.always_on(feat)):
+                raise CloseWith(1007, P.INVALID_ARGUMENT)
+            setattr(cfg, feat, on or model.always_on(feat))
+        sc = gc.get("speech_config") or {}
+        vname = P.get(sc, "voice_config", "prebuilt_voice_config", "voice_name")
+        if vname is not None:
+            try:
+                cfg.voice = catalog.voice(vname).name
+            except Exception:
+                raise CloseWith(1007, P.INVALID_ARGUMENT) from None  # inferred: unknown voice
+        instr = _text_of(s.get("system_instruction"))
+        cfg.instruction = instr
+        lang = None
+        if sc.get("language_code") and model.language_code:
+            try:
+                lang = catalog.language(sc["language_code"]).code
+            except Exception:
+                raise CloseWith(1007, P.INVALID_ARGUMENT) from None  # inferred
+        cfg.language = lang or responder.language_from_instruction(instr) or "en"
+        ric = s.get("realtime_input_config") or {}
+        aad = ric.get("automatic_activity_detection") or {}
+        cfg.manual = bool(aad.get("disabled"))
+        cfg.interrupts = ric.get("activity_handling", "START_OF_ACTIVITY_INTERRUPTS") != "NO_INTERRUPTION"
+        try:
+            self.detector = ActivityDetector(
+                start_sensitivity=aad.get("start_of_speech_sensitivity"), end_sensitivity=aad.get("end_of_speech_sensitivity"),
+                prefix_padding_ms=_opt_int(aad.get("prefix_padding_ms")), silence_duration_ms=_opt_int(aad.get("silence_duration_ms")))
+        except (TypeError, ValueError):
+            raise CloseWith(1007, P.INVALID_ARGUMENT) from None
+        cfg.resumption = "session_resumption" in s
+        cfg.transparent = bool(P.get(s, "session_resumption", "transparent"))
+        if cfg.transparent and self.route.backend != "vertex":
+            raise CloseWith(1007, P.INVALID_ARGUMENT)
+        cfg.compression = "context_window_compression" in s
+        cfg.output_transcription = "output_audio_transcription" in s
+        cfg.low_res = gc.get("media_resolution") == "MEDIA_RESOLUTION_LOW"
+        cfg.tools = _function_declarations(s.get("tools"))
+        return cfg
+
+    # -- timers ----------------------------------------------------------------------------
+    def _start_timers(self) -> None:
+        lead = float(catalog.limits()["goaway_lead_seconds"])
+        left = self.svc.connection_seconds
+        limit = self.svc.sessions.limit(self.state)
+        if limit is not None:
+            left = min(left, max(0.0, limit - self.svc.sessions.elapsed(self.state)))
+        self.tasks.append(asyncio.create_task(self._lifetime(left, min(lead, left))))
+
+    async def _lifetime(self, left: float, lead: float) -> None:
+        await asyncio.sleep(max(0.0, left - lead) / self.svc.scale)
+        await self.send_json({"goAway": {"timeLeft": P.duration(lead)}})
+        await self._deadline(lead / self.svc.scale)
+
+    async def _deadline(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+        limit = self.svc.sessions.limit(self.state)
+        if limit is not None and self.svc.sessions.elapsed(self.state) >= limit - 1e-6:
+            self.state.closed = True
+        await self.close(1008, P.GOAWAY_IGNORED)
+
+    async def _resumption_update(self, resumable: bool) -> None:
+        msg: dict = {"newHandle": self.svc.sessions.issue_handle(self.state) if resumable else "", "resumable": resumable}
+        if self.cfg.transparent:
+            msg["lastConsumedClientMessageIndex"] = str(self.state.consumed - 1)
+        await self.send_json({"sessionResumptionUpdate": msg})
+
+    # -- input -----------------------------------------------------------------------------
+    async def _reader(self) -> None:
+        while True:
+            raw = await self._recv()
+            if raw is None:
+                return
+            t_ns = time.monotonic_ns()
+            try:
+                kind, body = P.parse_frame(raw, max_bytes=MAX_FRAME_BYTES)
+                await self._handle(kind, body, t_ns)
+            except P.ProtocolError as e:
+                raise CloseWith(e.code, e.reason) from None
+            self.state.consumed += 1
+            if self.plan.slow_reader_ms:
+                await asyncio.sleep(self.plan.slow_reader_ms / 1000)
+
+    async def _handle(self, kind: str, body: dict, t_ns: int) -> None:
+        if kind == "realtime_input":
+            if not body:
+                raise P.ProtocolError()
+            for k, v in body.items():
+                if k == "audio":
+                    self._audio(v, t_ns)
+                elif k == "media_chunks":
+                    if not isinstance(v, list):
+                        raise P.ProtocolError()
+                    for blob in v:
+                        mime = P.get(blob, "mime_type") or ""
+                        (self._audio if str(mime).startswith("audio/") else self._video)(blob, t_ns)
+                elif k == "video":
+                    self._video(v, t_ns)
+                elif k == "text":
+                    if not isinstance(v, str):
+                        raise P.ProtocolError()
+                    self._add_text_tokens(v)
+                    self._barge_in(t_ns)
+                    self.jobs.put_nowait(Job("text", t_ns, t_ns, text=v))
+                elif k == "activity_start":
+                    if not self.cfg.manual:
+                        raise P.ProtocolError()  # inferred: only with automatic detection disabled
+                    self.manual_buf = []
+                    self._barge_in(t_ns)
+                elif k == "activity_end":
+                    if not self.cfg.manual:
+                        raise P.ProtocolError()
+                    buf, self.manual_buf = self.manual_buf or [], None
+                    utt = np.concatenate(buf) if buf else np.zeros(0, np.float32)
+                    self.jobs.put_nowait(Job("audio", t_ns, t_ns, utterance=utt))
+                elif k == "audio_stream_end":
+                    if not self.cfg.manual and v:
+                        act = self.detector.flush()
+                        if act is not None:
+                            self.jobs.put_nowait(Job("audio", t_ns, act.t_last_voiced_ns, utterance=act.utterance))
+                else:
+                    raise P.ProtocolError()
+        elif kind == "client_content":
+            turns = body.get("turns") or []
+            if not isinstance(turns, list):
+                raise P.ProtocolError()
+            if self.cfg.model.client_content == "initial" and self.state.turn_index > 0:
+                raise P.ProtocolError()  # 3.1: initial history only (livekit/agents#5251)
+            texts = []
+            for turn in turns:
+                if not isinstance(turn, dict):
+                    raise P.ProtocolError()
+                for part in turn.get("parts") or []:
+                    if not isinstance(part, dict):
+                        raise P.ProtocolError()
+                    if isinstance(part.get("text"), str):
+                        if turn.get("role", "user") == "user":
+                            texts.append(part["text"])
+                        self._add_text_tokens(part["text"])
+                    elif "inline_data" in part:
+                        self._video(part["inline_data"], t_ns, limit_rate=False)
+            if body.get("turn_complete"):
+                self._barge_in(t_ns)
+                self.jobs.put_nowait(Job("text", t_ns, t_ns, text=" ".join(texts)))
+        elif kind == "tool_response":
+            for fr in body.get("function_responses") or []:
+                if not isinstance(fr, dict):
+                    raise P.ProtocolError()
+                fut = self.pending_tools.get(str(fr.get("id")))
+                if fut is not None and not fut.done():
+                    fut.set_result(fr)
+        elif kind == "context_update":
+            if "system_instruction" in body:
+                self.cfg.instruction = _text_of(body["system_instruction"])
+            if "tools" in body:
+                self.cfg.tools = _function_declarations(P.get(body, "tools", "tools"))
+        else:  # a second setup
+            raise P.ProtocolError()
+
+    def _audio(self, blob, t_ns: int) -> None:
+        if not isinstance(blob, dict):
+            raise P.ProtocolError()
+        rate = P.rate_of(blob.get("mime_type") or "audio/pcm;rate=16000")
+        data = P.b64decode_any(blob.get("data", ""))
+        if len(data) % 2:
+            raise P.ProtocolError()
+        y = np.frombuffer(data, "<i2").astype(np.float32) / 32768.0
+        if rate != audio.INPUT_RATE:
+            import soxr
+
+            rs = self.resamplers.get(rate)
+            if rs is None:
+                rs = self.resamplers[rate] = soxr.ResampleStream(rate, audio.INPUT_RATE, 1, dtype="float32")
+            y = rs.resample_chunk(y)
+        sec = len(y) / audio.INPUT_RATE
+        self.audio_seconds_in += sec
+        self.pending_input["AUDIO"] += sec * catalog.tokens()["audio_per_second"]
+        if self.cfg.manual:
+            if self.manual_buf is not None:
+                self.manual_buf.append(y)
+            return
+        for act in self.detector.feed(y, t_ns):
+            if act.kind == "start":
+                self._barge_in(act.t_ns)
+            else:
+                self.jobs.put_nowait(Job("audio", time.monotonic_ns(), act.t_last_voiced_ns, utterance=act.utterance))
+
+    def _video(self, blob, t_ns: int, *, limit_rate: bool = True) -> None:
+        if not isinstance(blob, dict):
+            raise P.ProtocolError()
+        mime = str(blob.get("mime_type") or "")
+        if not mime.startswith("image/"):
+            raise P.ProtocolError()
+        data = P.b64decode_any(blob.get("data", ""))
+        try:
+            info = responder.describe_frame(data)
+        except Exception:
+            raise P.ProtocolError() from None  # not an image the service can read
+        wall = time.monotonic()
+        if limit_rate:
+            max_fps = float(catalog.limits()["max_fps"])
+            if wall - self.last_frame_wall < 1 / max_fps and self.audio_seconds_in - self.last_frame_audio < 1 / max_fps:
+                return  # over 1 FPS: dropped, as the service does
+        self.last_frame_wall, self.last_frame_audio = wall, self.audio_seconds_in
+        self.last_frame, self.new_frame = info, True
+        self.state.has_video = True
+        t = catalog.tokens()
+        self.pending_input["VIDEO"] += t["video_per_frame_low"] if self.cfg.low_res else t["video_per_frame"]
+
+    def _add_text_tokens(self, text: str) -> None:
+        self.pending_input["TEXT"] += math.ceil(len(text) / catalog.tokens()["text_chars_per_token"])
+
+    def _barge_in(self, t_ns: int) -> None:
+        if self.replying and self.cfg.interrupts and not self.barge.is_set():
+            self.t_barge_ns = t_ns
+            self.barge.set()
+
+    # -- output ----------------------------------------------------------------------------
+    async def _speaker(self) -> None:
+        while True:
+            job = await self.jobs.get()
+            self.barge.clear()
+            self.replying = True
+            try:
+                await self._reply(job)
+            finally:
+                self.replying = False
+
+    async def _reply(self, job: Job) -> None:
+        st, cfg = self.state, self.cfg
+        self.turns_here += 1
+        n = self.turns_here
+        frame = self.last_frame if self.new_frame else None
+        self.new_frame = False
+        reply = await self.loop.run_in_executor(None, lambda: responder.compose(
+            kind="text" if job.kind == "text" else "audio", language=cfg.language, turn_index=st.turn_index,
+            utterance=job.utterance, text=job.text, affective=cfg.affective, proactive=cfg.proactive, frame=frame))
+        tr = TurnTrace(session=st.id, connection=self.number, turn=st.turn_index, tag=self.tag, kind=job.kind,
+                       t_last_voiced_ns=job.t_last_voiced_ns, t_decision_ns=job.t_decision_ns, silent=reply.silent,
+                       reply_text=reply.text, mood=reply.mood, level_dbfs=reply.level_dbfs,
+                       language=cfg.language, voice=cfg.voice)
+        st.turn_index += 1
+        st.history.append({"role": "user", "kind": job.kind, "text": job.text or ""})
+        out_tokens = {"AUDIO": 0.0, "TEXT": 0.0}
+        interrupted = False
+        if not reply.silent:
+            if cfg.resumption:
+                await self._resumption_update(False)
+            calls = self._tool_calls(job, n)
+            if calls:
+                interrupted = await self._run_tools(calls, tr)
+                if not interrupted:
+                    reply.text = f"{reply.text} " + " ".join(
+                        f"{c['name']}: {json.dumps(r.get('response', {}), ensure_ascii=False)}" for c, r in calls_done(calls))
+            if not interrupted:
+                interrupted = await (self._speak_text(reply, tr, out_tokens, n) if cfg.modality == "TEXT"
+                                     else self._speak_audio(reply, tr, out_tokens, n))
+            st.history.append({"role": "model", "kind": cfg.modality.lower(), "text": tr.reply_text})
+        # usage: the whole context is billed again every turn (cumulative per session)
+        tk = catalog.tokens()
+        for m, v in self.pending_input.items():
+            st.context[m] += int(round(v))
+            self.pending_input[m] = 0.0
+        for m in st.context:
+            st.prompt[m] += st.context[m]
+        out_tokens["TEXT"] = math.ceil(out_tokens["TEXT"])
+        for m, v in out_tokens.items():
+            st.response[m] += int(round(v))
+            st.context[m] += int(round(v))
+        sc: dict = {"turnComplete": True}
+        if cfg.model.interaction_status:
+            sc["interactionStatus"] = "IDLE"
+        await self.send_json({"serverContent": sc, "usageMetadata": st.usage_json()})
+        tr.interrupted = interrupted
+        self.svc.trace.add(tr)
+        if cfg.resumption:
+            await self._resumption_update(True)
+        self.svc.sessions.save()
+        await self.fire(f"turn-end:{n}")
+        _ = tk
+
+    def _tool_calls(self, job: Job, n: int) -> list[dict]:
+        """Documented rule: a declared function is called when its name occurs in the turn's text,
+        or, for audio turns, when the system instruction says "always call NAME"."""
+        calls = []
+        for decl in self.cfg.tools:
+            name = decl.get("name")
+            if not isinstance(name, str):
+                continue
+            said = (job.text or "").lower()
+            if (name.lower() in said or name.replace("_", " ").lower() in said or
+                    (job.kind != "text" and f"always call {name}".lower() in (self.cfg.instruction or "").lower())):
+                calls.append({"id": f"fc-{self.state.id[:6]}-{self.state.turn_index}-{len(calls)}", "name": name,
+                              "args": _fill_args(decl, job.text), "_blocking": decl.get("behavior") != "NON_BLOCKING"})
+        return calls
+
+    async def _run_tools(self, calls: list[dict], tr: TurnTrace) -> bool:
+        for c in calls:
+            self.pending_tools[c["id"]] = self.loop.create_future()
+        await self.send_json({"toolCall": {"functionCalls": [{k: v for k, v in c.items() if not k.startswith("_")} for c in calls]}})
+        blocking = [self.pending_tools[c["id"]] for c in calls if c["_blocking"]]
+        if blocking:
+            barge = asyncio.create_task(self.barge.wait())
+            done, _ = await asyncio.wait([asyncio.gather(*blocking), barge], return_when=asyncio.FIRST_COMPLETED)
+            barge.cancel()
+            if self.barge.is_set():
+                await self.send_json({"toolCallCancellation": {"ids": [c["id"] for c in calls]}})
+                await self._interrupted(tr)
+                return True
+        for c in calls:
+            fut = self.pending_tools.pop(c["id"])
+            c["_result"] = fut.result() if fut.done() and not fut.cancelled() else {"response": {}}
+        return False
+
+    async def _interrupted(self, tr: TurnTrace) -> None:
+        tr.t_interrupted_ns = time.monotonic_ns()
+        tr.t_barge_in_ns = self.t_barge_ns
+        await self.send_json({"serverContent": {"interrupted": True}})
+
+    async def _speak_text(self, reply, tr: TurnTrace, out_tokens: dict, n: int) -> bool:
+        text = reply.text
+        await self._latency()
+        pieces = _split_text(text, 2)
+        for i, piece in enumerate(pieces):
+            if self.barge.is_set():
+                await self._interrupted(tr)
+                return True
+            if i == 0:
+                tr.t_first_chunk_ns = time.monotonic_ns()
+            await self.send_json({"serverContent": {"modelTurn": {"role": "model", "parts": [{"text": piece}]}}})
+            out_tokens["TEXT"] += len(piece) / catalog.tokens()["text_chars_per_token"]
+            tr.reply_text += piece
+            await asyncio.sleep(0)
+        await self.send_json({"serverContent": {"generationComplete": True}})
+        return False
+
+    async def _latency(self) -> None:
+        ms = self.svc.fault_state.jitter(self.plan)
+        if ms > 0:
+            await asyncio.sleep(ms / 1000)
+
+    async def _speak_audio(self, reply, tr: TurnTrace, out_tokens: dict, n: int) -> bool:
+        cfg = self.cfg
+        rendered = await self.loop.run_in_executor(
+            None, lambda: self.svc.cache.get(reply.text, voice=cfg.voice, language=cfg.language, delivery=reply.delivery))
+        await self._latency()
+        chunks = rendered.chunks_b64
+        total = len(rendered.pcm) // 2
+        several = cfg.model.parts == "several"
+        realtime = self.svc.pace == "realtime"
+        t0 = time.monotonic()
+        sent_text = 0
+        mid = max(1, len(chunks) // 2)
+        tr.reply_text = ""
+        for k, b64 in enumerate(chunks):
+            if k == mid:
+                await self.fire(f"mid-reply:{n}")
+            if realtime:
+                wait = t0 + k * CHUNK_SAMPLES / audio.OUTPUT_RATE - time.monotonic()
+                if wait > 0:
+                    try:
+                        await asyncio.wait_for(self.barge.wait(), wait)
+                    except asyncio.TimeoutError:
+                        pass
+            else:
+                await asyncio.sleep(0)
+            if self.barge.is_set():
+                await self._interrupted(tr)
+                return True
+            end = min(total, (k + 1) * CHUNK_SAMPLES)
+            cut = _cut(reply.text, end / total) if cfg.output_transcription else sent_text
+            piece = reply.text[sent_text:cut]
+            parts = '{"modelTurn":{"role":"model","parts":[' + P.audio_part_json(b64) + "]}"
+            if several and piece:
+                parts += ',"outputTranscription":{"text":' + json.dumps(piece, ensure_ascii=False) + "}"
+            t_send = time.monotonic_ns()
+            await self.send(('{"serverContent":' + parts + "}}").encode())
+            if k == 0:
+                tr.t_first_chunk_ns = t_send
+            fa = rendered.first_audible
+            if tr.t_first_audible_ns is None and 0 <= fa < end:
+                tr.t_first_audible_ns = t_send + int((fa - k * CHUNK_SAMPLES) * 1e9 / audio.OUTPUT_RATE)
+            if piece and not several:
+                await self.send_json({"serverContent": {"outputTranscription": {"text": piece}}})
+            sent_text = cut
+            tr.reply_text = reply.text[:cut] if cfg.output_transcription else reply.text
+            tr.reply_seconds = end / audio.OUTPUT_RATE
+            out_tokens["AUDIO"] = tr.reply_seconds * catalog.tokens()["audio_per_second"]
+        await self.send_json({"serverContent": {"generationComplete": True}})
+        return False
+
+
+def calls_done(calls):
+    return [(c, c.get("_result", {})) for c in calls if c["_blocking"]]
+
+
+@dataclass
+class Cfg:
+    model: catalog.Model
+    modality: str = "AUDIO"
+    voice: str = catalog.DEFAULT_VOICE
+    language: str = "en"
+    instruction: str | None = None
+    affective: bool = False
+    proactive: bool = False
+    manual: bool = False
+    interrupts: bool = True
+    resumption: bool = False
+    transparent: bool = False
+    compression: bool = False
+    output_transcription: bool = False
+    low_res: bool = False
+    tools: list = field(default_factory=list)
+
+
+def _opt_int(v):
+    return None if v is None else int(v)
+
+
+def _text_of(content) -> str | None:
+    if content is None:
+        return None
+    if isinstance(content, str):
+        return content
+    if isinstance(content, dict):
+        return " ".join(p.get("text", "") for p in content.get("parts") or [] if isinstance(p, dict) and isinstance(p.get("text"), str))
+    if isinstance(content, list):
+        return " ".join(filter(None, (_text_of(c) for c in content)))
+    raise P.ProtocolError()
+
+
+def _function_declarations(tools) -> list[dict]:
+    out = []
+    if tools is None:
+        return out
+    if not isinstance(tools, list):
+        raise P.ProtocolError()
+    for t in tools:
+        if not isinstance(t, dict):
+            raise P.ProtocolError()
+        for d in t.get("function_declarations") or []:
+            if isinstance(d, dict):
+                out.append(d)
+    return out
+
+
+def _fill_args(decl: dict, text: str | None) -> dict:
+    """Required parameters get a deterministic value: strings the turn's text (or "emulator"),
+    numbers 1, booleans true, enums their first value, objects {} and arrays []."""
+    schema = decl.get("parameters_json_schema") or decl.get("parameters") or {}
+    props = schema.get("properties") or {}
+    args = {}
+    for name in schema.get("required") or []:
+        p = props.get(name) or {}
+        typ = str(p.get("type", "string")).lower()
+        if p.get("enum"):
+            args[name] = p["enum"][0]
+        elif typ in ("number", "integer"):
+            args[name] = 1
+        elif typ == "boolean":
+            args[name] = True
+        elif typ == "object":
+            args[name] = {}
+        elif typ == "array":
+            args[name] = []
+        else:
+            args[name] = (text or "emulator").strip() or "emulator"
+    return args
+
+
+def _deep_merge(base: dict, over: dict) -> dict:
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = _deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def _cut(text: str, frac: float) -> int:
+    """Where the transcript stands after ``frac`` of the audio: a word boundary at or after it."""
+    if frac >= 1.0:
+        return len(text)
+    i = int(len(text) * frac)
+    if " " in text:
+        j = text.find(" ", i)
+        return len(text) if j < 0 else j
+    return i
+
+
+def _split_text(text: str, n: int) -> list[str]:
+    cuts = [0] + [_cut(text, (i + 1) / n) for i in range(n)]
+    return [text[a:b] for a, b in zip(cuts, cuts[1:]) if b > a]

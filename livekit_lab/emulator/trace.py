@@ -1,0 +1,65 @@
+"""The emulator's own timestamps per turn: the ground truth for the client's latency metrics.
+
+Monotonic nanoseconds (``time.monotonic_ns``, system-wide on Linux, so comparable with a client
+in another process). Never sent inside Live protocol messages: read ``Emulator.trace`` in
+Python, ``trace.jsonl`` in the state dir, or ``GET /debug/trace`` on the emulator's port.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+
+@dataclass
+class TurnTrace:
+    session: str  # the emulator's Live-session id (stable across resumptions)
+    connection: int
+    turn: int
+    tag: str | None  # the client's x-livekit-lab-tag header, if any
+    kind: str  # "audio" | "text" | "activity"
+    t_last_voiced_ns: int | None  # end of user speech (last voiced sample or activityEnd arrival)
+    t_decision_ns: int  # the emulator decided the user's turn had ended
+    t_first_chunk_ns: int | None = None  # first reply chunk sent
+    t_first_audible_ns: int | None = None  # that chunk's send time + the first audible sample's offset
+    injected_latency_ms: float = 0.0
+    silent: bool = False
+    interrupted: bool = False
+    t_interrupted_ns: int | None = None
+    t_barge_in_ns: int | None = None  # start of the user's speech that interrupted
+    reply_text: str = ""
+    reply_seconds: float = 0.0
+    mood: str | None = None
+    level_dbfs: float | None = None
+    language: str = "en"
+    voice: str = ""
+
+    @property
+    def ttfa_ms(self) -> float | None:
+        if self.t_last_voiced_ns is None or self.t_first_audible_ns is None:
+            return None
+        return (self.t_first_audible_ns - self.t_last_voiced_ns) / 1e6
+
+
+class Trace:
+    def __init__(self, path: Path | None = None):
+        self._lock = threading.Lock()
+        self._items: list[TurnTrace] = []
+        self._path = path
+
+    def add(self, t: TurnTrace) -> None:
+        with self._lock:
+            self._items.append(t)
+            if self._path is not None:
+                with open(self._path, "a", encoding="utf-8") as f:
+                    f.write(json.dumps(asdict(t), ensure_ascii=False) + "\n")
+
+    def records(self, *, tag: str | None = None, session: str | None = None) -> list[TurnTrace]:
+        with self._lock:
+            return [t for t in self._items if (tag is None or t.tag == tag) and (session is None or t.session == session)]
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
