@@ -1,0 +1,164 @@
+"""cost: price matching, per-turn cost from usage, per-minute tables, token estimates, measured $/min."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+
+from livekit_lab import catalog, cost
+
+NATIVE = "gemini-2.5-flash-native-audio-preview-12-2025"
+
+
+def entry(name: str) -> cost.TokenPrice:
+    return next(e for e in cost.token_prices() if e.model == name)
+
+
+def test_per_minute_reproduces_the_seed_table():
+    t = cost.per_minute(100_000).set_index("api")
+    assert t.loc["Gemini 2.5 Flash Live", "usd_per_month"] == pytest.approx(165.0)
+    assert t.loc["OpenAI Realtime mini", "usd_per_month"] == pytest.approx(8_400.0)
+    assert t.loc["OpenAI Realtime standard", "usd_per_month"] == pytest.approx(30_000.0)
+    assert list(t.index)[0] == "Gemini 2.5 Flash Live"  # cheapest first
+    assert (t["source"].str.len() > 0).all() and (t["basis"].str.contains("per-minute")).all()
+    assert cost.per_minute(0)["usd_per_month"].eq(0).all()
+    with pytest.raises(ValueError):
+        cost.per_minute(-5)
+
+
+@pytest.mark.parametrize("model, expected", [
+    (NATIVE, "gemini-2.5-flash-native-audio"),
+    ("models/gemini-2.5-flash-native-audio-preview-09-2025", "gemini-2.5-flash-native-audio"),
+    ("gemini-2.5-flash-native-audio-latest", "gemini-2.5-flash-native-audio"),
+    ("gemini-2.5-flash-native-audio", "gemini-2.5-flash-native-audio"),
+    ("gemini-2.0-flash-live-001", "gemini-2.0-flash-live-001"),
+    ("gemini-3.1-flash-live-preview", None),
+    ("gemini-live-2.5-flash-native-audio", None),  # Vertex id: no Vertex price in the catalog
+    ("gemini-2.5-flash-native-audiox", None),  # a prefix must end at a '-'
+    (None, None),
+    ("", None),
+])
+def test_match_price(model, expected):
+    e, reason = cost.match_price(model)
+    assert (e.model if e else None) == expected
+    if e is None:
+        assert "not guessed" in reason or "no model" in reason
+    else:
+        assert e.source in reason and "catalog entry" in reason
+
+
+def test_row_cost_from_own_usage_by_modality():
+    p = entry("gemini-2.5-flash-native-audio")
+    row = {"model": NATIVE, "backend": "gemini", "prompt_tokens": 1_040, "prompt_audio_tokens": 1_000,
+           "prompt_text_tokens": 40, "response_tokens": 500, "response_audio_tokens": 500}
+    c = cost.row_cost(row)
+    expected = (1_000 * p.input_audio + 40 * p.input_text + 500 * p.output_audio) / 1e6
+    assert c.cost_usd == pytest.approx(expected)
+    assert c.cost_usd == pytest.approx(0.00902)  # $3/M audio in, $0.50/M text in, $12/M audio out
+    assert c.cost_usd_max == pytest.approx(c.cost_usd)
+    assert c.by_modality["output_audio"] == pytest.approx(0.006)
+    assert c.price_entry == "gemini-2.5-flash-native-audio" and c.source == p.source
+    assert "notional" not in c.reason
+    # priced as another model on request
+    assert cost.row_cost(row, model="gemini-2.0-flash-live-001").cost_usd < c.cost_usd
+
+
+def test_row_cost_unknown_model_gaps_and_emulator():
+    row = {"model": "gemini-3.1-flash-live-preview", "prompt_audio_tokens": 1000}
+    c = cost.row_cost(row)
+    assert c.cost_usd is None and c.cost_usd_max is None and "gemini-3.1-flash-live-preview" in c.reason
+    # totals larger than the modality details: the gap is only in the upper bound
+    gap = cost.row_cost({"model": NATIVE, "prompt_tokens": 1_500, "prompt_audio_tokens": 1_000,
+                         "response_tokens": 100, "response_audio_tokens": 100})
+    p = entry("gemini-2.5-flash-native-audio")
+    assert gap.unattributed_prompt_tokens == 500 and gap.unattributed_response_tokens == 0
+    assert gap.cost_usd == pytest.approx((1_000 * p.input_audio + 100 * p.output_audio) / 1e6)
+    assert gap.cost_usd_max - gap.cost_usd == pytest.approx(500 * max(p.input_audio, p.input_text,
+                                                                      p.input_video) / 1e6)
+    only_totals = cost.row_cost({"model": NATIVE, "prompt_tokens": 100, "response_tokens": 10})
+    assert only_totals.cost_usd is None and only_totals.cost_usd_max > 0
+    assert cost.row_cost({"model": NATIVE}).cost_usd is None
+    emu = cost.row_cost({"model": NATIVE, "backend": "emulator", "prompt_audio_tokens": 10})
+    assert "notional" in emu.reason and emu.cost_usd > 0
+
+
+def test_costs_over_a_frame():
+    df = pd.DataFrame({
+        "model": [NATIVE, "gemini-3.1-flash-live-preview", NATIVE],
+        "prompt_audio_tokens": pd.array([320, 320, None], dtype="Int64"),
+        "response_audio_tokens": pd.array([640, 640, None], dtype="Int64"),
+    }, index=[10, 11, 12])
+    c = cost.costs(df)
+    assert list(c.index) == [10, 11, 12]
+    assert c.loc[10, "cost_usd"] == pytest.approx((320 * 3.0 + 640 * 12.0) / 1e6)
+    assert pd.isna(c.loc[11, "cost_usd"]) and "not guessed" in c.loc[11, "cost_reason"]
+    assert pd.isna(c.loc[12, "cost_usd"])
+    assert c["cost_usd"].dtype == "Float64" and c["unattributed_prompt_tokens"].dtype == "Int64"
+    assert c.loc[10, "usd_output_audio"] == pytest.approx(640 * 12.0 / 1e6)
+
+
+def test_token_estimate_from_token_rates():
+    rate = catalog.tokens()["audio_per_second"]
+    p = entry("gemini-2.5-flash-native-audio")
+    e = cost.token_estimate(100_000)
+    assert e.input_audio_tokens == 100_000 * 60 * rate
+    assert e.usd_total == pytest.approx(100_000 * 60 * rate * p.input_audio / 1e6)  # $576 at 32 tok/s, $3/M
+    assert e.usd_per_minute == pytest.approx(e.usd_total / 100_000)
+    assert e.price_entry == "gemini-2.5-flash-native-audio"
+    both = cost.token_estimate(100_000, reply_ratio=0.5, video_fps=1.0)
+    assert both.usd_output_audio == pytest.approx(100_000 * 0.5 * 60 * rate * p.output_audio / 1e6)
+    assert both.input_video_tokens == 100_000 * 60 * catalog.tokens()["video_per_frame"]
+    low = cost.token_estimate(100_000, video_fps=1.0, low_resolution=True)
+    assert low.input_video_tokens < both.input_video_tokens
+    assert cost.token_estimate(1000, audio_tokens_per_second=25).usd_total == pytest.approx(
+        1000 * 60 * 25 * p.input_audio / 1e6)
+    with pytest.raises(ValueError, match="not guessed"):
+        cost.token_estimate(10, model="gemini-3.1-flash-live-preview")
+    with pytest.raises(ValueError):
+        cost.token_estimate(10, reply_ratio=-1)
+
+
+def _measured(n: int = 40) -> pd.DataFrame:
+    rate = catalog.tokens()["audio_per_second"]
+    rows = []
+    for i in range(n):
+        rows.append({"case_id": f"c{i}", "model": NATIVE, "voice": "Puck" if i % 2 else "Kore",
+                     "prompt_audio_tokens": 30 * rate, "response_audio_tokens": 15 * rate, "reply_seconds": 15.0,
+                     "cost_usd": None if i % 4 == 0 else 0.01})
+    return pd.DataFrame(rows)
+
+
+def test_effective_per_minute_from_measured_rows():
+    df = _measured()
+    p = entry("gemini-2.5-flash-native-audio")
+    rate = catalog.tokens()["audio_per_second"]
+    computed = (30 * rate * p.input_audio + 15 * rate * p.output_audio) / 1e6
+    total = 30 * 0.01 + 10 * computed  # stored cost where present, computed from usage where NULL
+    eff = cost.effective_per_minute(df).iloc[0]
+    assert eff["turns"] == eff["priced_turns"] == 40
+    assert eff["input_minutes"] == pytest.approx(40 * 0.5)
+    assert eff["usd_per_input_min"] == pytest.approx(total / 20.0)
+    assert eff["usd_per_audio_min"] == pytest.approx(total / 30.0)
+    assert eff["usd_per_1000_turns"] == pytest.approx(1000 * total / 40)
+    assert eff["usd_per_month"] == pytest.approx(eff["usd_per_input_min"] * 100_000)
+    assert eff["input_minutes_basis"] == "audio tokens"
+    # measured user seconds take precedence over the token estimate
+    eff2 = cost.effective_per_minute(df.assign(user_seconds=60.0)).iloc[0]
+    assert eff2["input_minutes"] == pytest.approx(40.0) and eff2["input_minutes_basis"] == "user_seconds"
+    by = cost.effective_per_minute(df, by="voice").set_index("voice")
+    assert set(by.index) == {"Puck", "Kore"} and (by["turns"] == 20).all()
+    assert by["cost_usd"].sum() == pytest.approx(total)
+    assert cost.effective_per_minute(df.iloc[:0]).empty
+    unpriced = cost.effective_per_minute(df.assign(model="gemini-3.1-flash-live-preview", cost_usd=None)).iloc[0]
+    assert unpriced["priced_turns"] == 0 and math.isnan(unpriced["usd_per_input_min"])
+
+
+def test_compare_monthly_keeps_bases_apart():
+    t = cost.compare_monthly(100_000, measured=_measured())
+    assert len(t) == 5
+    assert t["basis"].str.contains("published").sum() == 3
+    est = t[t["api"].str.contains("per-token estimate")].iloc[0]
+    assert est["usd_per_month"] == pytest.approx(cost.token_estimate(100_000).usd_total)
+    assert t["api"].iloc[-1] == "measured (this log)" and t["usd_per_month"].iloc[-1] > 0
