@@ -150,6 +150,8 @@ class MediaBridge(anywidget.AnyWidget):
         self._owner_seen = 0.0
         self._play_seq = 0
         self._odd = b""
+        # what the kernel sent for playback (the browser's own counters arrive in ``stats``)
+        self.playback_sent = {"play_msgs": 0, "play_bytes": 0, "ends": 0, "clears": 0}
         self.on_msg(self._on_custom)
 
     # ------------------------------------------------------------------ validation
@@ -393,16 +395,20 @@ class MediaBridge(anywidget.AnyWidget):
         if not b:
             return
         self._play_seq += 1
+        self.playback_sent["play_msgs"] += 1
+        self.playback_sent["play_bytes"] += len(b)
         self.send({"type": "play", "t": _now_ms(), "seq": self._play_seq}, buffers=[b])
 
     def end_of_response(self) -> None:
         """The current response is complete: play its tail even if shorter than the prebuffer."""
         self._odd = b""
+        self.playback_sent["ends"] += 1
         self.send({"type": "end", "t": _now_ms()})
 
     def clear_playback(self) -> None:
         """Drop all queued playback now (barge-in)."""
         self._odd = b""
+        self.playback_sent["clears"] += 1
         self.send({"type": "clear", "t": _now_ms()})
 
     def stop(self) -> None:

@@ -39,6 +39,7 @@ class DirectSession:
     model: str
     token_expire_time: str | None
     new_session_expire_time: str | None
+    backend: Any = dataclasses.field(default=None, compare=False)  # keeps an embedded emulator alive
 
     @property
     def host(self) -> str:
@@ -108,32 +109,36 @@ async def mint_token(client, *, model: str, config, uses: int = 1, expire_minute
         ))
 
 
-def _client_and_base(backend) -> tuple[Any, str]:
-    """(genai client holding the key, base URL of the Live endpoint) for ``backend``."""
+def _client_and_base(backend, pace: str = "realtime") -> tuple[Any, str, Any]:
+    """(genai client holding the key, WebSocket base URL, the resolved Backend or None)."""
     from google import genai
 
+    resolved = None
     if isinstance(backend, genai.Client):
         client = backend
-    elif hasattr(backend, "make_client") and hasattr(backend, "base_url"):  # a running emulator
-        client = backend.make_client(api_version=DIRECT_API_VERSION)
     else:
-        from .. import backends  # names ("emulator", "gemini") resolve where the keys live
+        from .. import backends  # names, Emulators and Backends resolve where the keys live
 
-        client = backends.client(backend, api_version=DIRECT_API_VERSION)
+        resolved = backends.resolve(backend, api_version=DIRECT_API_VERSION, pace=pace)
+        client = resolved.client
+        if resolved.api_version != DIRECT_API_VERSION and resolved.emulator is not None:
+            client = resolved.emulator.make_client(api_version=DIRECT_API_VERSION)
     if getattr(client._api_client, "vertexai", False):
         raise ValueError("browser-direct mode needs the Gemini API (ephemeral tokens do not exist on Vertex AI)")
     base = client._api_client._websocket_base_url()
-    return client, base
+    return client, base, resolved
 
 
 async def open_direct(bridge, backend: Any = "emulator", *, model: str | None = None, voice: str | None = None,
                       config: Any = None, uses: int = 1) -> DirectSession:
     """Mint a token and have ``bridge``'s page connect to the Live endpoint itself.
 
-    ``backend`` is an emulator (``livekit_lab.emulator.run(...)``), a ``genai.Client`` holding
-    an API key, or a backend name. The page connects as soon as capture runs (press Start).
+    ``backend`` is an emulator (``livekit_lab.emulator.run(...)``), a `livekit_lab.backends`
+    name ("emulator" starts one at real-time pace; "gemini" reads GEMINI_API_KEY) or a
+    ``genai.Client`` holding an API key. The page connects as soon as capture runs (press
+    Start). The key stays in the kernel; the page gets the token only.
     """
-    client, base = _client_and_base(backend)
+    client, base, resolved = _client_and_base(backend)
     model = model or catalog.DEFAULT_MODEL
     cfg = live_config(voice=voice, config=config)
     token = await mint_token(client, model=model, config=cfg, uses=uses)
@@ -141,6 +146,6 @@ async def open_direct(bridge, backend: Any = "emulator", *, model: str | None = 
     ds = DirectSession(url=ws_url(base, token.name), setup=setup, model=model,
                        token_expire_time=str(token.expire_time) if token.expire_time else None,
                        new_session_expire_time=str(token.new_session_expire_time)
-                       if token.new_session_expire_time else None)
+                       if token.new_session_expire_time else None, backend=resolved)
     bridge.open_direct(ds.url, ds.setup)
     return ds
