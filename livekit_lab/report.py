@@ -1,0 +1,695 @@
+"""Report: matplotlib figures of a sweep, and one self-contained HTML file.
+
+Every figure function takes the tidy DataFrame of `livekit_lab.log.EvalLog.to_pandas` (one row
+per case) and returns a `matplotlib.figure.Figure`. Figures are built on the Agg canvas directly
+(no pyplot, no global backend switch, nothing left open), so they render the same in a script,
+in CI and in JupyterLab, where a returned Figure displays inline. Missing columns, empty frames
+and all-NULL metrics give a figure that says "no data" instead of raising.
+
+Statistics
+----------
+* Intervals are 95 % percentile bootstrap intervals (``n_boot`` resamples, fixed seed) of the
+  statistic shown: the mean for scores and rates, the median (p50) for latencies.
+* Latency percentiles are the linear-interpolation percentiles of the measured turns; turns
+  marked ``warmup`` (a key in ``extra``) are left out and counted in the caption.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as _dt
+import html
+import io
+import json
+import os
+import re
+from collections.abc import Callable, Mapping
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.colors import Normalize
+from matplotlib.figure import Figure
+
+from . import cost as _cost
+from .log import CASE_COLUMNS, EvalLog
+
+__all__ = ["voice_ranking", "latency_distributions", "heatmap", "affect_effect", "proactive_confusion",
+           "cost_per_1000_turns", "figures", "summary_table", "write_html", "main", "LOWER_IS_BETTER"]
+
+#: Metrics where smaller is better (colour maps and rankings are flipped for them).
+LOWER_IS_BETTER = frozenset({"ttfa_ms", "ttfb_ms", "turn_ms", "interrupt_ms", "cost_usd"})
+_ACCENT, _MUTED, _P95 = "#1f6feb", "#9aa4b2", "#d1242f"
+_DOC = {c.name: c.doc for c in CASE_COLUMNS}
+
+
+# ----------------------------------------------------------------------------------- helpers
+
+def _figure(width: float, height: float) -> Figure:
+    fig = Figure(figsize=(width, height), dpi=100, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _no_data(title: str, why: str) -> Figure:
+    """A figure that says there is nothing to draw, and why."""
+    fig = _figure(7, 2.4)
+    ax = fig.add_subplot()
+    ax.set_axis_off()
+    ax.set_title(title, loc="left", fontsize=12, fontweight="bold")
+    ax.text(0.5, 0.45, f"no data\n{why}", ha="center", va="center", fontsize=11, color="#57606a",
+            transform=ax.transAxes)
+    return fig
+
+
+def _col(df: pd.DataFrame, name: str) -> pd.Series:
+    """A column as float64 with NaN for missing (bools become 0/1); all-NaN if absent."""
+    if name not in df:
+        return pd.Series(np.nan, index=df.index, dtype="float64")
+    s = df[name]
+    if s.dtype == "boolean" or s.dtype == bool or s.dtype == object:
+        s = s.map(lambda v: np.nan if v is None or v is pd.NA or (isinstance(v, float) and np.isnan(v))
+                  else float(bool(v)) if isinstance(v, (bool, np.bool_)) else v)
+    return pd.to_numeric(s, errors="coerce").astype("float64")
+
+
+def _labels(df: pd.DataFrame, name: str) -> pd.Series:
+    if name not in df:
+        return pd.Series(pd.NA, index=df.index, dtype="object")
+    return df[name].astype("object").where(df[name].notna(), None)
+
+
+def _measured(df: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """Rows that count for statistics: warm-up turns (``warmup`` true) left out."""
+    if "warmup" in df:
+        warm = _col(df, "warmup").fillna(0).astype(bool)
+        return df[~warm], int(warm.sum())
+    return df, 0
+
+
+def _bootstrap(values: np.ndarray, stat: Callable[[np.ndarray], np.ndarray], *, n_boot: int,
+               rng: np.random.Generator) -> tuple[float, float, float]:
+    """Statistic and its 95 % percentile bootstrap interval (NaN when there are no values)."""
+    v = np.asarray(values, dtype="float64")
+    v = v[~np.isnan(v)]
+    if v.size == 0:
+        return np.nan, np.nan, np.nan
+    est = float(stat(v[None, :])[0])
+    if v.size == 1:
+        return est, est, est
+    idx = rng.integers(0, v.size, size=(n_boot, v.size))
+    boots = stat(v[idx])
+    lo, hi = np.percentile(boots, [2.5, 97.5])
+    return est, float(lo), float(hi)
+
+
+def _mean(a: np.ndarray) -> np.ndarray:
+    return a.mean(axis=1)
+
+
+def _median(a: np.ndarray) -> np.ndarray:
+    return np.median(a, axis=1)
+
+
+def _fmt(metric: str, v: float) -> str:
+    if pd.isna(v):
+        return "–"
+    if metric.endswith("_ms"):
+        return f"{v:.0f}"
+    if metric in ("language_ok", "responded", "incomplete") or metric.endswith("_rate"):
+        return f"{100 * v:.0f}%"
+    if metric == "cost_usd":
+        return f"\\${v:.4f}"  # escaped: matplotlib reads $...$ as math
+    return f"{v:.2f}"
+
+
+def _title(metric: str) -> str:
+    names = {"ttfa_ms": "time to first audio (ms)", "ttfb_ms": "time to first byte (ms)",
+             "turn_ms": "turn time (ms)", "interrupt_ms": "barge-in → interrupted (ms)",
+             "dnsmos_ovrl": "DNSMOS overall (1–5)", "dnsmos_sig": "DNSMOS speech (1–5)",
+             "dnsmos_bak": "DNSMOS background (1–5)", "dnsmos_p808": "DNSMOS P.808 (1–5)",
+             "language_ok": "replies in the requested language", "responded": "responded",
+             "empathy": "empathy score (0–1)", "polarity": "polarity (−1…1)", "arousal": "arousal (0–1)",
+             "cost_usd": "cost per turn (USD)"}
+    return names.get(metric, metric)
+
+
+# ----------------------------------------------------------------------------------- figures
+
+def voice_ranking(df: pd.DataFrame, *, n_boot: int = 1000, seed: int = 0) -> Figure:
+    """Voices ranked to help pick one: DNSMOS OVRL, TTFA p50 and language adherence side by side.
+
+    Each voice is placed by its mean rank over the three metrics (best first; a metric without
+    data for a voice is left out of its mean). Dots are the statistic (mean OVRL, median TTFA,
+    share of replies in the requested language), bars their 95 % bootstrap interval; the three
+    best voices are highlighted.
+    """
+    title = "Voice ranking — best first"
+    if "voice" not in df or df["voice"].notna().sum() == 0:
+        return _no_data(title, "the log has no voice column or no voice values")
+    data, n_warm = _measured(df[df["voice"].notna()])
+    specs = [("dnsmos_ovrl", _mean, "mean DNSMOS OVRL (higher is better)"),
+             ("ttfa_ms", _median, "TTFA p50, ms (lower is better)"),
+             ("language_ok", _mean, "in requested language (higher is better)")]
+    rng = np.random.default_rng(seed)
+    voices = sorted(data["voice"].astype(str).unique())
+    stats = {m: {} for m, _, _ in specs}
+    counts = data["voice"].astype(str).value_counts()
+    for m, fn, _ in specs:
+        col = _col(data, m)
+        for v in voices:
+            stats[m][v] = _bootstrap(col[data["voice"].astype(str) == v].to_numpy(), fn, n_boot=n_boot, rng=rng)
+    if all(np.isnan(stats[m][v][0]) for m, _, _ in specs for v in voices):
+        return _no_data(title, "no DNSMOS, TTFA or language-check values yet")
+    ranks = pd.DataFrame({m: pd.Series({v: stats[m][v][0] for v in voices}).rank(
+        ascending=m in LOWER_IS_BETTER, method="average") for m, _, _ in specs})
+    order = ranks.mean(axis=1, skipna=True).sort_values(kind="stable").index.tolist()
+    best = set(order[:3])
+    fig = _figure(11, 1.4 + 0.32 * len(order))
+    axes = fig.subplots(1, 3, sharey=True)
+    y = np.arange(len(order))[::-1]
+    for ax, (m, _, label) in zip(axes, specs):
+        est = np.array([stats[m][v][0] for v in order])
+        lo = np.array([stats[m][v][1] for v in order])
+        hi = np.array([stats[m][v][2] for v in order])
+        colors = [_ACCENT if v in best else _MUTED for v in order]
+        ok = ~np.isnan(est)
+        if not ok.any():
+            ax.text(0.5, 0.5, "no data", ha="center", va="center", transform=ax.transAxes, color="#57606a")
+        ax.hlines(y[ok], lo[ok], hi[ok], colors=np.array(colors)[ok], lw=2.5, alpha=0.55)
+        ax.scatter(est[ok], y[ok], c=np.array(colors)[ok], s=36, zorder=3)
+        for yy, e, good in zip(y, est, ok):
+            if good:
+                ax.annotate(_fmt(m, e), (e, yy), xytext=(0, 5), textcoords="offset points", ha="center",
+                            fontsize=7, color="#24292f")
+        if m == "language_ok":
+            ax.set_xlim(-0.05, 1.05)
+            ax.xaxis.set_major_formatter(lambda x, _: f"{100 * x:.0f}%")
+        ax.set_xlabel(label, fontsize=9)
+        ax.grid(axis="x", alpha=0.3)
+        ax.tick_params(axis="y", length=0)
+    axes[0].set_yticks(y, [f"{v}  (n={counts.get(v, 0)})" for v in order], fontsize=8)
+    for v_idx, v in enumerate(order):
+        if v in best:
+            axes[0].get_yticklabels()[v_idx].set_fontweight("bold")
+    note = f"; {n_warm} warm-up turns left out" if n_warm else ""
+    fig.suptitle(f"{title} (mean rank over the three metrics; bars: 95% bootstrap interval{note})",
+                 x=0.01, ha="left", fontsize=11, fontweight="bold")
+    return fig
+
+
+def latency_distributions(df: pd.DataFrame, *, metric: str = "ttfa_ms", by: str = "voice") -> Figure:
+    """Distribution of a latency per voice (or ``by``), with p50 and p95 marked.
+
+    Each dot is one turn; the black diamond is the median (p50), the red bar the 95th
+    percentile (p95), both written beside the row. Rows are sorted by p50, fastest on top.
+    """
+    title = f"{_title(metric)} by {by}"
+    if metric not in df or by not in df:
+        return _no_data(title, f"the log has no {metric!r} or {by!r} column")
+    data, n_warm = _measured(df)
+    vals, groups = _col(data, metric), _labels(data, by)
+    keep = vals.notna() & groups.notna()
+    if not keep.any():
+        return _no_data(title, f"no {metric} values measured yet")
+    vals, groups = vals[keep], groups[keep].astype(str)
+    summary = vals.groupby(groups).quantile([0.5, 0.95]).unstack()
+    summary.columns = ["p50", "p95"]
+    order = summary.sort_values("p50").index.tolist()
+    fig = _figure(9, 1.3 + 0.38 * len(order))
+    ax = fig.add_subplot()
+    rng = np.random.default_rng(0)
+    top = len(order) - 1
+    xmax = float(vals.max())
+    for i, g in enumerate(order):
+        yy = top - i
+        v = vals[groups == g].to_numpy()
+        ax.scatter(v, yy + rng.uniform(-0.18, 0.18, v.size), s=9, alpha=0.35, color=_ACCENT, lw=0)
+        p50, p95 = summary.loc[g, "p50"], summary.loc[g, "p95"]
+        ax.scatter([p50], [yy], marker="D", s=46, color="black", zorder=3)
+        ax.vlines(p95, yy - 0.3, yy + 0.3, color=_P95, lw=2.5, zorder=3)
+    ax.set_yticks(range(top, -1, -1), order, fontsize=8)
+    ax.set_ylim(-0.6, top + 0.6)
+    right = ax.twinx()  # the numbers sit in their own column on the right, clear of the dots
+    right.set_ylim(ax.get_ylim())
+    right.set_yticks(range(top, -1, -1), [
+        f"p50 {summary.loc[g, 'p50']:.0f} · p95 {summary.loc[g, 'p95']:.0f}  (n={int((groups == g).sum())})"
+        for g in order], fontsize=8)
+    right.tick_params(axis="y", length=0)
+    ax.set_xlim(left=0, right=xmax * 1.03)
+    ax.set_xlabel(f"{metric} — {_DOC.get(metric, '')}", fontsize=9)
+    ax.grid(axis="x", alpha=0.3)
+    note = f" · {n_warm} warm-up turns left out" if n_warm else ""
+    ax.set_title(f"{title}: ◆ p50, ▍ p95{note}", loc="left", fontsize=11, fontweight="bold")
+    return fig
+
+
+def heatmap(df: pd.DataFrame, *, metric: str = "dnsmos_ovrl", rows: str = "voice", cols: str = "language",
+            agg: str = "mean") -> Figure:
+    """Voice × language grid of one metric (mean by default; ``agg="median"`` for latencies).
+
+    Cells show the value and are coloured so that better is always darker blue (the scale is
+    flipped for latencies and cost); a grey cell has no data.
+    """
+    title = f"{_title(metric)} — {rows} × {cols} ({agg})"
+    if metric not in df or rows not in df or cols not in df:
+        return _no_data(title, f"the log lacks one of {metric!r}, {rows!r}, {cols!r}")
+    if agg not in ("mean", "median"):
+        raise ValueError(f"agg must be 'mean' or 'median', got {agg!r}")
+    data, _ = _measured(df)
+    frame = pd.DataFrame({"r": _labels(data, rows), "c": _labels(data, cols), "v": _col(data, metric)}).dropna()
+    if frame.empty:
+        return _no_data(title, f"no {metric} values with both a {rows} and a {cols}")
+    grid = frame.pivot_table(index="r", columns="c", values="v", aggfunc=agg)
+    n = frame.pivot_table(index="r", columns="c", values="v", aggfunc="count")
+    fig = _figure(max(7.0, 2.2 + 0.62 * grid.shape[1]), 1.4 + 0.3 * grid.shape[0])
+    ax = fig.add_subplot()
+    cmap = "Blues_r" if metric in LOWER_IS_BETTER else "Blues"
+    finite = grid.to_numpy(dtype="float64")
+    norm = Normalize(np.nanmin(finite), np.nanmax(finite) if np.nanmax(finite) > np.nanmin(finite)
+                     else np.nanmin(finite) + 1e-9)
+    ax.set_facecolor("#d0d7de")
+    im = ax.imshow(np.ma.masked_invalid(finite), cmap=cmap, norm=norm, aspect="auto")
+    for (i, j), v in np.ndenumerate(finite):
+        if not np.isnan(v):
+            dark = (norm(v) > 0.6) != (metric in LOWER_IS_BETTER)
+            ax.text(j, i, _fmt(metric, v), ha="center", va="center", fontsize=7,
+                    color="white" if dark else "#24292f")
+    ax.set_xticks(range(grid.shape[1]), [str(c) for c in grid.columns], fontsize=8)
+    ax.set_yticks(range(grid.shape[0]), [str(r) for r in grid.index], fontsize=8)
+    ax.set_xlabel(cols)
+    ax.set_ylabel(rows)
+    fig.colorbar(im, ax=ax, shrink=0.8, label=metric)
+    total = int(np.nansum(n.to_numpy(dtype="float64")))
+    ax.set_title(f"{title} · {total} turns", loc="left", fontsize=11, fontweight="bold")
+    return fig
+
+
+def affect_effect(df: pd.DataFrame, *, metric: str = "empathy", by: str = "voice", n_boot: int = 1000,
+                  seed: int = 0) -> Figure:
+    """Effect of affective dialog per voice: ``mean(metric | on) − mean(metric | off)``.
+
+    Left: the mean with affective off (grey) and on (blue). Right: the difference with its 95 %
+    bootstrap interval (each condition resampled on its own); an interval clear of zero is an
+    effect the data supports. Filter ``df`` first (e.g. to emotional tones) to ask a narrower
+    question.
+    """
+    title = f"Affective dialog on vs off — {_title(metric)}"
+    if metric not in df or "affective" not in df or by not in df:
+        return _no_data(title, f"the log lacks {metric!r}, 'affective' or {by!r}")
+    data, _ = _measured(df)
+    frame = pd.DataFrame({"g": _labels(data, by), "on": _col(data, "affective"), "v": _col(data, metric)}).dropna()
+    groups = [g for g, sub in frame.groupby("g") if set(sub["on"]) >= {0.0, 1.0}]
+    if not groups:
+        return _no_data(title, f"no {by} has {metric} values with affective both on and off")
+    rng = np.random.default_rng(seed)
+    rows = []
+    for g in groups:
+        sub = frame[frame["g"] == g]
+        off, on = sub.loc[sub["on"] == 0, "v"].to_numpy(), sub.loc[sub["on"] == 1, "v"].to_numpy()
+        if off.size > 1 and on.size > 1:
+            b_off = off[rng.integers(0, off.size, (n_boot, off.size))].mean(axis=1)
+            b_on = on[rng.integers(0, on.size, (n_boot, on.size))].mean(axis=1)
+            lo, hi = np.percentile(b_on - b_off, [2.5, 97.5])
+        else:
+            lo = hi = on.mean() - off.mean()
+        rows.append({"g": str(g), "off": off.mean(), "on": on.mean(), "d": on.mean() - off.mean(), "lo": lo,
+                     "hi": hi, "n": f"{off.size}/{on.size}"})
+    res = pd.DataFrame(rows).sort_values("d", ascending=metric in LOWER_IS_BETTER).reset_index(drop=True)
+    fig = _figure(10, 1.5 + 0.34 * len(res))
+    left, right = fig.subplots(1, 2, sharey=True, width_ratios=[1.2, 1])
+    y = np.arange(len(res))[::-1]
+    left.hlines(y, res["off"], res["on"], color="#d0d7de", lw=3)
+    left.scatter(res["off"], y, color=_MUTED, s=40, label="affective off", zorder=3)
+    left.scatter(res["on"], y, color=_ACCENT, s=40, label="affective on", zorder=3)
+    left.set_yticks(y, [f"{g}  (n={n})" for g, n in zip(res["g"], res["n"])], fontsize=8)
+    left.set_xlabel(f"mean {metric}", fontsize=9)
+    left.legend(loc="lower right", fontsize=8, frameon=False)
+    left.grid(axis="x", alpha=0.3)
+    clear = (res["lo"] > 0) | (res["hi"] < 0)
+    right.axvline(0, color="black", lw=0.8)
+    right.hlines(y, res["lo"], res["hi"], color=np.where(clear, _ACCENT, _MUTED), lw=2.5)
+    right.scatter(res["d"], y, color=np.where(clear, _ACCENT, _MUTED), s=36, zorder=3)
+    right.set_xlabel(f"Δ {metric} (on − off), 95% bootstrap interval", fontsize=9)
+    right.grid(axis="x", alpha=0.3)
+    fig.suptitle(f"{title} (blue interval: clear of zero)", x=0.01, ha="left", fontsize=11, fontweight="bold")
+    return fig
+
+
+def proactive_confusion(df: pd.DataFrame) -> Figure:
+    """Proactive audio as a classifier: did the model answer speech addressed to it and stay quiet otherwise?
+
+    Truth is the stimulus ``address`` (``directed`` → should answer, ``ambient`` → should stay
+    quiet); the prediction is ``responded``. One 2×2 matrix per proactive setting (off is the
+    baseline), cells with counts and row shares.
+    """
+    title = "Proactive audio — answered when addressed, quiet otherwise"
+    need = ("address", "responded", "proactive")
+    if any(c not in df for c in need):
+        return _no_data(title, f"the log lacks one of {list(need)}")
+    frame = pd.DataFrame({"address": _labels(df, "address"), "responded": _col(df, "responded"),
+                          "proactive": _col(df, "proactive")}).dropna()
+    frame = frame[frame["address"].isin(["directed", "ambient"])]
+    if frame.empty:
+        return _no_data(title, "no turns with address (directed/ambient), responded and proactive set")
+    settings = sorted(frame["proactive"].unique())
+    fig = _figure(4.6 * len(settings), 3.8)
+    axes = np.atleast_1d(fig.subplots(1, len(settings)))
+    for ax, setting in zip(axes, settings):
+        sub = frame[frame["proactive"] == setting]
+        m = np.zeros((2, 2))
+        for i, truth in enumerate(("directed", "ambient")):
+            t = sub[sub["address"] == truth]
+            m[i, 0] = (t["responded"] == 1).sum()
+            m[i, 1] = (t["responded"] == 0).sum()
+        share = m / np.maximum(m.sum(axis=1, keepdims=True), 1)
+        good = np.array([[1, 0], [0, 1]], dtype=bool)
+        colours = np.where(good, share, -share)  # right cells blue, wrong cells red
+        ax.imshow(colours, cmap="RdBu", vmin=-1, vmax=1)
+        for (i, j), c in np.ndenumerate(m):
+            rowsum = m[i].sum()
+            text = f"{int(c)}\n{100 * share[i, j]:.0f}%" if rowsum else "–"
+            ax.text(j, i, text, ha="center", va="center", fontsize=11,
+                    color="white" if abs(colours[i, j]) > 0.6 else "#24292f")
+        ax.set_xticks([0, 1], ["responded", "stayed quiet"])
+        ax.set_yticks([0, 1], ["directed\n(should answer)", "ambient\n(should stay quiet)"])
+        directed, ambient = m[0].sum(), m[1].sum()
+        recall = f"{100 * m[0, 0] / directed:.0f}%" if directed else "–"
+        quiet = f"{100 * m[1, 1] / ambient:.0f}%" if ambient else "–"
+        ax.set_title(f"proactive {'on' if setting else 'off'} · answered {recall} · quiet {quiet}", fontsize=9)
+    fig.suptitle(title, x=0.01, ha="left", fontsize=11, fontweight="bold")
+    return fig
+
+
+def cost_per_1000_turns(df: pd.DataFrame, *, by: str = "model") -> Figure:
+    """USD per 1,000 turns by ``by`` (model by default), stacked by direction and modality.
+
+    Costs are computed from each turn's own usage with `livekit_lab.cost.costs` (catalog
+    per-token prices); turns whose model has no price are counted and named, not priced.
+    """
+    title = f"Cost per 1,000 turns by {by}"
+    if by not in df:
+        return _no_data(title, f"the log has no {by!r} column")
+    if len(df) == 0:
+        return _no_data(title, "the log is empty")
+    c = _cost.costs(df)
+    groups = _labels(df, by).fillna("(none)").astype(str)
+    priced = c["cost_usd"].notna()
+    if not priced.any():
+        reasons = sorted(set(c["cost_reason"].astype(str)))
+        return _no_data(title, "no turn could be priced: " + "; ".join(r[:90] for r in reasons[:2]))
+    parts = ["usd_input_audio", "usd_input_text", "usd_input_video", "usd_output_audio", "usd_output_text"]
+    per = (c.loc[priced, parts].astype("float64").groupby(groups[priced]).mean() * 1000.0)
+    per = per.loc[per.sum(axis=1).sort_values(ascending=False).index]
+    unpriced_only = sorted(set(groups[~priced]) - set(per.index))
+    per = pd.concat([per, pd.DataFrame(0.0, index=unpriced_only, columns=parts)])  # shown, with no bar
+    n_priced, n_all = priced.groupby(groups).sum(), groups.value_counts()
+    eff = _cost.effective_per_minute(df.assign(**{by: groups}), by=by).set_index(by)
+    fig = _figure(10, 1.8 + 0.45 * len(per))
+    ax = fig.add_subplot()
+    colours = {"usd_input_audio": "#1f6feb", "usd_input_text": "#79c0ff", "usd_input_video": "#0a3069",
+               "usd_output_audio": "#bf8700", "usd_output_text": "#f2cc60"}
+    y = np.arange(len(per))[::-1]
+    left = np.zeros(len(per))
+    for k in parts:
+        v = per[k].to_numpy()
+        if np.nansum(v) > 0:
+            ax.barh(y, v, left=left, color=colours[k], label=k.removeprefix("usd_").replace("_", " "))
+            left += np.nan_to_num(v)
+    labels = []
+    for i, g in enumerate(per.index):
+        k, n = int(n_priced.get(g, 0)), int(n_all.get(g, 0))
+        if k == 0:
+            labels.append(f"not priced: no catalog price ({n} turns)")
+            continue
+        per_min = eff["usd_per_input_min"].get(g, np.nan)
+        extra = f" · \\${per_min:.4f}/user-audio min" if pd.notna(per_min) else ""
+        labels.append(f"\\${left[i]:.2f}{extra}  ({k}/{n} turns priced)")
+    ax.set_yticks(y, per.index, fontsize=8)
+    ax.set_ylim(-0.7, len(per) - 0.3)
+    right = ax.twinx()
+    right.set_ylim(ax.get_ylim())
+    right.set_yticks(y, labels, fontsize=8)
+    right.tick_params(axis="y", length=0)
+    ax.set_xlim(0, left.max() * 1.05 if left.max() > 0 else 1)
+    ax.set_xlabel("USD per 1,000 turns (catalog per-token prices × measured usage)", fontsize=9)
+    ax.legend(fontsize=8, frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=5)
+    ax.grid(axis="x", alpha=0.3)
+    n_unpriced = int((~priced).sum())
+    note = f" · {n_unpriced} of {len(df)} turns not priced" if n_unpriced else ""
+    ax.set_title(f"{title}{note}", loc="left", fontsize=11, fontweight="bold")
+    return fig
+
+
+def figures(df: pd.DataFrame) -> dict[str, Figure]:
+    """All report figures, by name; a figure that fails to draw becomes a "no data" figure naming the error."""
+    makers: dict[str, Callable[[], Figure]] = {
+        "voice_ranking": lambda: voice_ranking(df),
+        "latency": lambda: latency_distributions(df, metric="ttfa_ms"),
+        "heatmap_dnsmos": lambda: heatmap(df, metric="dnsmos_ovrl"),
+        "heatmap_language": lambda: heatmap(df, metric="language_ok"),
+        "affect": lambda: affect_effect(df),
+        "proactive": lambda: proactive_confusion(df),
+        "cost": lambda: cost_per_1000_turns(df),
+    }
+    out = {}
+    for name, make in makers.items():
+        try:
+            out[name] = make()
+        except Exception as e:  # noqa: BLE001 - a report of partial data must still render
+            out[name] = _no_data(name, f"could not draw: {type(e).__name__}: {e}")
+    return out
+
+
+# ----------------------------------------------------------------------------------- tables
+
+def summary_table(df: pd.DataFrame, *, by: str = "voice") -> pd.DataFrame:
+    """One row per ``by`` value: turns, responded, TTFA p50/p95, DNSMOS OVRL, language OK, errors, $/1000 turns."""
+    cols = ["turns", "responded", "ttfa_p50_ms", "ttfa_p95_ms", "dnsmos_ovrl", "language_ok", "errors",
+            "usd_per_1000_turns"]
+    if by not in df or len(df) == 0:
+        return pd.DataFrame(columns=[by, *cols])
+    data, _ = _measured(df)
+    g = _labels(data, by).fillna("(none)").astype(str)
+    ttfa = _col(data, "ttfa_ms")
+    c = _cost.costs(data)["cost_usd"].astype("float64")
+    err = data["error"].notna() if "error" in data else pd.Series(False, index=data.index)
+    out = pd.DataFrame({
+        "turns": g.value_counts(),
+        "responded": _col(data, "responded").groupby(g).mean(),
+        "ttfa_p50_ms": ttfa.groupby(g).quantile(0.5),
+        "ttfa_p95_ms": ttfa.groupby(g).quantile(0.95),
+        "dnsmos_ovrl": _col(data, "dnsmos_ovrl").groupby(g).mean(),
+        "language_ok": _col(data, "language_ok").groupby(g).mean(),
+        "errors": err.groupby(g).sum(),
+        "usd_per_1000_turns": c.groupby(g).mean() * 1000.0,
+    })
+    out.index.name = by
+    return out.sort_values("ttfa_p50_ms", na_position="last").reset_index()[[by, *cols]]
+
+
+def _table_html(df: pd.DataFrame, *, formats: Mapping[str, Callable[[Any], str]] | None = None) -> str:
+    if df is None or len(df) == 0:
+        return "<p class='muted'>no rows</p>"
+    formats = formats or {}
+    numeric = {c for c in df.columns if pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c])}
+    head = "".join(f"<th{' class=num' if c in numeric else ''}>{html.escape(str(c))}</th>" for c in df.columns)
+    body = []
+    for _, r in df.iterrows():
+        cells = []
+        for c in df.columns:
+            v = r[c]
+            text = "–" if (v is None or (not isinstance(v, (list, dict, str)) and pd.isna(v))) else \
+                formats.get(c, _auto)(v)
+            cells.append(f"<td{' class=num' if c in numeric else ''}>{html.escape(text)}</td>")
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
+def _auto(v: Any) -> str:
+    if isinstance(v, (float, np.floating)):
+        return f"{v:,.4g}" if abs(v) < 1000 else f"{v:,.0f}"
+    if isinstance(v, pd.Timestamp):
+        return v.strftime("%Y-%m-%d %H:%M:%S UTC")
+    return str(v)
+
+
+def _png(fig: Figure) -> str:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100)
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+_CAPTIONS = {
+    "voice_ranking": "Which voice to pick: each voice placed by its mean rank over speech quality, latency and "
+                     "language adherence; the three best are blue. Bars are 95% bootstrap intervals: overlapping "
+                     "bars mean the data cannot tell those voices apart.",
+    "latency": "Time from the end of the user's speech to the first audible reply sample, one dot per turn; "
+               "p95 is what the slowest one in twenty users waits.",
+    "heatmap_dnsmos": "Speech quality of the reply (DNSMOS OVRL) for each voice and language.",
+    "heatmap_language": "Share of replies in the requested language, per voice and language.",
+    "affect": "Does affective dialog change the reply? Difference of the empathy score with it on and off.",
+    "proactive": "With proactive audio the model should answer speech addressed to it and stay quiet on "
+                 "ambient talk; off is the baseline.",
+    "cost": "What 1,000 turns cost at the catalog's per-token prices, from the usage each turn reported.",
+}
+
+_CSS = """
+body{font:14px/1.45 -apple-system,Segoe UI,Helvetica,Arial,sans-serif;color:#24292f;margin:0;background:#f6f8fa}
+main{max-width:1180px;margin:0 auto;padding:24px 28px;background:#fff}
+h1{font-size:24px;margin:0 0 4px}h2{font-size:18px;margin:32px 0 8px;border-bottom:1px solid #d0d7de}
+.muted{color:#57606a}.kpis{display:flex;gap:12px;flex-wrap:wrap;margin:14px 0}
+.kpi{border:1px solid #d0d7de;border-radius:8px;padding:8px 14px;min-width:120px}
+.kpi b{display:block;font-size:20px}figure{margin:18px 0}figure img{max-width:100%;height:auto;
+border:1px solid #eaeef2}figcaption{color:#57606a;font-size:13px}
+table{border-collapse:collapse;font-size:12px;margin:8px 0}th,td{border:1px solid #d0d7de;padding:3px 7px;
+text-align:left;vertical-align:top}th{background:#f6f8fa}.num{text-align:right;font-variant-numeric:tabular-nums}
+details pre{white-space:pre-wrap;font-size:11px;background:#f6f8fa;padding:8px}
+"""
+
+
+def write_html(df: pd.DataFrame, path: str | os.PathLike[str], *, title: str = "livekit_lab evaluation report",
+               runs: pd.DataFrame | None = None, minutes_per_month: float = 100_000) -> Path:
+    """Write one self-contained HTML report: figures as embedded PNG, summary tables, provenance.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        The log (`EvalLog.to_pandas`, ideally with ``expand_extra=True``).
+    path : str or os.PathLike
+        Output ``.html`` file (written beside and renamed into place).
+    title : str, optional
+        Page title.
+    runs : pandas.DataFrame, optional
+        `EvalLog.runs` — the provenance section lists them.
+    minutes_per_month : float, optional
+        Volume for the monthly cost comparison.
+
+    Returns
+    -------
+    pathlib.Path
+        The written file. It references nothing outside itself (no scripts, fonts or links).
+    """
+    df = df if df is not None else pd.DataFrame()
+    out = Path(path).expanduser()
+    now = _dt.datetime.now(_dt.timezone.utc)
+    try:
+        version = metadata.version("livekit_lab")
+    except metadata.PackageNotFoundError:
+        version = "?"
+    n = len(df)
+    measured, n_warm = _measured(df)
+    errors = int(df["error"].notna().sum()) if "error" in df else 0
+    incomplete = int(_col(df, "incomplete").fillna(0).sum())
+    ttfa = _col(measured, "ttfa_ms").dropna()
+    kpis = [("turns", f"{n:,}"), ("voices", str(df["voice"].nunique()) if "voice" in df else "–"),
+            ("languages", str(df["language"].nunique()) if "language" in df else "–"),
+            ("TTFA p50", f"{ttfa.quantile(0.5):.0f} ms" if len(ttfa) else "–"),
+            ("TTFA p95", f"{ttfa.quantile(0.95):.0f} ms" if len(ttfa) else "–"),
+            ("errors", f"{errors:,}"), ("incomplete", f"{incomplete:,}")]
+    parts = [f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+             f"<style>{_CSS}</style></head><body><main>",
+             f"<h1>{html.escape(title)}</h1>",
+             f"<p class='muted'>Generated {now:%Y-%m-%d %H:%M UTC} by livekit_lab {html.escape(version)}"
+             f" from {n:,} turns" + (f"; {n_warm} warm-up turns left out of the statistics" if n_warm else "")
+             + ".</p>",
+             "<div class='kpis'>" + "".join(f"<div class='kpi'><span class='muted'>{html.escape(k)}</span>"
+                                           f"<b>{html.escape(v)}</b></div>" for k, v in kpis) + "</div>"]
+    if n == 0:
+        parts.append("<p><b>The log has no rows yet.</b> Run a sweep, then build the report again.</p>")
+    figs = figures(df)
+    parts.append("<h2>Figures</h2>")
+    for name, fig in figs.items():
+        alt = html.escape(_CAPTIONS.get(name, name).split(":")[0])
+        parts.append(f"<figure id='fig-{name}'><img alt='{alt}' src='data:image/png;base64,{_png(fig)}'>"
+                     f"<figcaption>{html.escape(_CAPTIONS.get(name, ''))}</figcaption></figure>")
+    parts += ["<h2>Per voice</h2>", _table_html(summary_table(df), formats={
+        "responded": _pct, "language_ok": _pct, "ttfa_p50_ms": _ms, "ttfa_p95_ms": _ms,
+        "dnsmos_ovrl": lambda v: f"{v:.2f}", "usd_per_1000_turns": lambda v: f"${v:.2f}",
+        "turns": lambda v: f"{int(v)}", "errors": lambda v: f"{int(v)}"})]
+    parts.append("<h2>Cost</h2>")
+    try:
+        cmp = _cost.compare_monthly(minutes_per_month, measured=df if n else None)
+        parts.append(f"<p class='muted'>{minutes_per_month:,.0f} minutes of user audio a month. Published per-minute "
+                     "figures and per-token prices are different sources and disagree; the measured line prices "
+                     "this log's own usage.</p>")
+        parts.append(_table_html(cmp, formats={"usd_per_min": lambda v: f"${v:.5f}",
+                                               "usd_per_month": lambda v: f"${v:,.2f}"}))
+    except (ValueError, KeyError) as e:
+        parts.append(f"<p class='muted'>cost comparison unavailable: {html.escape(str(e))}</p>")
+    if errors or incomplete:
+        kinds = df["error"].dropna().astype(str).str.split(":", n=1).str[0].str.strip() if "error" in df else \
+            pd.Series(dtype=str)
+        parts += ["<h2>Errors</h2>", _table_html(kinds.value_counts().rename_axis("error").reset_index())]
+    parts.append("<h2>Provenance</h2>")
+    if runs is not None and len(runs):
+        show = [c for c in ("run_id", "started_at", "sweep", "backend", "config_hash", "livekit_lab_version",
+                            "google_genai_version", "python_version", "git_commit", "git_dirty", "host")
+                if c in runs]
+        parts.append(_table_html(runs[show]))
+        for _, r in runs.iterrows():
+            try:
+                cfg = json.dumps(json.loads(r["config"]), indent=2, sort_keys=True)
+            except (TypeError, ValueError, KeyError):
+                cfg = str(r.get("config"))
+            parts.append(f"<details><summary>config of run {html.escape(str(r['run_id']))}</summary>"
+                         f"<pre>{html.escape(cfg)}</pre></details>")
+    else:
+        parts.append("<p class='muted'>no run provenance was given</p>")
+    if "model" in df and n:
+        parts.append("<p class='muted'>models: " + html.escape(", ".join(sorted(df["model"].dropna().astype(str)
+                                                                                .unique()))) + "</p>")
+    parts.append("<h2>Definitions</h2><ul>" + "".join(
+        f"<li><code>{m}</code>: {_code(_DOC[m])}</li>" for m in
+        ("ttfa_ms", "ttfb_ms", "turn_ms", "dnsmos_ovrl", "language_ok", "empathy", "responded", "cost_usd"))
+        + "</ul></main></body></html>")
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text("\n".join(parts), encoding="utf-8")
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return out
+
+
+def _code(text: str) -> str:
+    """Escape text and show its `backticked` words as code."""
+    return re.sub(r"`([^`]+)`", r"<code>\1</code>", html.escape(text))
+
+
+def _pct(v: Any) -> str:
+    return f"{100 * float(v):.0f}%"
+
+
+def _ms(v: Any) -> str:
+    return f"{float(v):.0f}"
+
+
+def main(log_path: str | os.PathLike[str], out: str | os.PathLike[str], *, title: str | None = None,
+         **filters: Any) -> Path:
+    """Build the HTML report of an evaluation log file (for ``livekit-lab report LOG OUT``).
+
+    Parameters
+    ----------
+    log_path : str or os.PathLike
+        The DuckDB evaluation log (opened read-only).
+    out : str or os.PathLike
+        The ``.html`` file to write.
+    title : str, optional
+        Defaults to "livekit_lab report — <sweeps>".
+    **filters
+        Passed to `EvalLog.to_pandas` (e.g. ``sweep="s1"``).
+    """
+    with EvalLog(log_path, read_only=True) as log:
+        df = log.to_pandas(expand_extra=True, **filters)
+        runs = log.runs()
+    if "sweep" in filters and len(runs):
+        runs = runs[runs["sweep"] == filters["sweep"]]
+    if title is None:
+        sweeps = sorted(df["sweep"].dropna().astype(str).unique()) if len(df) else []
+        title = "livekit_lab report" + (f" — {', '.join(sweeps)}" if sweeps else "")
+    return write_html(df, out, title=title, runs=runs)

@@ -1,0 +1,225 @@
+"""report: figures on synthetic sweeps, graceful "no data", and the self-contained HTML in headless Chromium."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import io
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.figure import Figure
+
+from livekit_lab import cost, report
+from livekit_lab.log import EvalLog
+
+MODEL = "gemini-2.5-flash-native-audio-preview-12-2025"
+VOICES = ["Puck", "Kore", "Charon", "Fenrir"]  # in order of quality: Puck best on every metric
+LANGS = ["en", "fr", "ja"]
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+def synthetic_rows(seed: int = 0, repeats: int = 3) -> list[dict]:
+    """A realistic small sweep: 4 voices × 3 languages × affective × proactive × address × repeats."""
+    rng = np.random.default_rng(seed)
+    t0 = dt.datetime(2026, 11, 20, 9, 0, tzinfo=dt.timezone.utc)
+    rows, k = [], 0
+    for vi, voice in enumerate(VOICES):
+        for lang in LANGS:
+            for aff in (False, True):
+                for pro in (False, True):
+                    for addr in ("directed", "ambient"):
+                        for r in range(repeats):
+                            k += 1
+                            quiet = pro and addr == "ambient" and rng.random() < 0.8
+                            responded = not quiet
+                            ttfa = float((500 + 150 * vi) * rng.lognormal(0, 0.15)) if responded else None
+                            rows.append({
+                                "case_id": f"s1/{voice}/{lang}/a{int(aff)}/p{int(pro)}/{addr}/r{r}", "sweep": "s1",
+                                "started_at": t0 + dt.timedelta(seconds=6 * k), "model": MODEL,
+                                "api_version": "v1alpha", "voice": voice, "language": lang, "affective": aff,
+                                "proactive": pro, "modality": "AUDIO", "vad": "auto", "repeat": r,
+                                "stimulus_id": f"{lang}-{addr}", "tone": "sad", "address": addr,
+                                "responded": responded, "ttfa_ms": ttfa, "ttfb_ms": ttfa and ttfa - 150,
+                                "reply_seconds": 2.4 if responded else 0.0,
+                                "dnsmos_ovrl": (3.7 - 0.2 * vi + rng.normal(0, 0.05)) if responded else None,
+                                "language_ok": bool(rng.random() < 0.98 - 0.1 * vi) if responded else None,
+                                "empathy": (0.3 + (0.2 if aff else 0.0) + rng.normal(0, 0.04)) if responded else None,
+                                "prompt_tokens": 110, "prompt_audio_tokens": 96, "prompt_text_tokens": 14,
+                                "response_tokens": 77 if responded else 0,
+                                "response_audio_tokens": 77 if responded else 0,
+                                "error": "timeout: no turnComplete" if k % 97 == 0 else None,
+                                "incomplete": k % 97 == 0, "user_seconds": 3.0,
+                            })
+    return rows
+
+
+@pytest.fixture(scope="module")
+def logged(tmp_path_factory):
+    path = tmp_path_factory.mktemp("report") / "s1.duckdb"
+    with EvalLog(path) as log:
+        log.start_run(sweep="s1", config={"voices": VOICES, "languages": LANGS}, backend="emulator")
+        for row in synthetic_rows():
+            log.add(row)
+        df, runs = log.to_pandas(expand_extra=True), log.runs()
+    return path, df, runs
+
+
+def texts(fig: Figure) -> list[str]:
+    out = [t.get_text() for t in fig.findobj(lambda o: hasattr(o, "get_text"))]
+    for ax in fig.axes:
+        out += [t.get_text() for t in ax.get_yticklabels() + ax.get_xticklabels()]
+    return out
+
+
+def png_of(fig: Figure) -> np.ndarray:
+    from PIL import Image
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    return np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert("RGB"))
+
+
+# ------------------------------------------------------------------------------------ figures
+
+def test_voice_ranking_puts_the_best_voice_first(logged):
+    _, df, _ = logged
+    fig = report.voice_ranking(df, n_boot=200)
+    labels = [t.get_text() for t in fig.axes[0].get_yticklabels()]
+    assert [lab.split()[0] for lab in labels] == VOICES  # mean rank follows the synthetic quality order
+    assert len(fig.axes) == 3
+    assert png_of(fig).std() > 10
+
+
+def test_latency_distribution_marks_p50_and_p95(logged):
+    _, df, _ = logged
+    fig = report.latency_distributions(df)
+    right = fig.axes[1]
+    labels = {t.get_text().split(" ")[0]: t for t in fig.axes[0].get_yticklabels()}
+    assert list(labels) == VOICES  # fastest on top
+    puck = df.loc[df["voice"] == "Puck", "ttfa_ms"].astype("float64").dropna()
+    expected = f"p50 {puck.quantile(0.5):.0f} · p95 {puck.quantile(0.95):.0f}  (n={len(puck)})"
+    assert expected in [t.get_text() for t in right.get_yticklabels()]
+
+
+def test_heatmap_cells_are_the_group_means(logged):
+    _, df, _ = logged
+    fig = report.heatmap(df, metric="dnsmos_ovrl")
+    sub = df[(df["voice"] == "Kore") & (df["language"] == "fr")]["dnsmos_ovrl"].astype("float64")
+    assert f"{sub.mean():.2f}" in texts(fig)
+    # a voice with no rows in one language leaves that cell empty (grey), not a crash
+    partial = df[~((df["voice"] == "Fenrir") & (df["language"] == "ja"))]
+    cells = [t for t in report.heatmap(partial, metric="language_ok").axes[0].texts]
+    assert len(cells) == len(VOICES) * len(LANGS) - 1
+    assert any(t.endswith("%") for t in texts(report.heatmap(df, metric="language_ok")))
+
+
+def test_affect_effect_shows_positive_difference(logged):
+    _, df, _ = logged
+    fig = report.affect_effect(df, n_boot=200)
+    right = fig.axes[1]
+    deltas = right.collections[-1].get_offsets()[:, 0]
+    assert len(deltas) == len(VOICES) and np.all(deltas > 0.15) and np.all(deltas < 0.25)
+    assert "no data" in " ".join(texts(report.affect_effect(df[df["affective"] == True])))  # noqa: E712
+
+
+def test_proactive_confusion_counts(logged):
+    _, df, _ = logged
+    fig = report.proactive_confusion(df)
+    on = df[(df["proactive"] == True) & (df["address"] == "ambient")]  # noqa: E712
+    quiet = int((on["responded"] == False).sum())  # noqa: E712
+    assert len(fig.axes) == 2
+    assert any(t.startswith(f"{quiet}\n") for t in (x.get_text() for x in fig.axes[1].texts))
+    assert "proactive on" in fig.axes[1].get_title()
+
+
+def test_cost_per_1000_turns_matches_the_cost_module(logged):
+    _, df, _ = logged
+    fig = report.cost_per_1000_turns(df)
+    expected = cost.costs(df)["cost_usd"].astype("float64").mean() * 1000
+    labels = [t.get_text() for t in fig.axes[1].get_yticklabels()]
+    assert labels[0].startswith(f"\\${expected:.2f}"), labels
+    other = df.assign(model="gemini-3.1-flash-live-preview")
+    assert "no turn could be priced" in " ".join(texts(report.cost_per_1000_turns(other)))
+
+
+@pytest.mark.parametrize("name", ["voice_ranking", "latency_distributions", "heatmap", "affect_effect",
+                                  "proactive_confusion", "cost_per_1000_turns"])
+def test_every_figure_says_no_data_instead_of_crashing(logged, name):
+    _, df, _ = logged
+    fn = getattr(report, name)
+    for frame in (df.iloc[:0], pd.DataFrame({"case_id": ["a"]}),
+                  df.assign(**{c: pd.NA for c in ("ttfa_ms", "dnsmos_ovrl", "language_ok", "empathy", "responded",
+                                                  "address", "voice", "model")})):
+        fig = fn(frame)
+        assert isinstance(fig, Figure)
+        assert any("no data" in t for t in texts(fig)), (name, texts(fig))
+
+
+# ------------------------------------------------------------------------------------ HTML
+
+def test_write_html_is_self_contained_with_provenance(logged, tmp_path):
+    _, df, runs = logged
+    out = report.write_html(df, tmp_path / "r" / "report.html", title="Sweep s1", runs=runs)
+    page = out.read_text("utf-8")
+    imgs = re.findall(r"<img [^>]*src='([^']*)'", page)
+    assert len(imgs) == len(report.figures(df.iloc[:5]))
+    for src in imgs:
+        assert src.startswith("data:image/png;base64,")
+        assert base64.b64decode(src.split(",", 1)[1])[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not re.search(r"(src|href)=['\"]?(https?:|//)", page), "no external fetches"
+    assert "<script" not in page and "@import" not in page and "url(" not in page
+    assert runs["run_id"].iloc[0] in page and runs["config_hash"].iloc[0] in page
+    assert str(runs["git_commit"].iloc[0]) in page
+    assert "Per voice" in page and "Provenance" in page and "could not draw" not in page
+    assert "$165.00" in page and "$8,400.00" in page  # the per-minute comparison
+    assert "timeout" in page  # errors table
+
+
+def test_main_and_empty_logs(logged, tmp_path):
+    path, df, _ = logged
+    out = report.main(path, tmp_path / "main.html")
+    assert "livekit_lab report — s1" in out.read_text("utf-8")
+    empty = report.write_html(pd.DataFrame(), tmp_path / "empty.html")
+    page = empty.read_text("utf-8")
+    assert "no rows yet" in page and page.count("<img ") == len(report.figures(df))
+    with EvalLog(tmp_path / "fresh.duckdb") as log:
+        log.add({"case_id": "only-one"})
+    assert "could not draw" not in report.main(tmp_path / "fresh.duckdb", tmp_path / "one.html").read_text()
+
+
+def test_html_report_renders_in_headless_chromium(logged, tmp_path):
+    """Open the report in real headless Chromium: every image decodes and the page is not blank.
+
+    Fails (does not skip) when Chromium or Playwright is missing.
+    """
+    assert Path(CHROMIUM).exists(), f"Chromium is required at {CHROMIUM} (apt-get install chromium)"
+    from playwright.sync_api import sync_playwright  # an ImportError fails the test too
+    from PIL import Image
+
+    _, df, runs = logged
+    out = report.write_html(df, tmp_path / "report.html", title="Sweep s1", runs=runs)
+    requests: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.on("request", lambda r: requests.append(r.url))
+            page.goto(out.as_uri(), wait_until="load")
+            images = page.evaluate("""() => Array.from(document.images).map(i => ({
+                complete: i.complete, w: i.naturalWidth, h: i.naturalHeight}))""")
+            shot = page.screenshot(full_page=True)
+        finally:
+            browser.close()
+    assert len(images) == 7
+    assert all(i["complete"] and i["w"] > 0 and i["h"] > 0 for i in images), images
+    external = [u for u in requests if not u.startswith(("file:", "data:"))]
+    assert external == [], f"the report fetched {external}"
+    pixels = np.asarray(Image.open(io.BytesIO(shot)).convert("L"), dtype="float64")
+    assert pixels.shape[0] > 2000, "full page holds the figures"
+    assert pixels.std() > 20 and (pixels < 128).mean() > 0.01, "screenshot is blank"
