@@ -358,6 +358,15 @@ class EvalLog:
                     raise _duck_error(e, self.path, "create the directory of") from None
         try:
             self._con = duckdb.connect(self.path, read_only=self.read_only)
+        except duckdb.ConnectionException as e:
+            if "different configuration" not in str(e):
+                raise _duck_error(e, self.path, "open" if self.read_only else "open for writing") from None
+            if not self.read_only:
+                raise LogError(f"{self.path} is already open read-only in this process; close that EvalLog "
+                               "before opening it for writing") from None
+            # This process already writes the file (e.g. a sweep in the same notebook): share that
+            # database; this object still refuses to write.
+            self._con = duckdb.connect(self.path)
         except (duckdb.Error, OSError) as e:
             raise _duck_error(e, self.path, "open" if self.read_only else "open for writing") from None
         try:
@@ -494,6 +503,11 @@ class EvalLog:
         out: dict[str, Any] = {}
         extra: dict[str, Any] = {}
         given_extra = row.get("extra")
+        if isinstance(given_extra, str):  # e.g. a row read back with to_pandas()
+            try:
+                given_extra = json.loads(given_extra)
+            except ValueError:
+                raise LogError(f"column 'extra' takes a dict or a JSON object, got {given_extra!r:.80}") from None
         if not _is_null(given_extra):
             if not isinstance(given_extra, Mapping):
                 raise LogError(f"column 'extra' takes a dict, got {type(given_extra).__name__}")
@@ -766,6 +780,18 @@ def schema_markdown() -> str:
         "Durability: every `EvalLog.add` is one committed transaction, synced to `<file>.wal` before it "
         "returns; `case_id` is the primary key and a second `add` of the same id is ignored, so a sweep "
         "killed at any point and rerun (skipping `EvalLog.finished()`) ends with exactly one row per case.",
+        "",
+    ]
+    lines += [
+        "Keys of `extra` that livekit_lab reads: `user_seconds` (seconds of user audio sent in the turn; "
+        "`cost.effective_per_minute` uses it, else it estimates from `prompt_audio_tokens`) and `warmup` "
+        "(true for a warm-up turn; the report leaves it out of its statistics and says how many). "
+        "`to_pandas(expand_extra=True)` spreads `extra` into columns.",
+        "",
+        "One process writes a log at a time (DuckDB's file lock); other processes can read it with "
+        "`EvalLog(path, read_only=True)` once the writer has closed it, and the writing process itself can "
+        "read at any time. After a crash, the next open replays `<file>.wal`; copy a log together with its "
+        "`.wal` file, or use `EvalLog.export`.",
         "",
     ]
     pandas_type = {"str": "str", "bool": "boolean", "int": "Int64", "float": "Float64",

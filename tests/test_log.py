@@ -156,6 +156,28 @@ def test_values_are_normalised_and_unknown_keys_go_to_extra():
     assert pd.Timestamp.now(tz="UTC") - r["finished_at"] < pd.Timedelta(minutes=1)
 
 
+def test_same_process_can_read_while_writing_and_rows_round_trip(tmp_path):
+    db = tmp_path / "nb.duckdb"
+    with EvalLog(db) as writer:
+        writer.start_run(sweep="s1", config={}, backend="emulator")
+        writer.add(row(1, note="kept"))
+        with EvalLog(db, read_only=True) as reader:  # e.g. a report built mid-sweep in the same notebook
+            back = reader.to_pandas().iloc[0].to_dict()
+            with pytest.raises(LogError, match="read-only"):
+                reader.add(row(2))
+        writer.add(row(2))  # the writer is unaffected by the reader closing
+        assert len(writer) == 2
+        with EvalLog(tmp_path / "copy.duckdb") as other:  # a row read back can be added to another log
+            assert other.add(back) is True
+            again = other.to_pandas().iloc[0]
+    assert json.loads(again["extra"]) == {"note": "kept"} and again["ttfa_ms"] == back["ttfa_ms"]
+    assert again["started_at"] == back["started_at"]
+    with EvalLog(db, read_only=True) as reader:
+        with pytest.raises(LogError, match="already open read-only"):
+            EvalLog(db)
+        assert len(reader) == 2
+
+
 def test_to_pandas_dtypes_and_filters(tmp_path):
     with EvalLog(tmp_path / "d.duckdb") as log:
         assert log.to_pandas().empty  # empty log: all columns, proper dtypes
@@ -168,6 +190,7 @@ def test_to_pandas_dtypes_and_filters(tmp_path):
         assert list(log.to_pandas(language=["en", "de"]).stimulus_id) == ["stim001", "stim003"]
         assert list(log.to_pandas(error=None).stimulus_id) == ["stim001", "stim003"]
         assert log.to_pandas(voice=[]).empty
+        assert len(log.to_pandas(repeat=0)) == 3 and log.to_pandas(repeat=1).empty
         with pytest.raises(LogError, match="not a column"):
             log.to_pandas(colour="red")
     assert list(empty.columns) == list(df.columns) == [c.name for c in CASE_COLUMNS]
