@@ -8,7 +8,6 @@ import os
 import random
 import shutil
 import signal
-import stat
 import subprocess
 import sys
 import threading
