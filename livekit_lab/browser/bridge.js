@@ -470,7 +470,8 @@ function onKernel(S, msg, buffers) {
 function sendStats(S) {
   if (S.phase !== 'running') return;
   const ctxInfo = (c) =>
-    c ? { rate: c.sampleRate, state: c.state, base_latency: c.baseLatency ?? null, output_latency: c.outputLatency ?? null } : null;
+    c ? { rate: c.sampleRate, state: c.state, base_latency: c.baseLatency ?? null,
+          output_latency: c.outputLatency ?? null, current_time: c.currentTime } : null;
   S.peakHz = peakFrequency(S);
   if (S.peakHz != null && S.pstats.speaking) S.lastPeakHz = S.peakHz;
   const D = S.direct;
