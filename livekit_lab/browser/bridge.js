@@ -714,6 +714,7 @@ export default {
     S.views.add(view);
     const tick = setInterval(() => view.update(), 200);
     view.update();
+    send(S, { type: 'view', id: view.id, t: now() });
     return () => {
       clearInterval(tick);
       S.views.delete(view);

@@ -146,6 +146,7 @@ class MediaBridge(anywidget.AnyWidget):
         self._frame_sinks: list[Callable[[bytes], None]] = []
         self._state_waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = []
         self.capturing = False
+        self.views_rendered = 0  # views a browser has rendered (headless runs: 0)
         self.owner: str | None = None
         self._owner_seen = 0.0
         self._play_seq = 0
@@ -286,6 +287,10 @@ class MediaBridge(anywidget.AnyWidget):
             self._touch_owner()
         elif typ == "claim":
             self._handle_claim(content)
+        elif typ == "view":
+            with self._lock:
+                self.views_rendered += 1
+            self._wake_state_waiters()
         elif typ == "release":
             with self._lock:
                 if self.owner == content.get("id"):
@@ -462,20 +467,28 @@ class MediaBridge(anywidget.AnyWidget):
 
     async def wait_capturing(self, timeout: float | None = None) -> bool:
         """Wait until the browser reports that capture is running; False on timeout."""
-        return await self._wait_state(True, timeout)
+        return await self._wait_for(lambda: self.capturing, timeout)
 
     async def wait_stopped(self, timeout: float | None = None) -> bool:
         """Wait until the browser reports that capture stopped; False on timeout."""
-        return await self._wait_state(False, timeout)
+        return await self._wait_for(lambda: not self.capturing, timeout)
 
-    async def _wait_state(self, capturing: bool, timeout: float | None) -> bool:
+    async def has_view(self, timeout: float = 5.0) -> bool:
+        """True once a browser has rendered this widget; False if none did within ``timeout``.
+
+        Headless runs (nbmake, nbclient, papermill) never render widgets: use this to fall
+        back to recorded input there.
+        """
+        return await self._wait_for(lambda: self.views_rendered > 0, timeout)
+
+    async def _wait_for(self, predicate, timeout: float | None) -> bool:
         loop = asyncio.get_running_loop()
         ev = asyncio.Event()
         entry = (loop, ev)
         self._state_waiters.append(entry)
         try:
             deadline = None if timeout is None else loop.time() + timeout
-            while self.capturing != capturing:
+            while not predicate():
                 ev.clear()
                 remaining = None if deadline is None else deadline - loop.time()
                 if remaining is not None and remaining <= 0:
@@ -483,7 +496,7 @@ class MediaBridge(anywidget.AnyWidget):
                 try:
                     await asyncio.wait_for(ev.wait(), remaining)
                 except asyncio.TimeoutError:
-                    return self.capturing == capturing
+                    return bool(predicate())
             return True
         finally:
             self._state_waiters.remove(entry)

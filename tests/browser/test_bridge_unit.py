@@ -156,3 +156,10 @@ async def test_feed_audio_paces_chunks(tmp_path):
     assert all(len(b) == 1280 for b in got)
     assert dt >= 0.6  # 0.7 s of audio paced in real time (last chunk sent at 0.66 s)
     assert all(c.source == "feed" for c in mb.chunks) and mb.capture_rate()["chunks"] == 0
+
+
+async def test_has_view_true_only_after_a_render():
+    mb, _ = bridge()
+    assert not await mb.has_view(timeout=0.05)  # headless: nobody renders widgets
+    threading.Timer(0.05, lambda: mb._on_custom(mb, {"type": "view", "id": 1}, [])).start()
+    assert await mb.has_view(timeout=5)

@@ -12,6 +12,8 @@ from PIL import Image
 from livekit_lab.browser import webrtc
 from livekit_lab.errors import InvalidMediaError
 
+JFK = __import__("pathlib").Path(__file__).resolve().parents[2] / "data" / "jfk.wav"
+
 
 def make_webm_opus(seconds: float = 1.5, freq: float = 440.0, rate: int = 48000) -> bytes:
     """A WebM/Opus clip like Chromium's MediaRecorder writes (48 kHz mono Opus)."""
@@ -94,3 +96,31 @@ def test_garbage_is_an_invalid_media_error():
         webrtc.decode_audio(b"not a webm file at all")
     with pytest.raises(InvalidMediaError, match="no audio track"):
         webrtc.decode_audio(make_webm_vp8(0.5))
+
+
+async def test_send_clip_is_one_turn_through_the_session():
+    """A WebM/Opus clip of real speech, decoded and sent as a turn to the emulator."""
+    from livekit_lab import audio, emulator
+    from livekit_lab.session import connect
+
+    y = audio.prepare_input(JFK)[: 16000 * 3]
+    y48 = audio.resample(y, orig_sr=16000, target_sr=48000)
+    buf = io.BytesIO()
+    with av.open(buf, mode="w", format="webm") as c:
+        st = c.add_stream("libopus", rate=48000, layout="mono")
+        pcm = (np.clip(y48, -1, 1) * 32767).astype(np.int16)
+        for i in range(0, len(pcm), 960):
+            fr = av.AudioFrame.from_ndarray(pcm[None, i : i + 960], format="s16", layout="mono")
+            fr.sample_rate = 48000
+            for p in st.encode(fr):
+                c.mux(p)
+        for p in st.encode(None):
+            c.mux(p)
+    png = io.BytesIO()
+    Image.new("RGB", (320, 240), (20, 40, 220)).save(png, format="PNG")
+    with emulator.run(pace="fast") as emu:
+        async with connect(backend=emu) as s:
+            sent = await webrtc.send_clip(s, buf.getvalue(), image=png.getvalue(), realtime=False)
+            turn = await s.wait_turn(timeout=30)
+    assert sent["frames"] == 1 and abs(sent["audio_seconds"] - 4.0) < 0.1
+    assert turn.ttfa_ms is not None and len(turn.reply_audio) > 0
