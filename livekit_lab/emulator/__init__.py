@@ -208,14 +208,13 @@ def serve(*, host: str = "127.0.0.1", port: int = 0, state_dir: str | None = Non
                    connection_seconds=connection_seconds)
 
     async def main():
-        await emu.start_async()
-        info = emu.info()
-        sys.stdout.write(json.dumps(info) + "\n")
-        sys.stdout.flush()
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
+        await emu.start_async()
+        sys.stdout.write(json.dumps(emu.info()) + "\n")
+        sys.stdout.flush()
         await stop.wait()
         await emu.stop_async()
 

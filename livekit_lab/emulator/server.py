@@ -585,6 +585,15 @@ class Connection:
             self.replying = True
             try:
                 await self._reply(job)
+            except CloseWith as c:
+                await self.close(c.code, c.reason)
+                return
+            except (Dropped, ConnectionResetError):
+                return
+            except Exception:
+                log.exception("emulator reply failed")
+                await self.close(1011, P.INTERNAL)
+                return
             finally:
                 self.replying = False
 

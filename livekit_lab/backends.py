@@ -1,0 +1,125 @@
+"""Backends behind one switch: ``"emulator"`` (default), ``"gemini"`` (Gemini Developer API) and
+``"vertex"`` (Vertex AI), each a configured `google.genai.Client`.
+
+Keys stay here: they are read from the environment when the client is built, passed to the
+SDK and never stored on objects we print, log or write. `redact` removes them from text.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import catalog
+from .errors import BackendError
+
+BACKENDS = ("emulator", "gemini", "vertex")
+_KEY_ENV = ("GEMINI_API_KEY", "GOOGLE_API_KEY")
+_SECRETS: set[str] = set()
+
+
+def redact(text: str) -> str:
+    """``text`` with every API key or token this process has seen replaced by ``***``."""
+    s = str(text)
+    for k in sorted(_SECRETS, key=len, reverse=True):
+        if k:
+            s = s.replace(k, "***")
+    return re.sub(r"AIza[0-9A-Za-z_-]{35}", "***", s)
+
+
+def remember_secret(value: str | None) -> None:
+    if value and len(value) >= 8:
+        _SECRETS.add(value)
+
+
+@dataclass(repr=False)
+class Backend:
+    """A ready SDK client and what kind of service it reaches.
+
+    ``name`` is "emulator", "gemini" or "vertex"; ``emulator`` is the running emulator when
+    there is one (``owns_emulator`` when this backend started it and stops it on `close`).
+    """
+
+    name: str
+    client: Any
+    api_version: str
+    vertex: bool = False
+    emulator: Any = None
+    owns_emulator: bool = False
+    headers: dict = field(default_factory=dict)
+
+    @property
+    def catalog_backend(self) -> str:
+        return "vertex" if self.vertex else "gemini"
+
+    def close(self) -> None:
+        if self.owns_emulator and self.emulator is not None:
+            self.emulator.stop()
+            self.emulator = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __repr__(self) -> str:
+        where = self.emulator.base_url if self.emulator is not None else ("Vertex AI" if self.vertex else "Gemini API")
+        return f"Backend({self.name!r}, {where}, api_version={self.api_version!r})"
+
+
+def resolve(backend: "str | Backend | Any" = "emulator", *, api_version: str | None = None, pace: str = "fast",
+            **emulator_kwargs) -> Backend:
+    """Turn a backend argument into a `Backend`.
+
+    Parameters
+    ----------
+    backend : {"emulator", "gemini", "vertex"}, Backend or Emulator
+        "emulator" starts an embedded emulator (``pace``: "fast" or "realtime"); an `Emulator`
+        instance is used as it is; "gemini" needs ``GEMINI_API_KEY`` (or ``GOOGLE_API_KEY``);
+        "vertex" needs ``GOOGLE_CLOUD_PROJECT`` + ``GOOGLE_CLOUD_LOCATION`` (application default
+        credentials) or an express-mode ``GOOGLE_API_KEY``.
+    api_version : str, optional
+        Defaults to the catalog's (v1alpha) on the Gemini API and v1beta1 on Vertex.
+    """
+    if isinstance(backend, Backend):
+        return backend
+    from .emulator import Emulator
+
+    if isinstance(backend, Emulator):
+        v = api_version or catalog.DEFAULT_API_VERSION
+        remember_secret(backend.api_key)
+        return Backend("emulator", backend.make_client(api_version=v), v, emulator=backend)
+    name = str(backend).lower()
+    if name == "emulator":
+        emu = Emulator(pace=pace, **emulator_kwargs).start()
+        v = api_version or catalog.DEFAULT_API_VERSION
+        remember_secret(emu.api_key)
+        return Backend("emulator", emu.make_client(api_version=v), v, emulator=emu, owns_emulator=True)
+    from google import genai
+    from google.genai import types
+
+    if name == "gemini":
+        key = next((os.environ[k] for k in _KEY_ENV if os.environ.get(k)), None)
+        if not key:
+            raise BackendError("the gemini backend needs GEMINI_API_KEY (or GOOGLE_API_KEY) in the environment")
+        remember_secret(key)
+        v = api_version or catalog.DEFAULT_API_VERSION
+        return Backend("gemini", genai.Client(api_key=key, http_options=types.HttpOptions(api_version=v)), v)
+    if name == "vertex":
+        v = api_version or "v1beta1"
+        project, location = os.environ.get("GOOGLE_CLOUD_PROJECT"), os.environ.get("GOOGLE_CLOUD_LOCATION")
+        key = os.environ.get("GOOGLE_API_KEY")
+        if project and location:
+            client = genai.Client(vertexai=True, project=project, location=location,
+                                  http_options=types.HttpOptions(api_version=v))
+        elif key:
+            remember_secret(key)
+            client = genai.Client(vertexai=True, api_key=key, http_options=types.HttpOptions(api_version=v))
+        else:
+            raise BackendError("the vertex backend needs GOOGLE_CLOUD_PROJECT and GOOGLE_CLOUD_LOCATION "
+                               "(with application default credentials) or an express-mode GOOGLE_API_KEY")
+        return Backend("vertex", client, v, vertex=True)
+    raise BackendError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)} or pass an Emulator")

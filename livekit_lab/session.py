@@ -1,0 +1,687 @@
+"""Holding a Live session through the official google-genai SDK.
+
+`LiveSession` sends media (validated first), receives on a background task that keeps calling
+``session.receive()`` across turns, records every server event with a monotonic timestamp, and
+builds one `TurnRecord` per exchange. It resumes transparently on ``goAway`` and on resumable
+closes (1011, dropped connection), resending the user audio the service may not have consumed,
+and retries a reply cut off by a fault once (configurable).
+
+>>> async with connect(voice="Kore", language="fr") as s:            # doctest: +SKIP
+...     rec = await s.turn("data/jfk.wav")
+...     rec.ttfa_ms, rec.output_transcript
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import json
+import logging
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from . import audio, catalog, config as config_mod
+from .backends import Backend, redact, resolve
+from .config import LiveOptions
+from .errors import InvalidMediaError, LiveLabError, LiveSessionError
+from .turns import Event, TurnRecord, last_voiced_sample
+
+log = logging.getLogger("livekit_lab.session")
+
+MAX_CHUNK_BYTES = 512 * 1024  # larger audio chunks are split by `turn`, refused by `send_audio`
+MAX_FRAME_BYTES = 4 * 1024 * 1024
+FATAL_CODES = {1007, 1008}
+LIMIT_WARNING_S = 30.0
+
+
+def _is_resumable(code: int | None, reason: str) -> bool:
+    if code in FATAL_CODES:
+        return "GoAway" in reason  # the service aborted after a GoAway we could not honour in time
+    return True
+
+
+class LiveSession:
+    """A Live session with timed turns, validated media and transparent resumption.
+
+    Use `connect` to build one. ``turns`` holds one `TurnRecord` per exchange (cut replies
+    included, marked ``incomplete``); ``events`` holds every event of the session.
+    """
+
+    def __init__(self, backend: Backend, options: LiveOptions, *, retries: int = 1, max_reconnects: int = 6,
+                 tool_handler: Callable[[str, dict], dict] | None = None, frame_interval_s: float = 1.0):
+        self.backend = backend
+        self.options = options
+        self.retries = retries
+        self.max_reconnects = max_reconnects
+        self.tool_handler = tool_handler or (lambda name, args: {"output": "ok"})
+        self.frame_interval_s = max(1.0, float(frame_interval_s))
+        self.turns: list[TurnRecord] = []
+        self.events: list[Event] = []
+        self.reconnects = 0
+        self.handle: str | None = None
+        self._listeners: list[Callable[[Event], None]] = []
+        self._sdk = None
+        self._sdk_cm = None
+        self._gen = 0
+        self._recv_task: asyncio.Task | None = None
+        self._ready = asyncio.Event()
+        self._lock = asyncio.Lock()
+        self._error: BaseException | None = None
+        self._closing = False
+        self._cur: TurnRecord | None = None
+        self._nxt: TurnRecord | None = None
+        self._cur_buf: list[tuple[str, Any]] = []  # what the current turn sent: ("audio", bytes) | ("text", str) | ...
+        self._nxt_buf: list[tuple[str, Any]] = []
+        self._reply_started = False
+        self._prev_usage: dict | None = None
+        self._done: dict[int, asyncio.Future] = {}
+        self._last_frame_t = -1e9
+        self._t_open = 0.0
+        self._video = False
+        self._warned_limit = False
+        self._resuming: asyncio.Task | None = None
+        self._n_turns = 0
+
+    # -- lifecycle ------------------------------------------------------------------------
+    async def __aenter__(self) -> "LiveSession":
+        await self.open()
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.close()
+
+    async def open(self) -> None:
+        self._t_open = time.monotonic()
+        await self._connect(None)
+
+    async def close(self) -> None:
+        self._closing = True
+        if self._resuming is not None:
+            self._resuming.cancel()
+        await self._disconnect()
+        for fut in self._done.values():
+            if not fut.done():
+                fut.cancel()
+
+    async def _connect(self, handle: str | None) -> None:
+        model, cfg = config_mod.build(self.options, backend=self.backend.catalog_backend,
+                                      api_version=self.backend.api_version, resume_handle=handle)
+        try:
+            cm = self.backend.client.aio.live.connect(model=model, config=cfg)
+            sdk = await cm.__aenter__()
+        except Exception as e:
+            raise _typed(e) from None
+        self._sdk_cm, self._sdk = cm, sdk
+        self._gen += 1
+        gen = self._gen
+        self._recv_task = asyncio.create_task(self._recv_loop(sdk, gen))
+        self._emit(Event(time.monotonic_ns(), "setup_complete" if handle is None else "resumed", {"gen": gen}))
+        self._ready.set()
+
+    async def _disconnect(self) -> None:
+        self._ready.clear()
+        task, self._recv_task = self._recv_task, None
+        cm, self._sdk_cm, self._sdk = self._sdk_cm, None, None
+        self._gen += 1
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(BaseException):
+                await task
+        if cm is not None:
+            with contextlib.suppress(BaseException):
+                await asyncio.wait_for(cm.__aexit__(None, None, None), 5)
+
+    # -- listeners ------------------------------------------------------------------------
+    def add_listener(self, fn: Callable[[Event], None]) -> Callable[[], None]:
+        """Call ``fn(event)`` on the event loop for every event; returns a function that removes it."""
+        self._listeners.append(fn)
+        return lambda: self._listeners.remove(fn) if fn in self._listeners else None
+
+    def _emit(self, ev: Event, *, to_turn: bool = True) -> None:
+        self.events.append(ev)
+        if to_turn and self._cur is not None:
+            self._cur.events.append(ev)
+        for fn in list(self._listeners):
+            try:
+                fn(ev)
+            except Exception:  # a listener must not break the session
+                log.exception("listener failed")
+
+    # -- sending --------------------------------------------------------------------------
+    def _record_for_send(self) -> tuple[TurnRecord, list]:
+        if self._cur is None:
+            self._cur = TurnRecord(self._next_index())
+            self._cur_buf = []
+            self._reply_started = False
+        if not self._reply_started:
+            return self._cur, self._cur_buf
+        if self._nxt is None:
+            self._nxt = TurnRecord(self._next_index())
+            self._nxt_buf = []
+        return self._nxt, self._nxt_buf
+
+    def _next_index(self) -> int:
+        self._n_turns += 1
+        return self._n_turns - 1
+
+    async def _sdk_send(self, kind: str, payload: Any) -> bool:
+        from google.genai import types
+
+        sdk = self._sdk
+        if sdk is None:
+            return False
+        try:
+            if kind == "audio":
+                await sdk.send_realtime_input(audio=types.Blob(data=payload, mime_type=f"audio/pcm;rate={audio.INPUT_RATE}"))
+            elif kind == "frame":
+                await sdk.send_realtime_input(video=types.Blob(data=payload[0], mime_type=payload[1]))
+            elif kind == "text":
+                await sdk.send_client_content(turns=types.Content(role="user", parts=[types.Part(text=payload)]), turn_complete=True)
+            elif kind == "activity_start":
+                await sdk.send_realtime_input(activity_start=types.ActivityStart())
+            elif kind == "activity_end":
+                await sdk.send_realtime_input(activity_end=types.ActivityEnd())
+            elif kind == "audio_stream_end":
+                await sdk.send_realtime_input(audio_stream_end=True)
+            return True
+        except Exception as e:  # the receive loop sees the same failure and resumes
+            log.debug("send failed: %s", redact(str(e)))
+            return False
+
+    async def _wait_ready(self) -> None:
+        while not self._ready.is_set():
+            if self._error is not None:
+                raise self._error
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._ready.wait(), 0.5)
+        if self._error is not None:
+            raise self._error
+
+    async def send_audio(self, pcm: bytes) -> None:
+        """Send one chunk of 16 kHz mono PCM16 now (the caller paces it)."""
+        if not isinstance(pcm, (bytes, bytearray, memoryview)):
+            raise InvalidMediaError(f"send_audio takes PCM16 bytes, got {type(pcm).__name__}")
+        pcm = bytes(pcm)
+        if not pcm or len(pcm) % 2:
+            raise InvalidMediaError(f"a PCM16 chunk needs a positive even number of bytes, got {len(pcm)}")
+        if len(pcm) > MAX_CHUNK_BYTES:
+            raise InvalidMediaError(f"audio chunk of {len(pcm)} B is larger than the transport carries "
+                                    f"({MAX_CHUNK_BYTES} B); send shorter chunks (e.g. 20-100 ms)")
+        await self._wait_ready()
+        async with self._lock:
+            rec, buf = self._record_for_send()
+            buf.append(("audio", pcm))
+            t = time.monotonic_ns()
+            rec.sent.append((t, sum(len(p) for k, p in buf if k == "audio") - len(pcm)))
+            await self._sdk_send("audio", pcm)
+        self._emit(Event(t, "sent_audio", len(pcm)), to_turn=False)
+
+    async def send_frame(self, image: bytes, *, mime: str | None = None) -> bool:
+        """Send one JPEG/PNG frame; returns False (not sent) when it comes < 1 s after the last one."""
+        data = bytes(image) if isinstance(image, (bytes, bytearray, memoryview)) else None
+        if not data:
+            raise InvalidMediaError("a frame must be non-empty JPEG or PNG bytes")
+        kind = "image/jpeg" if data[:3] == b"\xff\xd8\xff" else "image/png" if data[:8] == b"\x89PNG\r\n\x1a\n" else None
+        if kind is None:
+            raise InvalidMediaError("a frame must be a JPEG or PNG image (these bytes are neither)")
+        if len(data) > MAX_FRAME_BYTES:
+            raise InvalidMediaError(f"frame of {len(data)} B is over {MAX_FRAME_BYTES} B; scale it down")
+        try:
+            from PIL import Image
+
+            with Image.open(io.BytesIO(data)) as im:
+                im.verify()
+        except Exception:
+            raise InvalidMediaError("the frame does not decode as an image") from None
+        now = time.monotonic()
+        if now - self._last_frame_t < self.frame_interval_s:
+            return False
+        await self._wait_ready()
+        async with self._lock:
+            self._last_frame_t = now
+            self._video = True
+            rec, buf = self._record_for_send()
+            buf.append(("frame", (data, mime or kind)))
+            await self._sdk_send("frame", (data, mime or kind))
+        self._emit(Event(time.monotonic_ns(), "sent_frame", len(data)), to_turn=False)
+        return True
+
+    async def send_text(self, text: str) -> None:
+        """Send a complete user text turn (``client_content``)."""
+        if not isinstance(text, str) or not text.strip():
+            raise InvalidMediaError("text must be a non-empty string")
+        await self._wait_ready()
+        async with self._lock:
+            rec, buf = self._record_for_send()
+            rec.kind, rec.user_text = "text", text
+            buf.append(("text", text))
+            rec.t_text_ns = time.monotonic_ns()
+            await self._sdk_send("text", text)
+
+    async def activity_start(self) -> None:
+        await self._wait_ready()
+        async with self._lock:
+            rec, buf = self._record_for_send()
+            buf.append(("activity_start", None))
+            await self._sdk_send("activity_start", None)
+
+    async def activity_end(self) -> None:
+        await self._wait_ready()
+        async with self._lock:
+            rec, buf = self._record_for_send()
+            buf.append(("activity_end", None))
+            rec.t_activity_end_ns = time.monotonic_ns()
+            await self._sdk_send("activity_end", None)
+
+    # -- whole turns ------------------------------------------------------------------------
+    async def turn(self, source, *, sr: int | None = None, realtime: bool = True, chunk_ms: float = 40.0,
+                   timeout: float = 120.0) -> TurnRecord:
+        """Send one spoken user turn and return its completed `TurnRecord`.
+
+        ``source``: a file path, bytes of an audio file, or an array (with ``sr``); any rate,
+        channel count and dtype, converted to 16 kHz mono PCM16 and validated before anything is
+        sent. Trailing silence is added when needed so the service's VAD ends the turn (under
+        manual activity detection the turn is bracketed by activityStart/activityEnd instead).
+        ``realtime``: pace chunks at real time (False: as fast as possible).
+        """
+        y = audio.prepare_input(source, sr=sr)
+        manual = bool((self.options.vad or {}).get("disabled"))
+        if not manual:
+            need = ((self.options.vad or {}).get("silence_duration_ms", 800) + 300) / 1000
+            last = last_voiced_sample(y)
+            if last < 0:
+                raise InvalidMediaError("the audio has no voiced sample (nothing above -55 dBFS); nothing would start a turn")
+            have = (len(y) - 1 - last) / audio.INPUT_RATE
+            if have < need:
+                y = np.concatenate([y, np.zeros(int((need - have) * audio.INPUT_RATE) + 1, np.float32)])
+        pcm = audio.float_to_pcm16(y)
+        index = None
+        if manual:
+            await self.activity_start()
+        step = audio.INPUT_RATE * 2 * chunk_ms / 1000
+        t0 = time.monotonic()
+        for k, chunk in enumerate(audio.chunks(pcm, chunk_ms=chunk_ms)):
+            if realtime:
+                wait = t0 + k * step / (2 * audio.INPUT_RATE) - time.monotonic()
+                if wait > 0:
+                    await asyncio.sleep(wait)
+            await self.send_audio(chunk)
+            if index is None:
+                index = (self._nxt if self._reply_started and self._nxt else self._cur).index
+            if not realtime and k % 8 == 7:
+                await asyncio.sleep(0)
+        if manual:
+            await self.activity_end()
+        return await self.wait_turn(index, timeout=timeout)
+
+    async def text_turn(self, text: str, *, timeout: float = 120.0) -> TurnRecord:
+        await self.send_text(text)
+        index = (self._nxt if self._reply_started and self._nxt else self._cur).index
+        return await self.wait_turn(index, timeout=timeout)
+
+    async def wait_turn(self, index: int | None = None, *, timeout: float = 120.0) -> TurnRecord:
+        """Wait until turn ``index`` (default: the current one) completes; return its record."""
+        if index is None:
+            index = self._cur.index if self._cur is not None else len(self.turns)
+        for rec in self.turns:
+            if rec.index == index and not rec.retried:
+                return rec
+        fut = self._done.setdefault(index, asyncio.get_running_loop().create_future())
+        try:
+            return await asyncio.wait_for(asyncio.shield(fut), timeout)
+        except asyncio.TimeoutError:
+            if self._error is not None:
+                raise self._error from None
+            raise LiveLabError(f"turn {index} got no turnComplete within {timeout:.0f} s (did the audio "
+                               "contain speech the service could hear?)") from None
+
+    # -- receiving --------------------------------------------------------------------------
+    async def _recv_loop(self, sdk, gen: int) -> None:
+        try:
+            while True:
+                async for msg in sdk.receive():
+                    if gen != self._gen:
+                        return
+                    self._on_message(msg)
+                await asyncio.sleep(0)
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:
+            if gen != self._gen or self._closing:
+                return
+            code, reason = _close_info(e)
+            self._emit(Event(time.monotonic_ns(), "fault", {"code": code, "reason": redact(reason)}))
+            if not _is_resumable(code, reason):
+                self._fail(LiveSessionError(code, redact(reason)))
+                return
+            if self._resuming is None or self._resuming.done():
+                self._resuming = asyncio.create_task(self._resume(f"{code} {redact(reason)}".strip(), planned=False))
+
+    def _on_message(self, msg) -> None:
+        t = time.monotonic_ns()
+        rec = self._cur
+        if rec is None:
+            rec = self._cur = TurnRecord(self._next_index())
+            self._cur_buf = []
+        sc = msg.server_content
+        if msg.session_resumption_update is not None:
+            u = msg.session_resumption_update
+            if u.resumable and u.new_handle:
+                self.handle = u.new_handle
+            self._emit(Event(t, "resumption_update", {"resumable": u.resumable, "index": u.last_consumed_client_message_index}))
+        if msg.go_away is not None:
+            self._emit(Event(t, "go_away", msg.go_away.time_left), to_turn=False)
+            if self._resuming is None or self._resuming.done():
+                self._resuming = asyncio.create_task(self._resume("goAway", planned=True))
+        if msg.tool_call is not None:
+            self._reply_started = True
+            calls = [{"id": fc.id, "name": fc.name, "args": fc.args or {}} for fc in msg.tool_call.function_calls or []]
+            self._emit(Event(t, "tool_call", calls))
+            asyncio.create_task(self._answer_tools(calls))
+        if msg.tool_call_cancellation is not None:
+            self._emit(Event(t, "tool_call_cancellation", list(msg.tool_call_cancellation.ids or [])))
+        if sc is not None:
+            if sc.model_turn is not None or sc.output_transcription is not None or sc.interrupted or sc.turn_complete:
+                self._reply_started = True
+            if sc.model_turn is not None:
+                for part in sc.model_turn.parts or []:
+                    if part.inline_data is not None and part.inline_data.data:
+                        data = part.inline_data.data
+                        rec.audio_chunks.append((t, len(rec.reply_audio)))
+                        rec.reply_audio += data
+                        self._emit(Event(t, "audio", data))
+                    elif part.text and not part.thought:
+                        rec.text += part.text
+                        self._emit(Event(t, "text", part.text))
+            if sc.output_transcription is not None and sc.output_transcription.text:
+                rec.output_transcript += sc.output_transcription.text
+                self._emit(Event(t, "output_transcript", sc.output_transcription.text))
+            if sc.input_transcription is not None and sc.input_transcription.text:
+                rec.input_transcript += sc.input_transcription.text
+                self._emit(Event(t, "input_transcript", sc.input_transcription.text))
+            if sc.interrupted:
+                rec.interrupted = True
+                rec.t_barge_in_ns = self._barge_in_time()
+                self._emit(Event(t, "interrupted"))
+            if sc.generation_complete:
+                self._emit(Event(t, "generation_complete"))
+        if msg.usage_metadata is not None:
+            rec.usage_cumulative = msg.usage_metadata.model_dump(exclude_none=True)
+            self._emit(Event(t, "usage", rec.usage_cumulative))
+        if sc is not None and sc.turn_complete:
+            self._emit(Event(t, "turn_complete"))
+            self._complete_turn()
+        self._check_limits()
+
+    def _barge_in_time(self) -> int | None:
+        if self._nxt is None or not self._nxt.sent:
+            return None
+        pcm = b"".join(p for k, p in self._nxt_buf if k == "audio")
+        y = audio.pcm16_to_float(pcm)
+        n = audio.INPUT_RATE // 100
+        thr = 10 ** (-55 / 20)
+        for f in range(len(y) // n):
+            fr = y[f * n:(f + 1) * n]
+            if float(np.sqrt(np.mean(fr.astype(np.float64) ** 2))) >= thr:
+                byte = f * n * 2
+                t = self._nxt.sent[0][0]
+                for tt, off in self._nxt.sent:
+                    if off > byte:
+                        break
+                    t = tt
+                return t
+        return None
+
+    def _complete_turn(self) -> None:
+        rec = self._cur
+        pcm = b"".join(p for k, p in self._cur_buf if k == "audio")
+        rec.user_audio = audio.pcm16_to_float(pcm) if pcm else None
+        rec.finish(self._prev_usage)
+        if rec.usage_cumulative:
+            self._prev_usage = rec.usage_cumulative
+        self.turns.append(rec)
+        fut = self._done.pop(rec.index, None)
+        if fut is not None and not fut.done():
+            fut.set_result(rec)
+        self._cur, self._cur_buf = self._nxt, self._nxt_buf
+        self._nxt, self._nxt_buf = None, []
+        self._reply_started = False
+
+    async def _answer_tools(self, calls: list[dict]) -> None:
+        from google.genai import types
+
+        responses = []
+        for c in calls:
+            try:
+                out = self.tool_handler(c["name"], c["args"])
+            except Exception as e:
+                out = {"error": str(e)}
+            responses.append(types.FunctionResponse(id=c["id"], name=c["name"], response=out))
+        with contextlib.suppress(Exception):
+            await self._wait_ready()
+            await self._sdk.send_tool_response(function_responses=responses)
+
+    def _check_limits(self) -> None:
+        if self.options.compression_tokens or self._warned_limit:
+            return
+        lim = catalog.limits()
+        limit = lim["video_session_seconds"] if self._video else lim["audio_session_seconds"]
+        scale = self.backend.emulator.service.scale if self.backend.emulator is not None else 1.0
+        used = (time.monotonic() - self._t_open) * scale
+        if used >= limit - LIMIT_WARNING_S:
+            self._warned_limit = True
+            msg = (f"Live session at {used:.0f} s of its {limit} s limit ({'audio+video' if self._video else 'audio-only'}, "
+                   "no context-window compression): set compression_tokens to go longer")
+            self._emit(Event(time.monotonic_ns(), "limit_warning", msg), to_turn=False)
+            warnings.warn(msg, stacklevel=2)
+
+    # -- resilience -------------------------------------------------------------------------
+    def _fail(self, err: BaseException) -> None:
+        self._error = err
+        self._ready.clear()
+        for fut in self._done.values():
+            if not fut.done():
+                fut.set_exception(err)
+                fut.exception()  # mark retrieved
+        self._done.clear()
+
+    async def _resume(self, why: str, *, planned: bool) -> None:
+        """Reconnect with the latest handle and resend what the service may not have consumed."""
+        try:
+            if planned:  # goAway: finish the reply in flight first (the service gives ~60 s)
+                for _ in range(600):
+                    if not self._reply_started or self._closing:
+                        break
+                    await asyncio.sleep(0.01)
+            if self._closing:
+                return
+            async with self._lock:
+                await self._disconnect()
+                cut = self._cur is not None and self._reply_started and not planned
+                resend = list(self._cur_buf)
+                if cut:
+                    old = self._cur
+                    old.incomplete, old.fault = True, why
+                    pcm = b"".join(p for k, p in self._cur_buf if k == "audio")
+                    old.user_audio = audio.pcm16_to_float(pcm) if pcm else None
+                    old.finish(self._prev_usage)
+                    if self.retries > 0:
+                        old.retried = True
+                        self.turns.append(old)
+                        self._cur = TurnRecord(old.index, kind=old.kind, user_text=old.user_text)
+                    else:
+                        self.turns.append(old)
+                        fut = self._done.pop(old.index, None)
+                        if fut is not None and not fut.done():
+                            fut.set_result(old)
+                        self._cur, self._cur_buf = self._nxt, self._nxt_buf
+                        self._nxt, self._nxt_buf = None, []
+                        resend = list(self._cur_buf)
+                    self._reply_started = False
+                elif self._cur is not None:
+                    self._cur.sent.clear()
+                # the next turn's chunks (sent during the cut reply) follow the resent ones
+                if self._nxt is not None and cut and self.retries > 0:
+                    resend += self._nxt_buf
+                    self._nxt, self._nxt_buf = None, []
+                delay = 0.05
+                for attempt in range(self.max_reconnects):
+                    try:
+                        await self._connect(self.handle)
+                        break
+                    except LiveSessionError as e:
+                        if e.code == 1007 and self.handle:  # handle refused: start a new Live session
+                            self.handle = None
+                            self._emit(Event(time.monotonic_ns(), "fault", {"code": e.code, "reason": "resumption refused; new session"}))
+                            continue
+                        if not e.resumable or attempt == self.max_reconnects - 1:
+                            raise
+                    except Exception:
+                        if attempt == self.max_reconnects - 1:
+                            raise
+                    await asyncio.sleep(delay)
+                    delay = min(2.0, delay * 2)
+                self.reconnects += 1
+                self._cur_buf = []
+                if self._cur is not None:
+                    self._cur.sent.clear()
+                for kind, payload in resend:
+                    rec, buf = self._record_for_send()
+                    buf.append((kind, payload))
+                    t = time.monotonic_ns()
+                    if kind == "audio":
+                        rec.sent.append((t, sum(len(p) for k, p in buf if k == "audio") - len(payload)))
+                    elif kind == "text":
+                        rec.t_text_ns = t
+                    elif kind == "activity_end":
+                        rec.t_activity_end_ns = t
+                    await self._sdk_send(kind, payload)
+        except asyncio.CancelledError:
+            raise
+        except BaseException as e:
+            self._fail(e if isinstance(e, LiveLabError) else LiveSessionError(None, redact(f"reconnect failed: {e}")))
+
+    # -- recording ----------------------------------------------------------------------------
+    def save(self, folder: str | Path) -> Path:
+        """Write the session: ``user.wav`` (16 kHz), ``reply.wav`` (24 kHz), ``turns.jsonl``
+        (per-turn metrics with each turn's offsets into the two WAVs) and ``events.jsonl``."""
+        out = Path(folder)
+        out.mkdir(parents=True, exist_ok=True)
+        users, replies, rows = [], [], []
+        u_off = r_off = 0
+        for rec in self.turns:
+            ua = rec.user_audio if rec.user_audio is not None else np.zeros(0, np.float32)
+            ra = audio.pcm16_to_float(rec.reply_audio) if rec.reply_audio else np.zeros(0, np.float32)
+            row = rec.summary() | {"user_offset": u_off, "user_samples": len(ua), "reply_offset": r_off, "reply_samples": len(ra),
+                                   "user_text": rec.user_text}
+            rows.append(row)
+            users.append(ua)
+            replies.append(ra)
+            u_off += len(ua)
+            r_off += len(ra)
+        audio.write_wav(out / "user.wav", np.concatenate(users) if users else np.zeros(0, np.float32), sr=audio.INPUT_RATE)
+        audio.write_wav(out / "reply.wav", np.concatenate(replies) if replies else np.zeros(0, np.float32), sr=audio.OUTPUT_RATE)
+        with open(out / "turns.jsonl", "w", encoding="utf-8") as f:
+            for row in rows:
+                f.write(redact(json.dumps(row, default=str, ensure_ascii=False)) + "\n")
+        with open(out / "events.jsonl", "w", encoding="utf-8") as f:
+            for ev in self.events:
+                f.write(redact(json.dumps(ev.summary(), default=str, ensure_ascii=False)) + "\n")
+        (out / "session.json").write_text(json.dumps({"backend": self.backend.name, "options": self.options.summary(),
+                                                      "reconnects": self.reconnects}, default=str, indent=1))
+        return out
+
+    def __repr__(self) -> str:
+        return f"<LiveSession {self.backend!r} voice={self.options.voice} turns={len(self.turns)}>"
+
+
+@dataclass
+class Recording:
+    """A saved session, loaded back: both audio streams, the turns and the events."""
+
+    user_audio: np.ndarray
+    reply_audio: np.ndarray
+    turns: list[dict]
+    events: list[dict]
+    meta: dict
+
+    def turn_audio(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        t = self.turns[i]
+        return (self.user_audio[t["user_offset"]:t["user_offset"] + t["user_samples"]],
+                self.reply_audio[t["reply_offset"]:t["reply_offset"] + t["reply_samples"]])
+
+
+def load_recording(folder: str | Path) -> Recording:
+    p = Path(folder)
+    ua, _ = audio.load(p / "user.wav")
+    ra, _ = audio.load(p / "reply.wav")
+    turns = [json.loads(x) for x in (p / "turns.jsonl").read_text().splitlines() if x.strip()]
+    events = [json.loads(x) for x in (p / "events.jsonl").read_text().splitlines() if x.strip()]
+    return Recording(ua, ra, turns, events, json.loads((p / "session.json").read_text()))
+
+
+def _close_info(e: BaseException) -> tuple[int | None, str]:
+    code = getattr(e, "code", None)
+    reason = getattr(e, "details", None) or getattr(e, "message", None) or str(e)
+    if not isinstance(reason, str):
+        reason = json.dumps(reason, default=str)
+    if code is None:
+        rcvd = getattr(e, "rcvd", None)
+        if rcvd is not None:
+            code, reason = rcvd.code, rcvd.reason
+        else:
+            code = 1006
+    return code, reason
+
+
+def _typed(e: BaseException) -> BaseException:
+    if isinstance(e, LiveLabError):
+        return e
+    code, reason = _close_info(e)
+    if type(e).__name__ == "InvalidStatus":
+        status = getattr(getattr(e, "response", None), "status_code", None)
+        return LiveSessionError(status, redact(str(e)))
+    return LiveSessionError(code, redact(reason), resumable=_is_resumable(code, reason) and code not in (None,))
+
+
+class connect:
+    """``async with connect(backend="emulator", **options) as session``: open a `LiveSession`.
+
+    ``backend``: "emulator" (default; starts an embedded emulator with fast pacing unless
+    ``pace="realtime"``), "gemini", "vertex", a `Backend` or a running `Emulator`. The other
+    keywords are `LiveOptions` fields (voice, language, affective, proactive, modality, vad, ...)
+    or session settings (``retries``, ``tool_handler``, ``frame_interval_s``).
+    """
+
+    _SESSION_KW = ("retries", "max_reconnects", "tool_handler", "frame_interval_s")
+
+    def __init__(self, backend: Any = "emulator", *, options: LiveOptions | None = None, pace: str = "fast", **kw):
+        skw = {k: kw.pop(k) for k in self._SESSION_KW if k in kw}
+        self._opts = (options or LiveOptions()).replace(**kw) if kw else (options or LiveOptions())
+        self._backend_arg, self._pace, self._skw = backend, pace, skw
+        self._backend: Backend | None = None
+        self._session: LiveSession | None = None
+
+    async def __aenter__(self) -> LiveSession:
+        self._backend = resolve(self._backend_arg, pace=self._pace, api_version=self._opts.api_version)
+        self._session = LiveSession(self._backend, self._opts, **self._skw)
+        try:
+            await self._session.open()
+        except BaseException:
+            if self._backend_arg is not self._backend:
+                self._backend.close()
+            raise
+        return self._session
+
+    async def __aexit__(self, *exc) -> None:
+        try:
+            await self._session.close()
+        finally:
+            if self._backend is not None and not isinstance(self._backend_arg, Backend):
+                self._backend.close()

@@ -1,0 +1,239 @@
+"""Turn records and the latency metrics, defined once.
+
+The session loop only records timestamped events (the "observer" pattern): chunk arrival
+times and bytes. Metrics that need analysis are computed after the turn by `TurnRecord.finish`.
+
+Definitions (quoted in the README):
+
+- ``ttfa_ms``: end of user speech -> first **audible** reply sample. The first audible sample
+  is found by analysing the reply audio (`first_audible_sample`), and its time is the arrival
+  time of the chunk that carried it plus the sample's offset inside that chunk.
+- ``ttfb_ms``: end of user speech -> first server message of the turn, of any kind.
+- ``turn_ms``: end of user speech -> ``turnComplete``.
+- ``interrupt_ms``: start of the user's barge-in speech -> ``interrupted``.
+- ``reply_seconds``: seconds of reply audio; ``reply_rtf``: reply seconds / wall seconds from
+  the first to the last reply chunk (> 1: streamed faster than real time).
+
+End of user speech is the send time of the chunk that carried the last voiced sample
+(`last_voiced_sample`), or the send time of ``activityEnd`` under manual activity detection,
+or the send time of a text turn. All times are ``time.monotonic_ns()``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from . import audio
+
+VOICED_DBFS = -55.0  # a sample at or above this level counts as voiced (the emulator's start level)
+AUDIBLE_DBFS = -50.0  # a reply sample at or above this level is audible
+
+
+@dataclass
+class Event:
+    """One timestamped thing that happened on the socket."""
+
+    t_ns: int
+    kind: str  # audio | text | output_transcript | input_transcript | interrupted | generation_complete
+    #            | turn_complete | usage | go_away | resumption_update | tool_call | tool_call_cancellation
+    #            | setup_complete | resumed | fault | sent_audio | sent_activity_end | sent_text
+    data: Any = None
+
+    def summary(self) -> dict:
+        d = self.data
+        if isinstance(d, (bytes, bytearray)):
+            d = {"bytes": len(d)}
+        return {"t_ns": self.t_ns, "kind": self.kind, "data": d}
+
+
+def last_voiced_sample(y: np.ndarray, *, sr: int = audio.INPUT_RATE, floor_dbfs: float = VOICED_DBFS) -> int:
+    """Index of the last voiced sample of an utterance, or -1.
+
+    Definition: speech frames are 10 ms frames whose RMS level reaches ``max(floor_dbfs,
+    noise + 10 dB)`` (noise: the 10th percentile frame level); the last voiced sample is the last
+    sample of the last speech frame whose magnitude reaches that level (in amplitude).
+    """
+    y = np.asarray(y, dtype=np.float32)
+    n = sr // 100
+    m = len(y) // n
+    if m == 0:
+        return -1
+    fr = y[: m * n].reshape(m, n).astype(np.float64)
+    with np.errstate(divide="ignore"):
+        lv = 10 * np.log10(np.maximum((fr * fr).mean(axis=1), 1e-20))
+    thr = max(floor_dbfs, float(np.percentile(lv, 10)) + 10.0)
+    voiced = np.flatnonzero(lv >= thr)
+    if voiced.size == 0:
+        return -1
+    last = int(voiced[-1])
+    amp = 10 ** (thr / 20)
+    idx = np.flatnonzero(np.abs(fr[last]) >= amp)
+    return last * n + (int(idx[-1]) if idx.size else n - 1)
+
+
+def first_audible_sample(pcm24k: bytes, *, floor_dbfs: float = AUDIBLE_DBFS) -> int:
+    """Index of the first audible sample of a reply, or -1.
+
+    Definition: the first sample whose magnitude reaches ``max(floor_dbfs, noise + 20 dB)``
+    (noise: the level of the quietest 10 % of 10 ms frames) and that starts at least 30 ms of
+    speech-level frames, so a click is not an onset. Resolution: one sample.
+    """
+    y = audio.pcm16_to_float(pcm24k)
+    n = audio.OUTPUT_RATE // 100
+    m = len(y) // n
+    if m == 0:
+        return -1
+    fr = y[: m * n].reshape(m, n).astype(np.float64)
+    with np.errstate(divide="ignore"):
+        lv = 10 * np.log10(np.maximum((fr * fr).mean(axis=1), 1e-20))
+    thr = max(floor_dbfs, float(np.percentile(lv, 10)) + 20.0)
+    loud = lv >= thr - 10.0
+    amp = 10 ** (thr / 20)
+    hits = np.flatnonzero(np.abs(y) >= amp)
+    for i in hits:
+        f = int(i // n)
+        if loud[f:f + 3].sum() >= 2:
+            return int(i)
+    return -1
+
+
+@dataclass
+class TurnRecord:
+    """One exchange: what the user sent, what came back, every event, and the metrics."""
+
+    index: int
+    kind: str = "audio"  # audio | text
+    user_audio: np.ndarray | None = None  # 16 kHz float32
+    user_text: str | None = None
+    sent: list[tuple[int, int]] = field(default_factory=list)  # (t_ns, byte offset) per sent chunk
+    t_activity_end_ns: int | None = None
+    t_text_ns: int | None = None
+    events: list[Event] = field(default_factory=list)
+    reply_audio: bytes = b""
+    audio_chunks: list[tuple[int, int]] = field(default_factory=list)  # (arrival t_ns, byte offset)
+    output_transcript: str = ""
+    input_transcript: str = ""
+    text: str = ""
+    usage_cumulative: dict | None = None
+    usage: dict = field(default_factory=dict)  # this turn's tokens (difference of cumulative counts)
+    interrupted: bool = False
+    incomplete: bool = False
+    fault: str | None = None
+    retried: bool = False
+    t_barge_in_ns: int | None = None
+    # metrics (None when they do not apply)
+    t_end_of_speech_ns: int | None = None
+    ttfa_ms: float | None = None
+    ttfb_ms: float | None = None
+    turn_ms: float | None = None
+    interrupt_ms: float | None = None
+    reply_seconds: float = 0.0
+    reply_rtf: float | None = None
+
+    @property
+    def responded(self) -> bool:
+        return len(self.reply_audio) > 0 or bool(self.text)
+
+    def first(self, kind: str, *, after: int | None = None) -> Event | None:
+        for e in self.events:
+            if e.kind == kind and (after is None or e.t_ns >= after):
+                return e
+        return None
+
+    def finish(self, prev_usage: dict | None = None) -> "TurnRecord":
+        """Compute the metrics from the recorded events (after the turn, off the streaming path)."""
+        self.t_end_of_speech_ns = self._end_of_speech()
+        eos = self.t_end_of_speech_ns
+        self.reply_seconds = len(self.reply_audio) / 2 / audio.OUTPUT_RATE
+        server = [e for e in self.events if not e.kind.startswith("sent_") and e.kind not in ("fault", "resumed")]
+        if eos is not None:
+            first = next((e for e in server if e.t_ns >= eos), None)
+            self.ttfb_ms = (first.t_ns - eos) / 1e6 if first else None
+            tc = self.first("turn_complete", after=eos)
+            self.turn_ms = (tc.t_ns - eos) / 1e6 if tc else None
+            fa = first_audible_sample(self.reply_audio) if self.reply_audio else -1
+            if fa >= 0:
+                t_fa = self._time_of_reply_sample(fa)
+                self.ttfa_ms = (t_fa - eos) / 1e6
+        if self.interrupted and self.t_barge_in_ns is not None:
+            ev = self.first("interrupted")
+            if ev is not None:
+                self.interrupt_ms = (ev.t_ns - self.t_barge_in_ns) / 1e6
+        if len(self.audio_chunks) > 1:
+            span = (self.audio_chunks[-1][0] - self.audio_chunks[0][0]) / 1e9
+            last_len = (len(self.reply_audio) - self.audio_chunks[-1][1]) / 2 / audio.OUTPUT_RATE
+            wall = span + last_len
+            self.reply_rtf = self.reply_seconds / wall if wall > 0 else None
+        self.usage = usage_delta(self.usage_cumulative, prev_usage)
+        return self
+
+    def _time_of_reply_sample(self, i: int) -> int:
+        byte = 2 * i
+        t, start = self.audio_chunks[0]
+        for tt, off in self.audio_chunks:
+            if off > byte:
+                break
+            t, start = tt, off
+        return t + int((byte - start) / 2 * 1e9 / audio.OUTPUT_RATE)
+
+    def _end_of_speech(self) -> int | None:
+        if self.t_activity_end_ns is not None:
+            return self.t_activity_end_ns
+        if self.t_text_ns is not None:
+            return self.t_text_ns
+        if self.user_audio is None or not self.sent:
+            return None
+        i = last_voiced_sample(self.user_audio)
+        if i < 0:
+            return None
+        byte = 2 * i
+        t = self.sent[0][0]
+        for tt, off in self.sent:
+            if off > byte:
+                break
+            t = tt
+        return t
+
+    def to_row(self) -> dict:
+        """The flat fields a log row takes from this turn."""
+        u = self.usage or {}
+        return {
+            "input_transcript": self.input_transcript or None, "output_transcript": self.output_transcript or self.text or None,
+            "ttfa_ms": self.ttfa_ms, "ttfb_ms": self.ttfb_ms, "turn_ms": self.turn_ms, "interrupt_ms": self.interrupt_ms,
+            "reply_seconds": self.reply_seconds, "reply_rtf": self.reply_rtf, "incomplete": self.incomplete,
+            "prompt_tokens": u.get("prompt"), "response_tokens": u.get("response"), "total_tokens": u.get("total"),
+            "prompt_audio_tokens": u.get("prompt_audio"), "prompt_text_tokens": u.get("prompt_text"),
+            "prompt_video_tokens": u.get("prompt_video"), "response_audio_tokens": u.get("response_audio"),
+            "response_text_tokens": u.get("response_text"),
+        }
+
+    def summary(self) -> dict:
+        """A JSON-able dict: metrics, transcript and per-turn usage (no audio)."""
+        return {"index": self.index, "kind": self.kind, "transcript": self.output_transcript or self.text,
+                "input_transcript": self.input_transcript, "ttfa_ms": self.ttfa_ms, "ttfb_ms": self.ttfb_ms,
+                "turn_ms": self.turn_ms, "interrupt_ms": self.interrupt_ms, "reply_seconds": round(self.reply_seconds, 4),
+                "reply_rtf": self.reply_rtf, "interrupted": self.interrupted, "incomplete": self.incomplete,
+                "retried": self.retried, "fault": self.fault, "usage": self.usage}
+
+
+def _flat_usage(u: dict | None) -> dict:
+    if not u:
+        return {}
+    out = {"prompt": u.get("prompt_token_count") or 0, "response": u.get("response_token_count") or 0,
+           "total": u.get("total_token_count") or 0}
+    for side, key in (("prompt", "prompt_tokens_details"), ("response", "response_tokens_details")):
+        for d in u.get(key) or []:
+            mod = str(d.get("modality", "")).split(".")[-1].lower()
+            out[f"{side}_{mod}"] = out.get(f"{side}_{mod}", 0) + (d.get("token_count") or 0)
+    return out
+
+
+def usage_delta(cur: dict | None, prev: dict | None) -> dict:
+    """Per-turn usage: the service reports cumulative counts per session, so subtract the previous turn's."""
+    c, p = _flat_usage(cur), _flat_usage(prev)
+    keys = set(c) | {"prompt", "response", "total", "prompt_audio", "prompt_text", "prompt_video",
+                     "response_audio", "response_text"}
+    return {k: max(0, c.get(k, 0) - p.get(k, 0)) for k in sorted(keys)} if c else {}
