@@ -112,10 +112,23 @@ def main() -> None:
     moods = [(r.tone, affect.estimate(audio.load(r.path)[0]).mood) for r in d.itertuples()]
     res["emulator_affect_accuracy_directed"] = float(np.mean([want[t] == m for t, m in moods]))
     res["emulator_affect_errors"] = [(t, m) for t, m in moods if want[t] != m]
+    rob = {}
+    for variant in ("f3", "m1", "f2", "m7", "f5"):
+        ok = [affect.estimate(stimuli.synthesize(language=lang, tone=t, variant=variant)[0]).mood == want[t]
+              for lang in stimuli.LANGUAGES for t in want]
+        rob[f"variant_{variant}"] = float(np.mean(ok))
+    for gain in (-3, 3):
+        ok = [affect.estimate(audio.load(r.path)[0] * 10 ** (gain / 20)).mood == want[r.tone] for r in d.itertuples()]
+        rob[f"gain_{gain:+d}dB"] = float(np.mean(ok))
+    amb = df[df.address == "ambient"]
+    rob["ambient_m3"] = float(np.mean([affect.estimate(audio.load(r.path)[0]).mood == want[r.tone]
+                                       for r in amb.itertuples()]))
+    res["emulator_affect_robustness"] = rob
 
     # DNSMOS vs added white noise on jfk.wav
     y, sr = audio.load(ROOT / "data" / "jfk.wav")
     y = y[: int(9.5 * sr)]  # one DNSMOS segment, as in the test
+    rng = np.random.default_rng(0)
     clips, snrs = [y], ["clean", 30, 20, 10, 0]
     for snr in snrs[1:]:
         nz = rng.standard_normal(len(y)).astype(np.float32)

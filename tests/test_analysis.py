@@ -250,6 +250,7 @@ def test_text_affect_sentences():
     cheer = "That's fantastic news! Congratulations, I'm thrilled for you!"
     assert text.polarity(emp).compound < 0 < text.polarity(dis).compound  # why polarity is not empathy
     assert text.empathy(emp).count >= 3 and text.empathy(dis).count == 0
+    assert text.empathy(emp).score == 1.0 and text.empathy("I'm sorry.").score == 0.5 and text.empathy(dis).score == 0
     assert text.empathy(cheer).by_kind["celebrate"] >= 2 and text.polarity(cheer).compound > 0.8
     assert text.empathy("The train leaves at nine.").count == 0
     assert np.isnan(text.polarity("Lo siento mucho.", language="es").compound)

@@ -77,12 +77,16 @@ def _models_dir() -> Path:
 
 
 @functools.cache
-def sessions(personalized: bool = False):
-    """(P.835 session, P.808 session), created on first use and cached for the process."""
+def sessions(personalized: bool = False, threads: int = 0):
+    """(P.835 session, P.808 session), created on first use and cached for the process.
+
+    ``threads`` sets onnxruntime's intra-op threads (0: one per core).
+    """
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
     opts.log_severity_level = 3
+    opts.intra_op_num_threads = int(threads)
     d = _models_dir()
     primary = d / ("pdnsmos_models" if personalized else "dnsmos_models") / "sig_bak_ovr.onnx"
     p808 = d / "dnsmos_models" / "model_v8.onnx"
@@ -118,7 +122,7 @@ def _segments(y: np.ndarray) -> list[np.ndarray]:
 
 
 def dnsmos_batch(clips: Iterable[np.ndarray], *, sr: int = SR, personalized: bool = False,
-                 batch_size: int = 16) -> list[Dnsmos]:
+                 batch_size: int = 16, threads: int = 0) -> list[Dnsmos]:
     """DNSMOS of many clips, with the segments of all clips batched through each model.
 
     Parameters
@@ -131,6 +135,8 @@ def dnsmos_batch(clips: Iterable[np.ndarray], *, sr: int = SR, personalized: boo
         Use the personalised P.835 model (penalises interfering talkers).
     batch_size : int
         Segments per ONNX call.
+    threads : int
+        onnxruntime intra-op threads (0: one per core).
 
     Returns
     -------
@@ -151,7 +157,7 @@ def dnsmos_batch(clips: Iterable[np.ndarray], *, sr: int = SR, personalized: boo
         n_clips = k + 1
     if not segs:
         return []
-    primary, p808 = sessions(personalized)
+    primary, p808 = sessions(personalized, threads)
     raw = np.empty((len(segs), 3), dtype=np.float64)
     mos = np.empty(len(segs), dtype=np.float64)
     for i in range(0, len(segs), batch_size):
@@ -170,6 +176,6 @@ def dnsmos_batch(clips: Iterable[np.ndarray], *, sr: int = SR, personalized: boo
     return out
 
 
-def dnsmos(y: np.ndarray, *, sr: int = SR, personalized: bool = False) -> Dnsmos:
+def dnsmos(y: np.ndarray, *, sr: int = SR, personalized: bool = False, threads: int = 0) -> Dnsmos:
     """DNSMOS P.835 (SIG, BAK, OVRL) and P.808 of one clip (see `dnsmos_batch`)."""
-    return dnsmos_batch([y], sr=sr, personalized=personalized)[0]
+    return dnsmos_batch([y], sr=sr, personalized=personalized, threads=threads)[0]

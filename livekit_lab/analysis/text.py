@@ -19,7 +19,7 @@ compound
     VADER's normalised sum of valence, in [-1, 1].
 empathy count
     number of distinct lexicon phrases in the text (a phrase contained in a longer matched
-    phrase of the same kind is not counted again); ``present`` is count >= 1.
+    phrase is not counted again); ``present`` is count >= 1; ``score`` = min(count, 2) / 2.
 """
 
 from __future__ import annotations
@@ -136,6 +136,11 @@ class Empathy:
     phrases: tuple[str, ...] = ()
     language: str = "en"
     supported: bool = True
+
+    @property
+    def score(self) -> float:
+        """``min(count, 2) / 2``: 0 none, 0.5 one phrase, 1 two or more (a bounded 0-1 column)."""
+        return min(self.count, 2) / 2.0
 
 
 def empathy(text: str, *, language: str = "en") -> Empathy:
