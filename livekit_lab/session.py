@@ -491,14 +491,28 @@ class LiveSession:
                 fut.exception()  # mark retrieved
         self._done.clear()
 
+    def _turn_in_flight(self) -> bool:
+        """A reply is streaming, or the user finished a turn the service has not answered yet."""
+        if self._reply_started:
+            return True
+        return any(k in ("text", "activity_end", "audio_stream_end") for k, _ in self._cur_buf)
+
+    def _time_left_s(self) -> float:
+        ev = next((e for e in reversed(self.events) if e.kind == "go_away"), None)
+        try:
+            left = float(str(ev.data).rstrip("s")) if ev is not None and ev.data else 60.0
+        except ValueError:
+            left = 60.0
+        scale = self.backend.emulator.service.scale if self.backend.emulator is not None else 1.0
+        return left / scale
+
     async def _resume(self, why: str, *, planned: bool) -> None:
         """Reconnect with the latest handle and resend what the service may not have consumed."""
         try:
-            if planned:  # goAway: finish the reply in flight first (the service gives ~60 s)
-                for _ in range(600):
-                    if not self._reply_started or self._closing:
-                        break
-                    await asyncio.sleep(0.01)
+            if planned:  # goAway: let the turn in flight finish first, within half the time left
+                deadline = time.monotonic() + 0.5 * self._time_left_s()
+                while time.monotonic() < deadline and not self._closing and self._turn_in_flight():
+                    await asyncio.sleep(0.005)
             if self._closing:
                 return
             async with self._lock:
