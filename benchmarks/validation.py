@@ -2,7 +2,8 @@
 
     .venv/bin/python benchmarks/validation.py
 
-Uses the committed data/stimuli set and data/jfk.wav; takes about a minute on 2 cores.
+Uses the committed data/stimuli set, data/jfk.wav and the emulator's responder and voices;
+takes one to two minutes on 2 cores.
 """
 
 from __future__ import annotations
@@ -54,6 +55,46 @@ def onset_errors(df, rng):
                   "p90_abs_ms": float(np.percentile(np.abs(v), 90)), "max_abs_ms": float(np.max(np.abs(v))),
                   "fail_over_200ms": fails}
     return res
+
+
+def emulator_ab(df, voice: str = "Puck") -> dict:
+    """Score the emulator's own replies: affective dialog on vs off, for sad and angry prompts.
+
+    Each reply is compared with the same voice's reply to the same language's neutral prompt
+    (same flag); the A/B compares arousal and empathy between flags.
+    """
+    from livekit_lab.emulator import responder
+    from livekit_lab.emulator import voice as emu_voice
+
+    d = df[df.address == "directed"]
+    rows = []
+    for affective in (True, False):
+        base = {}
+        for r in d.itertuples():
+            y, sr = audio.load(r.path)
+            rep = responder.compose(kind="audio", language=r.language, turn_index=0, utterance=y, affective=affective)
+            out = emu_voice.synthesize(rep.text, voice=voice, language=r.language, delivery=rep.delivery)
+            p = prosody.prosody(out, sr=24000, transcript=rep.text)
+            rows.append((affective, r.language, r.tone, rep.text, p))
+            if r.tone == "neutral":
+                base[r.language] = (rep.text, p)
+        for i, row in enumerate(rows):
+            if len(row) == 5:
+                aff, lang, tone, txt, p = row
+                a = scores.affect_adaptation(p, base[lang][1], reply_text=txt, baseline_text=base[lang][0], language=lang)
+                rows[i] = (aff, lang, tone, txt, p, a)
+    out = {}
+    for tone in ("sad", "angry", "happy"):
+        on = [x[5] for x in rows if x[0] and x[2] == tone]
+        off = [x[5] for x in rows if not x[0] and x[2] == tone]
+        ab = scores.ab_compare([a.shift.arousal for a in on], [a.shift.arousal for a in off], seed=0)
+        ab_e = scores.ab_compare([a.empathy.count for a in on], [a.empathy.count for a in off], seed=0)
+        out[tone] = {"arousal_on_mean": ab.mean_on, "arousal_off_mean": ab.mean_off, "cohens_d": ab.cohens_d,
+                     "cohens_d_ci": ab.cohens_d_ci, "cliffs_delta": ab.cliffs_delta, "auc": ab.auc, "auc_ci": ab.auc_ci,
+                     "calming_on": sum(a.calming for a in on), "livelier_on": sum(a.livelier for a in on),
+                     "n": len(on), "empathy_on_mean": ab_e.mean_on, "empathy_off_mean": ab_e.mean_off,
+                     "empathy_auc": ab_e.auc}
+    return out
 
 
 def main() -> None:
@@ -135,6 +176,8 @@ def main() -> None:
         nz *= np.sqrt(np.mean(y ** 2) / np.mean(nz ** 2)) * 10 ** (-snr / 20)
         clips.append(np.clip(y + nz, -1, 1))
     res["dnsmos_jfk"] = {str(s): vars(m) for s, m in zip(snrs, quality.dnsmos_batch(clips, sr=sr))}
+
+    res["emulator_ab"] = emulator_ab(df)
 
     res["text"] = {k: {"vader": text.polarity(s).compound, "empathy": text.empathy(s).count} for k, s in {
         "empathetic": "I'm so sorry you're going through this. That sounds really hard, and it's completely "
