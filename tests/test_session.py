@@ -1,0 +1,160 @@
+"""The session client against the emulator: timing against the emulator's own trace, media
+validation, resumption through faults with nothing lost, recording, secrets."""
+
+import asyncio
+import json
+import os
+import re
+
+import numpy as np
+import pytest
+
+from livekit_lab import audio, emulator
+from livekit_lab.config import LiveOptions, build
+from livekit_lab.errors import ConfigError, InvalidMediaError, LiveSessionError
+from livekit_lab.session import connect, load_recording
+from tests.conftest import JFK, speech
+
+FAULT = "x-livekit-lab-fault"
+
+
+@pytest.mark.parametrize("latency_ms", [0, 150])
+async def test_ttfa_matches_the_emulator_trace(latency_ms):
+    """Real-time pacing, injected latency L: the client's ttfa equals the emulator's ground truth
+    (end of user speech -> first audible sample) within 5 ms, and grows by L."""
+    with emulator.run(pace="realtime", faults=f"latency={latency_ms}" if latency_ms else None) as emu:
+        async with connect(emu, voice="Kore") as s:
+            recs = [await s.turn(speech(f"Question number {i}, please answer.", tail=1.0), sr=16000) for i in range(4)]
+        truth = [t.ttfa_ms for t in emu.trace.records()]
+    recs, truth = recs[1:], truth[1:]  # the first turn is a warm-up (first calls in both threads)
+    errs = [abs(r.ttfa_ms - t) for r, t in zip(recs, truth)]
+    assert max(errs) < 5.0, (errs, [r.ttfa_ms for r in recs], truth)
+    assert all(r.ttfa_ms >= latency_ms for r in recs)
+    assert all(r.ttfb_ms <= r.ttfa_ms and r.turn_ms > r.ttfb_ms for r in recs)
+    assert all(0.8 < r.reply_rtf < 1.2 for r in recs)  # real-time paced replies
+
+
+async def test_per_turn_usage_is_the_difference_of_cumulative_counts(emu):
+    async with connect(emu) as s:
+        a = await s.turn(JFK, realtime=False)
+        b = await s.text_turn("and a text turn")
+    cum_a, cum_b = a.usage_cumulative, b.usage_cumulative
+    assert a.usage["prompt"] == cum_a["prompt_token_count"]
+    assert b.usage["prompt"] == cum_b["prompt_token_count"] - cum_a["prompt_token_count"]
+    assert a.usage["prompt_audio"] > 0 and b.usage["prompt_text"] > 0 and a.usage["response_audio"] > 0
+
+
+@pytest.mark.parametrize("bad,msg", [
+    (np.array([np.nan, 0.1, 0.2], np.float32), "NaN"),
+    (np.zeros(0, np.float32), "empty"),
+    (np.zeros((2, 2, 2), np.float32), "1-D"),
+    (np.full(1600, 3.0, np.float32), "[-1, 1]"),
+    (np.array(["a", "b"]), "numeric"),
+    (np.zeros(16000, np.float32), "no voiced sample"),
+])
+async def test_bad_audio_is_refused_before_anything_is_sent(emu, bad, msg):
+    async with connect(emu) as s:
+        with pytest.raises(InvalidMediaError, match=re.escape(msg)):
+            await s.turn(bad, sr=16000)
+        assert not [e for e in s.events if e.kind == "sent_audio"]
+
+
+async def test_send_audio_validates_chunks(emu):
+    async with connect(emu) as s:
+        with pytest.raises(InvalidMediaError):
+            await s.send_audio(b"\x00")  # odd byte count
+        with pytest.raises(InvalidMediaError):
+            await s.send_audio(b"\x00" * (2 * 1024 * 1024))  # a chunk the transport cannot carry
+        with pytest.raises(InvalidMediaError):
+            await s.send_frame(b"not an image")
+
+
+async def test_any_rate_channels_dtype(emu):
+    y = speech()
+    st = np.stack([audio.resample(y, orig_sr=16000, target_sr=44100)] * 2, axis=1)
+    pcm_int = (st * 32767).astype(np.int16)
+    async with connect(emu) as s:
+        rec = await s.turn(pcm_int, sr=44100, realtime=False)
+    assert rec.responded and rec.ttfa_ms is not None
+
+
+def test_config_rejects_what_the_model_rejects_before_connecting():
+    with pytest.raises(ConfigError, match="v1alpha"):
+        build(LiveOptions(affective=True, api_version="v1beta"))
+    with pytest.raises(ConfigError, match="unknown voice"):
+        build(LiveOptions(voice="Bob"))
+    with pytest.raises(ConfigError):
+        build(LiveOptions(model="gemini-3.1-flash-live-preview", proactive=True))
+    model, cfg = build(LiveOptions(language="fr"))
+    assert "Respond in French." in str(cfg.system_instruction)  # native audio: asked for in the instruction
+    _, vcfg = build(LiveOptions(model="gemini-live-2.5-flash-native-audio", language="fr"), backend="vertex")
+    assert vcfg.speech_config.language_code == "fr-FR"
+
+
+async def test_fatal_close_raises_typed_error_with_the_reason(emu):
+    with pytest.raises(LiveSessionError) as ei:
+        async with connect(emu, headers={FAULT: "close=1007@after-setup;times=1;seed=41"}) as s:
+            await s.text_turn("hello", timeout=10)
+    assert ei.value.code == 1007 and ei.value.reason == "Request contains an invalid argument."
+
+
+@pytest.mark.parametrize("spec", ["close=1011@mid-reply", "drop@mid-reply", "close=1011@after-setup", "drop@turn-end:1"])
+async def test_resumption_loses_nothing(spec):
+    """A fault mid-session: the client resumes with its handle, resends what was not consumed, and
+    retries a cut reply once. Every user turn gets exactly one complete reply; cut ones are recorded."""
+    with emulator.run(pace="fast") as emu:
+        async with connect(emu, voice="Kore", headers={FAULT: spec + ";seed=3"}) as s:
+            recs = [await s.turn(speech(f"This is question {i}. Please answer it.", tail=1.0), sr=16000, realtime=False, timeout=30)
+                    for i in range(3)]
+            assert s.reconnects == 1
+        complete = [r for r in s.turns if not r.incomplete]
+        cut = [r for r in s.turns if r.incomplete]
+        assert len(complete) == 3 and all(r.responded for r in recs)
+        assert len(cut) == (1 if "mid-reply" in spec else 0)
+        assert all(r.retried and r.fault for r in cut)
+        trace = emu.trace.records()
+        assert len({t.session for t in trace}) == 1  # the same Live session throughout
+        # no user audio lost: every completed turn carried its whole utterance
+        assert all(r.user_audio is not None and len(r.user_audio) >= 16000 for r in complete)
+
+
+async def test_goaway_resume_between_turns():
+    with emulator.run(pace="fast", time_scale=100, connection_seconds=120) as emu:
+        async with connect(emu) as s:
+            for i in range(4):
+                await s.text_turn(f"turn {i}")
+                await asyncio.sleep(0.35)
+            assert s.reconnects >= 1
+        assert [t.turn for t in emu.trace.records()] == [0, 1, 2, 3]
+
+
+async def test_recording_roundtrip(emu, tmp_path):
+    async with connect(emu) as s:
+        await s.turn(JFK, realtime=False)
+        await s.text_turn("second")
+        s.save(tmp_path / "rec")
+    rec = load_recording(tmp_path / "rec")
+    assert len(rec.turns) == 2 and rec.turns[0]["transcript"]
+    u, r = rec.turn_audio(0)
+    assert len(u) >= 11 * 16000 and len(r) == round(s.turns[0].reply_seconds * 24000)
+    assert any(e["kind"] == "turn_complete" for e in rec.events)
+
+
+async def test_api_key_never_written_or_printed(emu, tmp_path, capsys):
+    """A scan of everything the toolkit writes in a run finds no API key."""
+    key = emu.api_key
+    async with connect(emu) as s:
+        await s.turn(JFK, realtime=False)
+        print(repr(s), repr(s.backend), s.turns[0].summary())
+        s.save(tmp_path / "rec")
+    with pytest.raises(LiveSessionError) as ei:
+        async with connect(emu, headers={FAULT: "close=1007@after-setup;times=1;seed=77"}, max_reconnects=1,
+                           retries=0) as s2:
+            await s2.turn(JFK, realtime=False, timeout=5)
+            await s2.turn(JFK, realtime=False, timeout=5)
+    out = capsys.readouterr()
+    blobs = [out.out, out.err, str(ei.value) if ei.value else ""]
+    for root, _, files in os.walk(tmp_path):
+        for f in files:
+            blobs.append(open(os.path.join(root, f), "rb").read().decode("latin-1"))
+    assert blobs and not any(key in b for b in blobs)
