@@ -303,10 +303,14 @@ class Prosody:
     n_pauses: int
 
 
-def prosody(y: np.ndarray, *, sr: int, transcript: str | None = None, method: str = "pyin") -> Prosody:
-    """F0, level, rate and pauses of one utterance in one call (see each function)."""
+def prosody(y: np.ndarray, *, sr: int, transcript: str | None = None, method: str = "pyin",
+            pitch_track: Pitch | None = None) -> Prosody:
+    """F0, level, rate and pauses of one utterance in one call (see each function).
+
+    ``pitch_track`` reuses an F0 track already computed with `pitch` on the same samples.
+    """
     y = np.asarray(y, dtype=np.float32)
-    p = pitch(y, sr=sr, method=method)
+    p = pitch_track if pitch_track is not None else pitch(y, sr=sr, method=method)
     lv = loudness(y, sr=sr)
     r = speaking_rate(y, sr=sr, transcript=transcript, pitch_track=p)
     pa = pauses(y, sr=sr)
