@@ -124,11 +124,17 @@ class LiveSession:
         self._emit(Event(time.monotonic_ns(), "setup_complete" if handle is None else "resumed", {"gen": gen}))
         self._ready.set()
 
-    async def _disconnect(self) -> None:
+    async def _disconnect(self, *, abort: bool = False) -> None:
+        """Close the connection; ``abort``: drop it without the close handshake (after a fault the
+        handshake can stall: the server may still be streaming into a receive queue nobody reads)."""
         self._ready.clear()
         task, self._recv_task = self._recv_task, None
-        cm, self._sdk_cm, self._sdk = self._sdk_cm, None, None
+        sdk, cm, self._sdk_cm, self._sdk = self._sdk, self._sdk_cm, None, None
         self._gen += 1
+        if abort:
+            transport = getattr(getattr(sdk, "_ws", None), "transport", None)  # the SDK's websockets connection
+            if transport is not None:
+                transport.abort()
         if task is not None:
             task.cancel()
             with contextlib.suppress(BaseException):
@@ -516,7 +522,7 @@ class LiveSession:
             if self._closing:
                 return
             async with self._lock:
-                await self._disconnect()
+                await self._disconnect(abort=not planned)
                 cut = self._cur is not None and self._reply_started and not planned
                 resend = list(self._cur_buf)
                 if cut:
