@@ -418,3 +418,44 @@ def test_cli_prints_one_json_line_and_restarts_as_the_same_service(tmp_path):
     finally:
         p2.send_signal(signal.SIGINT)
         assert p2.wait(10) == 0
+
+
+# -- per-model behaviour from the catalog ----------------------------------------------------------
+
+async def test_3x_models_send_transcript_with_audio_and_38_extended_sends_interaction_status(emu):
+    async with emu.client.aio.live.connect(model="gemini-3.1-flash-live-preview", config=cfg()) as s:
+        await s.send_client_content(turns=types.Content(role="user", parts=[types.Part(text="hello")]))
+        msgs, _, _ = await collect(s)
+    both = [m for m in msgs if m.data and m.server_content.output_transcription]
+    assert both  # several parts per event: audio and its transcript together
+    async with emu.client.aio.live.connect(model="gemini-3.8-live-extended-thinking", config=cfg()) as s:
+        await s.send_client_content(turns=types.Content(role="user", parts=[types.Part(text="hello")]))
+        msgs, _, _ = await collect(s)
+    assert str(msgs[-1].server_content.interaction_status).endswith("IDLE")
+
+
+async def test_client_content_after_first_turn_is_1007_on_31(emu):
+    with pytest.raises(errors.APIError) as ei:
+        async with emu.client.aio.live.connect(model="gemini-3.1-flash-live-preview", config=cfg()) as s:
+            for _ in range(2):
+                await s.send_client_content(turns=types.Content(role="user", parts=[types.Part(text="hello")]))
+                await collect(s)
+    assert ei.value.code == 1007
+
+
+def test_cli_talk_prints_one_json_line_per_turn(tmp_path):
+    from livekit_lab.stimuli import default_set_dir, load_manifest
+
+    m = load_manifest(default_set_dir() / "manifest.csv")
+    ambient = str(m[(m.language == "en") & (m.address == "ambient") & (m.tone == "neutral")].iloc[0].path)
+    r = subprocess.run([sys.executable, "-m", "livekit_lab.cli", "talk", "--input", JFK, "--input", ambient,
+                        "--voice", "Kore", "--language", "es", "--proactive", "--json"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    rows = [json.loads(x) for x in r.stdout.splitlines()]
+    assert len(rows) == 2
+    for row in rows:
+        assert {"voice", "language", "transcript", "ttfa_ms", "ttfb_ms", "turn_ms", "reply_seconds", "usage"} <= set(row)
+        assert {"prompt", "response", "total", "prompt_audio", "response_audio"} <= set(row["usage"])
+    assert rows[0]["voice"] == "Kore" and rows[0]["language"] == "es" and rows[0]["ttfa_ms"] > 0
+    assert rows[1]["ttfa_ms"] is None and rows[1]["reply_seconds"] == 0  # proactive: stayed silent
