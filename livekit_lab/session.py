@@ -224,7 +224,8 @@ class LiveSession:
             rec, buf = self._record_for_send()
             buf.append(("audio", pcm))
             t = time.monotonic_ns()
-            rec.sent.append((t, sum(len(p) for k, p in buf if k == "audio") - len(pcm)))
+            rec.sent.append((t, rec.sent_bytes))
+            rec.sent_bytes += len(pcm)
             await self._sdk_send("audio", pcm)
         self._emit(Event(t, "sent_audio", len(pcm)), to_turn=False)
 
@@ -399,8 +400,10 @@ class LiveSession:
                 for part in sc.model_turn.parts or []:
                     if part.inline_data is not None and part.inline_data.data:
                         data = part.inline_data.data
+                        if not isinstance(rec.reply_audio, bytearray):
+                            rec.reply_audio = bytearray(rec.reply_audio)
                         rec.audio_chunks.append((t, len(rec.reply_audio)))
-                        rec.reply_audio += data
+                        rec.reply_audio += data  # bytearray: amortised O(1) per chunk
                         self._emit(Event(t, "audio", data))
                     elif part.text and not part.thought:
                         rec.text += part.text
@@ -546,6 +549,7 @@ class LiveSession:
                     self._reply_started = False
                 elif self._cur is not None:
                     self._cur.sent.clear()
+                    self._cur.sent_bytes = 0
                 # the next turn's chunks (sent during the cut reply) follow the resent ones
                 if self._nxt is not None and cut and self.retries > 0:
                     resend += self._nxt_buf
@@ -571,12 +575,14 @@ class LiveSession:
                 self._cur_buf = []
                 if self._cur is not None:
                     self._cur.sent.clear()
+                    self._cur.sent_bytes = 0
                 for kind, payload in resend:
                     rec, buf = self._record_for_send()
                     buf.append((kind, payload))
                     t = time.monotonic_ns()
                     if kind == "audio":
-                        rec.sent.append((t, sum(len(p) for k, p in buf if k == "audio") - len(payload)))
+                        rec.sent.append((t, rec.sent_bytes))
+                        rec.sent_bytes += len(payload)
                     elif kind == "text":
                         rec.t_text_ns = t
                     elif kind == "activity_end":

@@ -109,6 +109,7 @@ class TurnRecord:
     user_audio: np.ndarray | None = None  # 16 kHz float32
     user_text: str | None = None
     sent: list[tuple[int, int]] = field(default_factory=list)  # (t_ns, byte offset) per sent chunk
+    sent_bytes: int = 0
     t_activity_end_ns: int | None = None
     t_text_ns: int | None = None
     events: list[Event] = field(default_factory=list)
@@ -145,6 +146,7 @@ class TurnRecord:
 
     def finish(self, prev_usage: dict | None = None) -> "TurnRecord":
         """Compute the metrics from the recorded events (after the turn, off the streaming path)."""
+        self.reply_audio = bytes(self.reply_audio)
         self.t_end_of_speech_ns = self._end_of_speech()
         eos = self.t_end_of_speech_ns
         self.reply_seconds = len(self.reply_audio) / 2 / audio.OUTPUT_RATE
