@@ -4,6 +4,10 @@
   livekit-lab talk --input A.wav [--input B.wav ...] [--backend emulator|gemini|vertex] [--voice V] [--language L]
                    [--affective] [--proactive] [--modality AUDIO|TEXT] [--json]
   livekit-lab demo [--backend emulator]
+  livekit-lab sweep CONFIG --log PATH [--backend emulator|gemini|vertex] [--concurrency N] [--rate R] [--no-progress]
+  livekit-lab report --log PATH --out report.html [--sweep NAME]
+  livekit-lab export --log PATH --out FILE.parquet|FILE.csv [--sweep NAME]
+  livekit-lab stimuli OUT_DIR [options]          (see `livekit-lab stimuli --help`)
   livekit-lab voices | models
 """
 
@@ -81,6 +85,64 @@ def _demo(a) -> int:
     return main(backend=a.backend, log=a.log, out=a.out)
 
 
+def _sweep(a) -> int:
+    from .errors import LiveLabError
+    from .sweep import run
+
+    try:
+        res = run(a.config, a.log, backend=a.backend, concurrency=a.concurrency, rate=a.rate,
+                  progress=not a.no_progress, out_dir=a.out_dir)
+    except LiveLabError as e:
+        print(f"livekit-lab sweep: {e}", file=sys.stderr)
+        return 2
+    print(json.dumps({"sweep": res.sweep, "run_id": res.run_id, "cases": res.total, "skipped": res.skipped,
+                      "added": res.added, "errors": res.errors, "retries": res.retries,
+                      "wall_s": round(res.wall_s, 2), "log": res.log_path}), flush=True)
+    return 0
+
+
+def _report(a) -> int:
+    from .errors import LiveLabError
+    from .log import EvalLog
+    from .report import write_html
+    from .sweep import adaptation
+
+    filters = {"sweep": a.sweep} if a.sweep else {}
+    try:
+        with EvalLog(a.log, read_only=True) as lg:
+            df = lg.to_pandas(expand_extra=True, **filters)
+            runs = lg.runs()
+    except LiveLabError as e:
+        print(f"livekit-lab report: {e}", file=sys.stderr)
+        return 2
+    if a.sweep and len(runs):
+        runs = runs[runs["sweep"] == a.sweep]
+    sweeps = sorted(df["sweep"].dropna().astype(str).unique()) if len(df) else []
+    title = a.title or ("livekit_lab report" + (f" — {', '.join(sweeps)}" if sweeps else ""))
+    out = write_html(adaptation(df), a.out, title=title, runs=runs)
+    print(out)
+    return 0
+
+
+def _export(a) -> int:
+    from .errors import LiveLabError
+    from .log import export_log
+
+    try:
+        out = export_log(a.log, a.out, **({"sweep": a.sweep} if a.sweep else {}))
+    except LiveLabError as e:
+        print(f"livekit-lab export: {e}", file=sys.stderr)
+        return 2
+    print(out)
+    return 0
+
+
+def _stimuli(argv: list[str]) -> int:
+    from .stimuli import main_stimuli
+
+    return main_stimuli(argv)
+
+
 def _voices(a) -> int:
     from . import catalog
 
@@ -128,11 +190,37 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--json", action="store_true", help="JSON Lines output")
     t.set_defaults(fn=_talk)
 
-    d = sub.add_parser("demo", help="the main job: a scripted evaluation on the emulator")
+    d = sub.add_parser("demo", help="the main job: the designed sweep sweeps/demo.toml on the emulator (resumable)")
     d.add_argument("--backend", default="emulator", choices=["emulator", "gemini", "vertex"])
     d.add_argument("--log", default="runs/demo/eval.duckdb")
     d.add_argument("--out", default="runs/demo")
     d.set_defaults(fn=_demo)
+
+    w = sub.add_parser("sweep", help="run an evaluation sweep (TOML/YAML) into a DuckDB log; resumes a killed run")
+    w.add_argument("config", help="sweep file, e.g. sweeps/ci.toml")
+    w.add_argument("--log", required=True, help="evaluation log file (DuckDB), e.g. runs/ci/eval.duckdb")
+    w.add_argument("--backend", default="emulator", choices=["emulator", "gemini", "vertex"])
+    w.add_argument("--concurrency", type=int, default=4, help="sessions at once (default 4)")
+    w.add_argument("--rate", type=float, default=None, help="session starts per second (default: no limit)")
+    w.add_argument("--out-dir", default=None, help="where save_audio writes reply WAVs (default: the log's folder)")
+    w.add_argument("--no-progress", action="store_true", help="no progress bar")
+    w.set_defaults(fn=_sweep)
+
+    r = sub.add_parser("report", help="write the self-contained HTML report of a log")
+    r.add_argument("--log", required=True)
+    r.add_argument("--out", required=True, help="report.html")
+    r.add_argument("--sweep", default=None, help="only this sweep")
+    r.add_argument("--title", default=None)
+    r.set_defaults(fn=_report)
+
+    x = sub.add_parser("export", help="export a log's cases to .parquet or .csv")
+    x.add_argument("--log", required=True)
+    x.add_argument("--out", required=True, help="FILE.parquet or FILE.csv")
+    x.add_argument("--sweep", default=None, help="only this sweep")
+    x.set_defaults(fn=_export)
+
+    sub.add_parser("stimuli", help="generate spoken prompt sets with espeak-ng (livekit-lab stimuli --help)",
+                   add_help=False)
 
     v = sub.add_parser("voices", help="list the 30 voices")
     v.set_defaults(fn=_voices)
@@ -142,7 +230,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    a = build_parser().parse_args(argv)
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] == ["stimuli"]:  # its own parser (livekit_lab.stimuli.main_stimuli) takes the rest
+        return _stimuli(args[1:])
+    a = build_parser().parse_args(args)
     return int(a.fn(a) or 0)
 
 

@@ -1,51 +1,88 @@
-"""``make demo``: the main job, always on the emulator unless another backend is named.
+"""``make demo``: the main job, a designed evaluation sweep, always on the emulator unless another
+backend is named (``make demo BACKEND=gemini``). An API key in the environment never switches it.
 
-For now: a short scripted conversation through the SDK (spoken turns in two voices and two
-languages), printed as a per-turn table. An API key in the environment never switches backend.
+It runs ``sweeps/demo.toml`` (30 voices, 6 languages, neutral and emotional prompts, affective
+dialog on/off, proactive audio on directed and ambient talk) into ``runs/demo/eval.duckdb`` with
+fast pacing, writes ``runs/demo/report.html`` and prints a summary table with one row per voice.
+The log lives at a fixed path, so rerunning after an interruption resumes the sweep (finished
+cases are skipped) instead of starting over.
 """
 
 from __future__ import annotations
 
-import asyncio
 import time
 from pathlib import Path
 
-from . import emulator
 from .backends import redact
-from .session import connect
 
-DATA = Path(__file__).resolve().parent.parent / "data"
-SCRIPT = [("Kore", "en"), ("Kore", "fr"), ("Charon", "en"), ("Charon", "fr")]
-
-
-def _table(rows: list[dict]) -> str:
-    cols = ["voice", "language", "turn", "transcript", "ttfa_ms", "turn_ms"]
-    cells = [[str(r[c] if not isinstance(r[c], float) else f"{r[c]:.1f}") for c in cols] for r in rows]
-    w = [max(len(c), *(len(x[i]) for x in cells)) for i, c in enumerate(cols)]
-    line = "  ".join(c.ljust(w[i]) for i, c in enumerate(cols))
-    return "\n".join([line, "  ".join("-" * n for n in w)] + ["  ".join(x[i].ljust(w[i]) for i in range(len(cols))) for x in cells])
+ROOT = Path(__file__).resolve().parent.parent
+DEMO_SWEEP = ROOT / "sweeps" / "demo.toml"
 
 
-async def _conversation(backend) -> list[dict]:
-    rows = []
-    for voice, lang in SCRIPT:
-        async with connect(backend, voice=voice, language=lang) as s:
-            for i, src in enumerate([DATA / "jfk.wav", "Thank you. Could you say that again, please?"]):
-                rec = await (s.turn(src, realtime=False) if isinstance(src, Path) else s.text_turn(src))
-                rows.append({"voice": voice, "language": lang, "turn": i, "transcript": rec.output_transcript,
-                             "ttfa_ms": rec.ttfa_ms, "turn_ms": rec.turn_ms})
-    return rows
+def summary(df):
+    """One row per voice: voice, language(s), turns, responded rate, TTFA p50, DNSMOS OVRL, arousal shift."""
+    import pandas as pd
+
+    from . import report
+    from .sweep import adaptation
+
+    t = report.summary_table(df, by="voice")
+    if len(t) == 0:
+        return t
+    langs = df.groupby("voice")["language"].agg(lambda s: ",".join(sorted(set(s.dropna().astype(str)))))
+    t.insert(1, "languages", t["voice"].map(langs))
+    a = adaptation(df)
+    emo = a[(a["tone"] != "neutral") & a["affective"].fillna(False).astype(bool)]
+    t["arousal_shift_aff_on"] = t["voice"].map(emo.groupby("voice")["arousal_shift"].mean())
+    cols = ["voice", "languages", "turns", "responded", "ttfa_p50_ms", "dnsmos_ovrl", "language_ok",
+            "arousal_shift_aff_on", "errors"]
+    return pd.DataFrame(t[cols]).sort_values("voice").reset_index(drop=True)
 
 
-def main(*, backend: str = "emulator", log: str | None = None, out: str | None = None) -> int:
+def _fmt(t) -> str:
+    def f(c, v):
+        if v is None or (isinstance(v, float) and v != v):
+            return "–"
+        if c in ("responded", "language_ok"):
+            return f"{100 * float(v):.0f}%"
+        if c == "ttfa_p50_ms":
+            return f"{float(v):.0f}"
+        if isinstance(v, float):
+            return f"{v:.2f}"
+        return str(v)
+
+    cells = [[f(c, r[c]) for c in t.columns] for _, r in t.iterrows()]
+    w = [max(len(c), *(len(x[i]) for x in cells)) for i, c in enumerate(t.columns)]
+    line = "  ".join(c.ljust(w[i]) for i, c in enumerate(t.columns))
+    return "\n".join([line, "  ".join("-" * n for n in w)] + ["  ".join(x[i].ljust(w[i]) for i in range(len(w))) for x in cells])
+
+
+def main(*, backend: str = "emulator", log: str | None = None, out: str | None = None,
+         sweep: str | Path | None = None, concurrency: int = 4, progress: bool = True) -> int:
+    """Run the demo sweep (resuming), write the report, print the per-voice summary; returns 0."""
+    from . import report
+    from .log import EvalLog
+    from .sweep import Sweep, adaptation, run
+
     t0 = time.time()
-    if backend == "emulator":
-        with emulator.run(pace="fast") as emu:
-            print(f"emulator at {emu.base_url} (fast pacing)")
-            rows = asyncio.run(_conversation(emu))
-    else:
-        print(f"backend: {backend}")
-        rows = asyncio.run(_conversation(backend))
-    print(redact(_table(rows)))
-    print(f"\n{len(rows)} turns in {time.time() - t0:.1f} s")
+    out_dir = Path(out or "runs/demo")
+    log_path = Path(log or out_dir / "eval.duckdb")
+    sw = Sweep.from_file(sweep or DEMO_SWEEP)
+    print(f"demo: sweep {sw.name!r} ({len(sw.cases())} cases) on backend {backend}"
+          + (" with fast pacing" if backend == "emulator" else ""), flush=True)
+    res = run(sw, log_path, backend=backend, concurrency=concurrency, progress=progress, out_dir=out_dir)
+    with EvalLog(log_path, read_only=True) as lg:
+        df = lg.to_pandas(expand_extra=True, sweep=sw.name)
+        runs = lg.runs()
+    runs = runs[runs["sweep"] == sw.name]
+    html = report.write_html(adaptation(df), out_dir / "report.html", title=f"livekit_lab demo — {sw.name}", runs=runs)
+    wall = time.time() - t0
+    print()
+    print(redact(_fmt(summary(df))))
+    print()
+    n_err = int(df["error"].notna().sum()) if "error" in df else 0
+    print(f"{res.added} cases measured now, {res.skipped} resumed from the log, {len(df)} in the log"
+          f" ({n_err} with errors); sweep {res.wall_s:.1f} s, total {wall:.1f} s")
+    print(f"log:    {log_path.resolve()}")
+    print(f"report: {Path(html).resolve()}")
     return 0

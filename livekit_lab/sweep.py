@@ -1,0 +1,830 @@
+"""Evaluation sweeps: a grid (or a designed list of cells) of Live configurations × stimuli × repeats,
+run with bounded concurrency into an exact-once, resumable `livekit_lab.log.EvalLog`.
+
+>>> sw = Sweep.from_file("sweeps/ci.toml")                        # doctest: +SKIP
+>>> result = run(sw, "runs/ci/eval.duckdb", concurrency=4)       # doctest: +SKIP
+>>> result.added, result.skipped, result.errors                   # doctest: +SKIP
+
+Definition
+----------
+A `Sweep` holds sweep-level value lists (``voices``, ``languages``, ``models``, ``affective``,
+``proactive``, ``modalities``, ``vads``), stimulus filters (``stimuli``: set, tones, addresses,
+languages, ids) and ``repeats``. Without ``cells`` the sweep is the full cross product of those
+lists and of the stimuli that pass the filters. With ``cells`` (a *designed* sweep) every cell is a
+small sub-grid: a key a cell gives (scalar or list) replaces the sweep-level list for that cell,
+a key it omits takes the sweep-level list. Cell keys: ``voice``, ``language``, ``model``,
+``affective``, ``proactive``, ``modality``, ``vad`` (a dict of VAD settings, ``"manual"`` or
+``"auto"``), ``options`` (other `LiveOptions` fields, e.g. ``headers``), and the stimulus filters
+``tone``, ``address``, ``stimulus`` (manifest id), ``stimulus_language``. Plural spellings
+(``voices``, ``tones``, ...) are accepted too.
+
+Stimulus language: ``"match"`` (default) sends each configuration the stimuli spoken in its
+requested language (English when the configuration requests none).
+
+Case id
+-------
+``case_id`` = first 20 hex digits of the SHA-256 of the canonical JSON (sorted keys, no spaces) of
+``{"sweep": name, "backend": backend, "config": {...}, "stimulus": {"id", "set", "pcm_md5"},
+"repeat": r}``. It changes when anything measured changes and never otherwise (paths, order of
+cells and of the file are not part of it). The sweep name is part of it so that two sweeps can
+share one log file.
+
+Runner
+------
+`run` / `run_async`: one Live session per case (opened with the case's options), the stimulus
+sent with ``s.turn(path, realtime=False)`` on the emulator, the reply scored in a thread pool (off
+the event loop), the cost computed with `livekit_lab.cost.row_cost`, and the row written with
+`EvalLog.add` as soon as the case ends. Concurrency is bounded (``concurrency``, default 4),
+session starts are spaced by ``rate`` (sessions per second), transient failures (resumable
+`LiveSessionError`, timeouts, connection errors) are retried ``retries`` times with exponential
+backoff, and a case that still fails is recorded with ``error`` set. Cases already in the log
+(`EvalLog.finished`) are skipped, so a sweep killed at any point (even with SIGKILL) resumes where
+it stopped, with exactly one row per case.
+
+Scores per reply (see ``docs/scoring.md``): silero speech seconds and ``responded``; F0 median and
+spread, active level, speaking rate (characters per speech-second), syllable rate, pauses (raw
+prosody, the inputs of the arousal index; `adaptation` turns them into each reply's arousal shift
+against the same voice's reply to the neutral prompt, after the sweep); VADER polarity, empathy
+lexicon score; language check; DNSMOS on one 9.01 s window (the reply tiled to the window length,
+as the reference implementation tiles short clips; replies longer than a window get every window).
+Identical replies (same audio, transcript and language) are scored once per process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import dataclasses
+import datetime as _dt
+import hashlib
+import itertools
+import json
+import logging
+import os
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import numpy as np
+
+from . import audio, catalog
+from .config import LiveOptions
+from .errors import LiveLabError, LiveSessionError
+
+__all__ = ["Sweep", "Case", "SweepError", "SweepResult", "case_id", "load", "run", "run_async", "score_reply",
+           "adaptation", "CONFIG_KEYS", "STIMULUS_KEYS"]
+
+log = logging.getLogger("livekit_lab.sweep")
+
+#: Configuration keys of a cell (singular) and the sweep-level list each defaults to.
+CONFIG_KEYS = {"voice": "voices", "language": "languages", "model": "models", "affective": "affective",
+               "proactive": "proactive", "modality": "modalities", "vad": "vads", "options": "options"}
+#: Stimulus filter keys of a cell and the `stimuli` table key each defaults to.
+STIMULUS_KEYS = {"tone": "tones", "address": "addresses", "stimulus": "ids", "stimulus_language": "languages"}
+_PLURAL = {**{v: k for k, v in CONFIG_KEYS.items()}, **{v: k for k, v in STIMULUS_KEYS.items()},
+           "stimuli": "stimulus", "vad_settings": "vad", "stimulus_languages": "stimulus_language"}
+_SWEEP_KEYS = {"name", "voices", "languages", "models", "affective", "proactive", "modalities", "vads", "options",
+               "stimuli", "repeats", "cells", "description", "scoring", "save_audio", "timeout_s", "retries"}
+_STIM_TABLE_KEYS = {"set", "tones", "addresses", "languages", "ids"}
+_SCORING_KEYS = {"dnsmos", "prosody"}
+_OPTION_FIELDS = {f.name for f in dataclasses.fields(LiveOptions)} - {"model", "voice", "language", "affective",
+                                                                      "proactive", "modality", "vad"}
+_VAD_KEYS = {"disabled", "start_sensitivity", "end_sensitivity", "prefix_padding_ms", "silence_duration_ms"}
+
+
+class SweepError(LiveLabError, ValueError):
+    """A sweep definition that cannot be run (the message names the key and the allowed values)."""
+
+
+# ----------------------------------------------------------------------------------------- definition
+
+def _as_list(v: Any) -> list:
+    if isinstance(v, (list, tuple)):
+        return list(v)
+    return [v]
+
+
+def _norm_vad(v: Any, where: str) -> dict:
+    if v is None or v == "auto":
+        return {}
+    if v == "manual":
+        return {"disabled": True}
+    if not isinstance(v, Mapping):
+        raise SweepError(f"{where}: a VAD setting is a table of {sorted(_VAD_KEYS)}, 'auto' or 'manual', got {v!r}")
+    bad = set(v) - _VAD_KEYS
+    if bad:
+        raise SweepError(f"{where}: unknown VAD settings {sorted(bad)}; allowed: {sorted(_VAD_KEYS)}")
+    return {k: v[k] for k in sorted(v)}
+
+
+def vad_label(vad: Mapping) -> str:
+    """The log's ``vad`` column: ``auto``, ``auto {settings}`` or ``manual``."""
+    if vad.get("disabled"):
+        return "manual"
+    rest = {k: v for k, v in sorted(vad.items()) if k != "disabled"}
+    return "auto" if not rest else "auto " + json.dumps(rest, sort_keys=True, separators=(",", ":"))
+
+
+@dataclass
+class Sweep:
+    """A sweep definition (see the module docstring).
+
+    Parameters
+    ----------
+    name : str
+        Sweep name (stored in every row; part of each case id).
+    voices, languages, models : list of str
+        Sweep-level values (``languages`` may hold None: no language requested). ``models`` defaults
+        to the catalog's default model.
+    affective, proactive : list of bool
+    modalities : list of str
+        ``AUDIO`` and/or ``TEXT``.
+    vads : list of dict
+        VAD settings per value (``{}`` = server defaults, ``{"disabled": True}`` = manual).
+    options : list of dict
+        Other `LiveOptions` fields (``system_instruction``, ``temperature``, ``headers``, ...).
+    stimuli : dict
+        ``set`` ("default" or a folder/manifest path), ``tones``, ``addresses``, ``ids`` (lists or
+        None for all), ``languages`` ("match" or a list).
+    repeats : int
+    cells : list of dict, optional
+        The designed list of sub-grids; None = the full grid.
+    scoring : dict
+        ``dnsmos`` (bool, default True), ``prosody`` (bool, default True).
+    save_audio : bool
+        Write each reply as ``<out_dir>/audio/<case_id>.wav`` and store its path.
+    timeout_s : float
+        Per attempt: session open + turn.
+    retries : int
+        Retries of a transient failure.
+    """
+
+    name: str
+    voices: list = field(default_factory=lambda: [catalog.DEFAULT_VOICE])
+    languages: list = field(default_factory=lambda: ["en"])
+    models: list = field(default_factory=lambda: [catalog.DEFAULT_MODEL])
+    affective: list = field(default_factory=lambda: [False])
+    proactive: list = field(default_factory=lambda: [False])
+    modalities: list = field(default_factory=lambda: ["AUDIO"])
+    vads: list = field(default_factory=lambda: [{}])
+    options: list = field(default_factory=lambda: [{}])
+    stimuli: dict = field(default_factory=dict)
+    repeats: int = 1
+    cells: list | None = None
+    scoring: dict = field(default_factory=dict)
+    save_audio: bool = False
+    timeout_s: float = 60.0
+    retries: int = 2
+    description: str = ""
+    source: str | None = field(default=None, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    # -- construction --------------------------------------------------------------------------
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any], *, source: str | None = None) -> "Sweep":
+        where = source or "sweep"
+        if not isinstance(d, Mapping):
+            raise SweepError(f"{where}: a sweep is a table/mapping, got {type(d).__name__}")
+        bad = set(d) - _SWEEP_KEYS
+        if bad:
+            raise SweepError(f"{where}: unknown keys {sorted(bad)}; allowed: {sorted(_SWEEP_KEYS)}")
+        if "name" not in d:
+            raise SweepError(f"{where}: a sweep needs a 'name'")
+        kw = dict(d)
+        for k in ("voices", "languages", "models", "affective", "proactive", "modalities", "vads", "options"):
+            if k in kw:
+                kw[k] = _as_list(kw[k])
+        return cls(**kw, source=source)
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike) -> "Sweep":
+        """Load a sweep from ``.toml`` or ``.yaml``/``.yml``."""
+        p = Path(path)
+        if not p.is_file():
+            raise SweepError(f"no sweep file at {p}")
+        text = p.read_text(encoding="utf-8")
+        try:
+            if p.suffix.lower() == ".toml":
+                import tomllib
+
+                d = tomllib.loads(text)
+            elif p.suffix.lower() in (".yaml", ".yml"):
+                import yaml
+
+                d = yaml.safe_load(text)
+            else:
+                raise SweepError(f"{p}: a sweep file is .toml, .yaml or .yml")
+        except SweepError:
+            raise
+        except Exception as e:  # tomllib.TOMLDecodeError, yaml.YAMLError
+            raise SweepError(f"{p}: cannot parse: {e}") from None
+        return cls.from_dict(d or {}, source=str(p))
+
+    def to_dict(self) -> dict:
+        """The definition as plain JSON-able values (stored as the run's ``config``)."""
+        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "source"}
+        return json.loads(json.dumps(d, default=str))
+
+    # -- validation ----------------------------------------------------------------------------
+    def validate(self) -> None:
+        """Check every value against the catalog; raise `SweepError` naming the bad key."""
+        where = self.source or f"sweep {self.name!r}"
+        if not isinstance(self.name, str) or not self.name.strip():
+            raise SweepError(f"{where}: 'name' must be a non-empty string")
+        if not isinstance(self.repeats, int) or isinstance(self.repeats, bool) or self.repeats < 1:
+            raise SweepError(f"{where}: 'repeats' must be an integer >= 1, got {self.repeats!r}")
+        if not isinstance(self.retries, int) or self.retries < 0:
+            raise SweepError(f"{where}: 'retries' must be an integer >= 0")
+        if not isinstance(self.timeout_s, (int, float)) or self.timeout_s <= 0:
+            raise SweepError(f"{where}: 'timeout_s' must be a positive number")
+        if not isinstance(self.stimuli, Mapping):
+            raise SweepError(f"{where}: 'stimuli' must be a table")
+        bad = set(self.stimuli) - _STIM_TABLE_KEYS
+        if bad:
+            raise SweepError(f"{where}: unknown keys in 'stimuli': {sorted(bad)}; allowed: {sorted(_STIM_TABLE_KEYS)}")
+        if not isinstance(self.scoring, Mapping) or set(self.scoring) - _SCORING_KEYS:
+            raise SweepError(f"{where}: 'scoring' takes {sorted(_SCORING_KEYS)} (booleans)")
+        self._check_values({k: getattr(self, v) for k, v in CONFIG_KEYS.items()}, where)
+        if self.cells is not None:
+            if not isinstance(self.cells, list) or not self.cells:
+                raise SweepError(f"{where}: 'cells' must be a non-empty list of tables (or absent for the full grid)")
+            for i, c in enumerate(self.cells):
+                self._normalise_cell(c, f"{where}: cells[{i}]")
+        self._stimulus_filters({}, where)
+
+    @staticmethod
+    def _check_values(values: Mapping[str, list], where: str) -> None:
+        for key, vals in values.items():
+            if not vals:
+                raise SweepError(f"{where}: '{key}' has no values")
+            for v in vals:
+                try:
+                    if key == "voice":
+                        catalog.voice(v)
+                    elif key == "language" and v is not None:
+                        catalog.language(v)
+                    elif key == "model":
+                        if not any(m.name == v for m in catalog.models()):
+                            raise SweepError(f"unknown model {v!r}; known: {sorted({m.name for m in catalog.models()})}")
+                    elif key in ("affective", "proactive") and not isinstance(v, bool):
+                        raise SweepError(f"'{key}' takes true/false, got {v!r}")
+                    elif key == "modality" and str(v).upper() not in ("AUDIO", "TEXT"):
+                        raise SweepError(f"'modality' takes AUDIO or TEXT, got {v!r}")
+                    elif key == "vad":
+                        _norm_vad(v, where)
+                    elif key == "options":
+                        if not isinstance(v, Mapping):
+                            raise SweepError(f"'options' takes tables of LiveOptions fields, got {v!r}")
+                        bad = set(v) - _OPTION_FIELDS
+                        if bad:
+                            raise SweepError(f"unknown LiveOptions fields {sorted(bad)} in 'options'; "
+                                             f"allowed: {sorted(_OPTION_FIELDS)}")
+                except SweepError as e:
+                    raise SweepError(f"{where}: {e}") from None
+                except LiveLabError as e:
+                    raise SweepError(f"{where}: '{key}': {e}") from None
+
+    def _normalise_cell(self, cell: Any, where: str) -> tuple[dict, dict]:
+        if not isinstance(cell, Mapping):
+            raise SweepError(f"{where}: a cell is a table, got {cell!r}")
+        conf: dict[str, list] = {}
+        stim: dict[str, list] = {}
+        for raw_key, v in cell.items():
+            key = _PLURAL.get(raw_key, raw_key)
+            if key in CONFIG_KEYS:
+                conf[key] = _as_list(v) if key not in ("options", "vad") or isinstance(v, list) else [v]
+            elif key in STIMULUS_KEYS:
+                stim[key] = _as_list(v)
+            else:
+                raise SweepError(f"{where}: unknown key {raw_key!r}; allowed: "
+                                 f"{sorted(list(CONFIG_KEYS) + list(STIMULUS_KEYS))}")
+        self._check_values(conf, where)
+        return conf, stim
+
+    # -- expansion -----------------------------------------------------------------------------
+    def _stimulus_filters(self, stim: Mapping[str, list], where: str) -> dict:
+        s = self.stimuli
+        f = {"tone": stim.get("tone", s.get("tones")), "address": stim.get("address", s.get("addresses")),
+             "stimulus": stim.get("stimulus", s.get("ids")),
+             "stimulus_language": stim.get("stimulus_language", s.get("languages", "match"))}
+        for k, v in f.items():
+            if v is not None and v != "match" and not isinstance(v, list):
+                f[k] = [v]
+        if f["stimulus_language"] == ["match"]:
+            f["stimulus_language"] = "match"
+        return f
+
+    def manifest(self):
+        """The stimulus manifest of ``stimuli.set`` (absolute paths)."""
+        from . import stimuli as _stimuli
+
+        return _manifest(self.stimuli.get("set", "default"), _stimuli)
+
+    def configs(self) -> list[tuple[dict, dict]]:
+        """Every (configuration, stimulus filter) pair, in definition order."""
+        cells = self.cells if self.cells is not None else [{}]
+        out = []
+        for i, cell in enumerate(cells):
+            conf, stim = self._normalise_cell(cell, f"cells[{i}]")
+            lists = [conf.get(k, getattr(self, CONFIG_KEYS[k])) for k in CONFIG_KEYS]
+            filters = self._stimulus_filters(stim, f"cells[{i}]")
+            for combo in itertools.product(*lists):
+                c = dict(zip(CONFIG_KEYS, combo))
+                c["modality"] = str(c["modality"]).upper()
+                c["vad"] = _norm_vad(c["vad"], f"cells[{i}]")
+                c["options"] = {k: c["options"][k] for k in sorted(c["options"] or {})}
+                out.append((c, filters))
+        return out
+
+    def cases(self) -> list["Case"]:
+        """Every case (configuration × stimulus × repeat), duplicates removed, in definition order."""
+        df = self.manifest()
+        set_name = str(self.stimuli.get("set", "default"))
+        seen: set[str] = set()
+        out: list[Case] = []
+        for conf, filters in self.configs():
+            sel = df
+            for key, col in (("tone", "tone"), ("address", "address"), ("stimulus", "id")):
+                if filters[key] is not None:
+                    sel = sel[sel[col].isin(filters[key])]
+            langs = filters["stimulus_language"]
+            if langs == "match":
+                want = catalog.language(conf["language"]).code if conf["language"] else "en"
+                sel = sel[sel["language"] == want]
+            elif langs is not None:
+                sel = sel[sel["language"].isin(langs)]
+            if sel.empty:
+                raise SweepError(f"{self.source or self.name}: no stimulus matches {conf} with {filters}")
+            for _, st in sel.iterrows():
+                stim = {k: (v.item() if hasattr(v, "item") else v) for k, v in st.items()}
+                for r in range(self.repeats):
+                    cid = case_id(self.name, conf, stim, r, set_name=set_name, backend=None)
+                    if cid in seen:
+                        continue
+                    seen.add(cid)
+                    out.append(Case(cid, conf, stim, r, set_name))
+        return out
+
+    def __len__(self) -> int:
+        return len(self.cases())
+
+
+def _manifest(spec: str, stimuli_mod):
+    if spec in (None, "default"):
+        return stimuli_mod.load_manifest(stimuli_mod.default_set_dir())
+    try:
+        return stimuli_mod.load_manifest(spec)
+    except LiveLabError as e:
+        raise SweepError(f"stimulus set {spec!r}: {e}") from None
+
+
+def load(path: str | os.PathLike) -> Sweep:
+    """`Sweep.from_file`."""
+    return Sweep.from_file(path)
+
+
+def _canonical(obj: Any) -> str:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def case_id(sweep: str, config: Mapping, stimulus: Mapping, repeat: int, *, set_name: str = "default",
+            backend: str | None = None) -> str:
+    """Stable id of one case: SHA-256 (first 20 hex digits) of the canonical JSON of what defines it."""
+    key = {"sweep": sweep, "config": dict(config), "repeat": int(repeat),
+           "stimulus": {"id": stimulus.get("id"), "set": set_name, "pcm_md5": stimulus.get("pcm_md5")}}
+    if backend is not None:
+        key["backend"] = backend
+    return hashlib.sha256(_canonical(key).encode()).hexdigest()[:20]
+
+
+@dataclass(frozen=True)
+class Case:
+    """One case: a configuration, a stimulus (its manifest row) and a repeat index.
+
+    ``case_id`` here is the backend-independent id; `run` derives the logged id with
+    ``for_backend(backend)`` so that one log can hold the same sweep on several backends.
+    """
+
+    case_id: str
+    config: dict
+    stimulus: dict
+    repeat: int
+    set_name: str = "default"
+
+    def for_backend(self, backend: str) -> str:
+        if backend == "emulator":
+            return self.case_id
+        return case_id("", {"id": self.case_id}, {}, 0, backend=backend)
+
+    def options(self) -> LiveOptions:
+        c = self.config
+        return LiveOptions(model=c["model"], voice=c["voice"], language=c["language"], affective=c["affective"],
+                           proactive=c["proactive"], modality=c["modality"], vad=dict(c["vad"]), **dict(c["options"]))
+
+
+# ----------------------------------------------------------------------------------------- scoring
+
+def _dnsmos_input(y24: np.ndarray) -> np.ndarray:
+    from .analysis import quality
+
+    y16 = audio.resample(y24, orig_sr=audio.OUTPUT_RATE, target_sr=quality.SR)
+    if len(y16) <= quality._SEG:
+        y16 = np.resize(y16, quality._SEG)  # tile to exactly one window (np.resize repeats the clip)
+    return y16.astype(np.float32)
+
+
+def _finite(v: Any) -> float | None:
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return None
+    return f if np.isfinite(f) else None
+
+
+def score_reply(pcm: bytes, transcript: str | None, language: str | None, *, dnsmos: bool = True,
+                prosody: bool = True) -> dict:
+    """Scores of one reply (24 kHz PCM16 bytes + its transcript), as log columns and extra keys.
+
+    Columns: ``responded``, ``reply_speech_s``, ``f0_median_hz``, ``f0_spread_st``, ``level_dbfs``,
+    ``rate_cps``, ``polarity``, ``empathy``, ``language_ok``, ``dnsmos_*``; extra keys (raw
+    prosody for `adaptation`): ``f0_range_st``, ``syllables_per_s``, ``pause_s``, ``n_pauses``,
+    ``empathy_count``, ``detected_script`` and ``score_s`` (seconds spent scoring).
+    """
+    from .analysis import prosody as _prosody, quality, scores, text
+
+    t0 = time.perf_counter()
+    y = audio.pcm16_to_float(pcm) if pcm else np.zeros(0, np.float32)
+    r = scores.responded(y, sr=audio.OUTPUT_RATE)
+    out: dict[str, Any] = {"responded": r.answered, "reply_speech_s": r.speech_s}
+    lang = language or "en"
+    if r.answered and prosody:
+        p = _prosody.pitch(y, sr=audio.OUTPUT_RATE)
+        lv = _prosody.loudness(y, sr=audio.OUTPUT_RATE)
+        rt = _prosody.speaking_rate(y, sr=audio.OUTPUT_RATE, transcript=transcript or None, speech_s=r.speech_s,
+                                    pitch_track=p)
+        pa = _prosody.pauses(y, sr=audio.OUTPUT_RATE)
+        out.update(f0_median_hz=_finite(p.median_hz), f0_spread_st=_finite(p.spread_st), level_dbfs=_finite(lv.level_dbfs),
+                   rate_cps=_finite(rt.chars_per_s), f0_range_st=_finite(p.range_st),
+                   syllables_per_s=_finite(rt.syllables_per_s), pause_s=_finite(pa.total_s), n_pauses=int(pa.count))
+    if r.answered and dnsmos:
+        d = quality.dnsmos(_dnsmos_input(y), sr=quality.SR, threads=1)
+        out.update(dnsmos_sig=d.sig, dnsmos_bak=d.bak, dnsmos_ovrl=d.ovrl, dnsmos_p808=d.p808)
+    if transcript:
+        e = text.empathy(transcript, language=lang)
+        lc = scores.language_check(transcript, language=lang) if language else None
+        out.update(polarity=_finite(text.polarity(transcript, language=lang).compound), empathy=float(e.score),
+                   empathy_count=int(e.count))
+        if lc is not None:
+            out.update(language_ok=lc.matches, detected_script=lc.detected_script)
+    out["score_s"] = round(time.perf_counter() - t0, 4)
+    return out
+
+
+def adaptation(df, *, by: tuple[str, ...] = ("sweep", "voice", "language", "model", "modality")):
+    """Add ``arousal_shift`` (and its terms) to a log DataFrame, after the sweep.
+
+    Each answered reply is compared with the same voice's reply to the *neutral directed* prompt
+    in the same ``by`` group with affective dialog and proactive audio off (the baseline), using
+    `livekit_lab.analysis.scores.arousal_shift` on the raw prosody stored in the row (its
+    ``extra`` keys ``syllables_per_s``, ...). Rows without a baseline get NaN. Also adds
+    ``empathy_gain`` (empathy lexicon count minus the baseline's). Returns a new DataFrame.
+    """
+    import pandas as pd
+
+    from .analysis import prosody as _prosody, scores
+
+    df = df.copy()
+    if "syllables_per_s" not in df.columns and "extra" in df.columns:
+        ext = pd.DataFrame([json.loads(x) if isinstance(x, str) else {} for x in df["extra"]], index=df.index)
+        for k in ("syllables_per_s", "f0_range_st", "pause_s", "n_pauses", "empathy_count"):
+            if k in ext:
+                df[k] = ext[k]
+    cols = ["arousal_shift", "d_rate", "d_level_db", "d_spread_st", "d_f0_st", "empathy_gain"]
+    for c in cols:
+        df[c] = np.nan
+    need = {"voice", "tone", "address", "affective", "proactive", "responded", "f0_median_hz"}
+    if len(df) == 0 or need - set(df.columns):
+        return df
+    keys = [k for k in by if k in df.columns]
+
+    def pros(row) -> _prosody.Prosody:
+        g = lambda k: float(row[k]) if k in row and pd.notna(row[k]) else float("nan")  # noqa: E731
+        return _prosody.Prosody(f0_median_hz=g("f0_median_hz"), f0_spread_st=g("f0_spread_st"),
+                                f0_range_st=g("f0_range_st"), level_dbfs=g("level_dbfs"), speech_s=g("reply_speech_s"),
+                                chars_per_s=g("rate_cps"), syllables_per_s=g("syllables_per_s"), pause_s=g("pause_s"),
+                                n_pauses=int(g("n_pauses")) if np.isfinite(g("n_pauses")) else 0)
+
+    answered = df["responded"].fillna(False).astype(bool) & df["f0_median_hz"].notna()
+    base_mask = answered & (df["tone"] == "neutral") & (df["address"] == "directed") & \
+        ~df["affective"].fillna(False).astype(bool) & ~df["proactive"].fillna(False).astype(bool)
+    for key, grp in df.groupby(keys, dropna=False, sort=False):
+        base = grp[base_mask.loc[grp.index]]
+        if base.empty:
+            continue
+        b = base.iloc[0]
+        bp = pros(b)
+        b_emp = b.get("empathy_count")
+        for idx in grp.index[answered.loc[grp.index]]:
+            row = df.loc[idx]
+            s = scores.arousal_shift(pros(row), bp)
+            df.loc[idx, cols[:5]] = [s.arousal, s.d_rate, s.d_level_db, s.d_spread_st, s.d_f0_st]
+            e = row.get("empathy_count")
+            if pd.notna(e) and pd.notna(b_emp):
+                df.loc[idx, "empathy_gain"] = float(e) - float(b_emp)
+    return df
+
+
+class _Scorer:
+    """Scores replies in a thread pool; identical replies are scored once (futures are shared)."""
+
+    def __init__(self, workers: int, *, dnsmos: bool, prosody: bool):
+        self.pool = concurrent.futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="score")
+        self.kw = {"dnsmos": dnsmos, "prosody": prosody}
+        self._cache: dict[str, asyncio.Future] = {}
+        self.hits = 0
+
+    async def score(self, pcm: bytes, transcript: str | None, language: str | None) -> dict:
+        key = hashlib.sha1(pcm + b"\0" + (transcript or "").encode() + b"\0" + (language or "").encode()).hexdigest()
+        fut = self._cache.get(key)
+        if fut is None:
+            loop = asyncio.get_running_loop()
+            fut = loop.run_in_executor(self.pool, lambda: score_reply(pcm, transcript, language, **self.kw))
+            self._cache[key] = fut
+        else:
+            self.hits += 1
+        res = dict(await asyncio.shield(fut))
+        return res
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=False, cancel_futures=True)
+
+
+# ----------------------------------------------------------------------------------------- runner
+
+@dataclass
+class SweepResult:
+    """What one `run` did."""
+
+    sweep: str
+    run_id: str | None
+    total: int
+    skipped: int
+    added: int = 0
+    errors: int = 0
+    retries: int = 0
+    wall_s: float = 0.0
+    score_s: float = 0.0
+    score_cache_hits: int = 0
+    log_path: str | None = None
+
+    @property
+    def cases_per_s(self) -> float:
+        return self.added / self.wall_s if self.wall_s > 0 else float("nan")
+
+
+class _RateLimiter:
+    def __init__(self, rate: float | None):
+        self.interval = 1.0 / rate if rate else 0.0
+        self._next = 0.0
+        self._lock = asyncio.Lock()
+
+    async def wait(self) -> None:
+        if not self.interval:
+            return
+        loop = asyncio.get_running_loop()
+        async with self._lock:
+            now = loop.time()
+            t = max(now, self._next)
+            self._next = t + self.interval
+        if t > now:
+            await asyncio.sleep(t - now)
+
+
+TRANSIENT = (asyncio.TimeoutError, TimeoutError, ConnectionError, OSError)
+
+
+def _transient(e: BaseException) -> bool:
+    if isinstance(e, LiveSessionError):
+        return bool(e.resumable)
+    if isinstance(e, LiveLabError):
+        return False
+    return isinstance(e, TRANSIENT)
+
+
+def _utcnow() -> _dt.datetime:
+    return _dt.datetime.now(_dt.timezone.utc)
+
+
+def _base_row(case: Case, cid: str, backend: str) -> dict:
+    c, st = case.config, case.stimulus
+    row = {"case_id": cid, "backend": backend, "model": c["model"], "voice": c["voice"], "language": c["language"],
+           "affective": c["affective"], "proactive": c["proactive"], "modality": c["modality"],
+           "vad": vad_label(c["vad"]), "repeat": case.repeat, "stimulus_id": st.get("id"),
+           "stimulus_language": st.get("language"), "stimulus_text": st.get("text"), "tone": st.get("tone"),
+           "address": st.get("address"), "stimulus_path": st.get("path"), "user_audio_path": st.get("path"),
+           "user_seconds": _finite(st.get("duration_s")), "stimulus_set": case.set_name}
+    if c["options"]:
+        opts = dict(c["options"])
+        if "headers" in opts:  # header names only: values may carry credentials
+            opts["headers"] = sorted(opts["headers"])
+        row["options"] = opts
+    return row
+
+
+async def run_async(sweep: Sweep, log, *, backend: Any = "emulator", concurrency: int = 4, rate: float | None = None,
+                    progress: bool = True, out_dir: str | os.PathLike | None = None, scoring_workers: int | None = None,
+                    backoff_s: float = 0.5, on_row: Callable[[dict], None] | None = None,
+                    limit: int | None = None) -> SweepResult:
+    """Run ``sweep`` into ``log`` (an open `EvalLog`) on a running event loop; see `run`."""
+    from tqdm.auto import tqdm
+
+    from . import cost as _cost
+    from .backends import Backend, redact, resolve
+    from .emulator import Emulator
+    from .session import connect
+
+    if concurrency < 1:
+        raise SweepError("concurrency must be >= 1")
+    t_start = time.perf_counter()
+    if isinstance(backend, Emulator):
+        name = "emulator"
+    elif isinstance(backend, Backend):
+        name = backend.name
+    else:
+        name = str(backend)
+    cases = sweep.cases()
+    for cid_conf in {_canonical(c.config): c for c in cases}.values():  # fail early on a config the model rejects
+        from . import config as _config
+
+        try:
+            _config.build(cid_conf.options(), backend="vertex" if name == "vertex" else "gemini")
+        except LiveLabError as e:
+            raise SweepError(f"{sweep.source or sweep.name}: {cid_conf.config}: {e}") from None
+    run_id = log.start_run(sweep=sweep.name, config=sweep.to_dict() | {"n_cases": len(cases)}, backend=name)
+    done = log.finished(sweep.name)
+    todo = [c for c in cases if c.for_backend(name) not in done]
+    if limit is not None:
+        todo = todo[:limit]
+    res = SweepResult(sweep=sweep.name, run_id=run_id, total=len(cases), skipped=len(cases) - len(todo),
+                      log_path=getattr(log, "path", None))
+    if not todo:
+        res.wall_s = time.perf_counter() - t_start
+        return res
+    sc = dict(sweep.scoring)
+    scorer = _Scorer(scoring_workers or max(1, min(4, os.cpu_count() or 2)), dnsmos=sc.get("dnsmos", True),
+                     prosody=sc.get("prosody", True))
+    writer = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="log")
+    backends: dict[str | None, Any] = {}
+
+    def backend_for(api_version: str | None):
+        if isinstance(backend, Backend):
+            return backend
+        if api_version not in backends:
+            backends[api_version] = resolve(backend, pace="fast", api_version=api_version)
+        return backends[api_version]
+
+    sem = asyncio.Semaphore(concurrency)
+    limiter = _RateLimiter(rate)
+    bar = tqdm(total=len(cases), initial=res.skipped, desc=sweep.name, unit="case", disable=not progress,
+               dynamic_ncols=True, miniters=1, mininterval=0.05)
+    audio_dir = Path(out_dir) / "audio" if (out_dir is not None and sweep.save_audio) else None
+    realtime = name != "emulator"
+    loop = asyncio.get_running_loop()
+
+    async def measure(case: Case):
+        opts = case.options()
+        async with connect(backend_for(opts.api_version), options=opts) as s:
+            rec = await s.turn(case.stimulus["path"], realtime=realtime, timeout=sweep.timeout_s)
+            return rec, s.reconnects, s.backend.api_version
+
+    async def one(case: Case) -> None:
+        cid = case.for_backend(name)
+        row = _base_row(case, cid, name)
+        row["started_at"] = _utcnow()
+        rec = err = None
+        attempts = 0
+        async with sem:
+            for attempt in range(sweep.retries + 1):
+                attempts = attempt + 1
+                await limiter.wait()
+                try:
+                    rec, reconnects, api_version = await asyncio.wait_for(measure(case), sweep.timeout_s)
+                    row.update(reconnects=reconnects, api_version=api_version)
+                    err = None
+                    break
+                except asyncio.CancelledError:
+                    raise
+                except BaseException as e:  # noqa: BLE001 - recorded in the row
+                    err = e
+                    if not _transient(e) or attempt == sweep.retries:
+                        break
+                    res.retries += 1
+                    await asyncio.sleep(backoff_s * (2 ** attempt) * (1 + 0.25 * random.random()))
+        row["attempts"] = attempts
+        if err is not None:
+            msg = str(err) or repr(err)
+            row.update(error=redact(f"{type(err).__name__}: {msg}")[:2000], incomplete=True)
+        else:
+            row.update(rec.to_row())
+            if rec.fault:
+                row["fault"] = rec.fault
+            reply = bytes(rec.reply_audio)
+            transcript = rec.output_transcript or rec.text or None
+            scored = await scorer.score(reply, transcript, case.config["language"])
+            res.score_s += scored.get("score_s", 0.0)
+            row.update(scored)
+            if audio_dir is not None and reply:
+                path = audio_dir / f"{cid}.wav"
+
+                def save():
+                    audio_dir.mkdir(parents=True, exist_ok=True)
+                    tmp = path.with_name(f".{path.name}.tmp.wav")
+                    audio.write_wav(tmp, audio.pcm16_to_float(reply), sr=audio.OUTPUT_RATE)
+                    os.replace(tmp, path)
+
+                await loop.run_in_executor(writer, save)
+                row["reply_audio_path"] = str(path)
+        c = _cost.row_cost(row)
+        row["cost_usd"] = c.cost_usd
+        row["finished_at"] = _utcnow()
+        added = await loop.run_in_executor(writer, log.add, row)
+        if added:
+            res.added += 1
+            res.errors += err is not None
+        if on_row is not None:
+            on_row(row)
+        bar.update(1)
+        if err is not None:
+            bar.write(f"case {cid} ({case.config['voice']}, {case.stimulus.get('id')}): {row['error'][:200]}")
+
+    try:
+        tasks = [asyncio.create_task(one(c)) for c in todo]
+        try:
+            await asyncio.gather(*tasks)
+        except BaseException:
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
+    finally:
+        bar.close()
+        scorer.close()
+        writer.shutdown(wait=True)
+        for b in backends.values():
+            b.close()
+        res.score_cache_hits = scorer.hits
+        res.wall_s = time.perf_counter() - t_start
+    return res
+
+
+def run(sweep: Sweep | str | os.PathLike, log: Any, *, backend: Any = "emulator", concurrency: int = 4,
+        rate: float | None = None, progress: bool = True, out_dir: str | os.PathLike | None = None,
+        **kw) -> SweepResult:
+    """Run a sweep into an evaluation log; resumable (cases already logged are skipped).
+
+    Parameters
+    ----------
+    sweep : Sweep or path of a .toml/.yaml sweep file
+    log : EvalLog or path of its DuckDB file (opened for writing and closed again)
+    backend : "emulator" (default: one embedded emulator with fast pacing serves every session),
+        "gemini", "vertex", a running `Emulator` or a `Backend`. Never chosen from the environment.
+    concurrency : int
+        Sessions at once (default 4).
+    rate : float, optional
+        Session starts per second (None: no limit). The real API has quotas.
+    progress : bool
+        A tqdm.auto progress bar (terminal or notebook).
+    out_dir : path, optional
+        Where ``save_audio`` writes reply WAVs (default: the log's folder).
+    **kw
+        ``scoring_workers``, ``backoff_s``, ``on_row``, ``limit`` (of `run_async`).
+
+    Returns
+    -------
+    SweepResult
+    """
+    from .log import EvalLog
+
+    sw = sweep if isinstance(sweep, Sweep) else Sweep.from_file(sweep)
+    own_log = not hasattr(log, "add")
+    lg = EvalLog(log) if own_log else log
+    if out_dir is None and getattr(lg, "path", ":memory:") != ":memory:":
+        out_dir = Path(lg.path).parent
+    emu = None
+    try:
+        if backend == "emulator":
+            from . import emulator
+
+            emu = emulator.run(pace="fast")
+            backend = emu
+        return asyncio.run(run_async(sw, lg, backend=backend, concurrency=concurrency, rate=rate, progress=progress,
+                                     out_dir=out_dir, **kw))
+    finally:
+        if emu is not None:
+            emu.stop()
+        if own_log:
+            lg.close()
