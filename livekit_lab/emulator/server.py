@@ -317,6 +317,8 @@ class Connection:
         if kind != "setup":
             raise CloseWith(1007, P.INVALID_ARGUMENT)
         handle = P.get(setup, "session_resumption", "handle")
+        if handle is not None and not isinstance(handle, str):
+            raise CloseWith(1007, P.INVALID_ARGUMENT)
         if self.route.constrained:
             if not key.startswith("auth_tokens/"):
                 raise CloseWith(1008, P.KEY_NOT_VALID)
@@ -327,7 +329,10 @@ class Connection:
                 setup = _deep_merge(setup, token.setup)  # locked fields win over the client's
         elif key != self.svc.api_key:
             raise CloseWith(1008, P.KEY_NOT_VALID)
-        self.cfg = cfg = self._validate(setup)
+        try:
+            self.cfg = cfg = self._validate(setup)
+        except P.ProtocolError as e:  # a wrong-typed field: the service's 1007, not a 1011
+            raise CloseWith(e.code, e.reason) from None
         if handle:
             st = self.svc.sessions.resume(handle)
             if st is None:
@@ -364,7 +369,7 @@ class Connection:
             if on and not (model.accepts(feat, self.route.api_version) or model.always_on(feat)):
                 raise CloseWith(1007, P.INVALID_ARGUMENT)
             setattr(cfg, feat, on or model.always_on(feat))
-        sc = gc.get("speech_config") or {}
+        sc = _dict(gc.get("speech_config"))
         vname = P.get(sc, "voice_config", "prebuilt_voice_config", "voice_name")
         if vname is not None:
             try:
@@ -380,8 +385,8 @@ class Connection:
             except Exception:
                 raise CloseWith(1007, P.INVALID_ARGUMENT) from None  # inferred
         cfg.language = lang or responder.language_from_instruction(instr) or "en"
-        ric = s.get("realtime_input_config") or {}
-        aad = ric.get("automatic_activity_detection") or {}
+        ric = _dict(s.get("realtime_input_config"))
+        aad = _dict(ric.get("automatic_activity_detection"))
         cfg.manual = bool(aad.get("disabled"))
         cfg.interrupts = ric.get("activity_handling", "START_OF_ACTIVITY_INTERRUPTS") != "NO_INTERRUPTION"
         try:
@@ -492,7 +497,7 @@ class Connection:
             for turn in turns:
                 if not isinstance(turn, dict):
                     raise P.ProtocolError()
-                for part in turn.get("parts") or []:
+                for part in _list(turn.get("parts")):
                     if not isinstance(part, dict):
                         raise P.ProtocolError()
                     if isinstance(part.get("text"), str):
@@ -505,7 +510,7 @@ class Connection:
                 self._barge_in(t_ns)
                 self.jobs.put_nowait(Job("text", t_ns, t_ns, text=" ".join(texts)))
         elif kind == "tool_response":
-            for fr in body.get("function_responses") or []:
+            for fr in _list(body.get("function_responses")):
                 if not isinstance(fr, dict):
                     raise P.ProtocolError()
                 fut = self.pending_tools.get(str(fr.get("id")))
@@ -788,13 +793,31 @@ def _opt_int(v):
     return None if v is None else int(v)
 
 
+def _dict(v) -> dict:
+    """A client message's sub-object: {} when absent, 1007 when not an object (never a 1011)."""
+    if not v:
+        return {}
+    if not isinstance(v, dict):
+        raise P.ProtocolError()
+    return v
+
+
+def _list(v) -> list:
+    """A client message's array: [] when absent, 1007 when not an array (never a 1011)."""
+    if not v:
+        return []
+    if not isinstance(v, list):
+        raise P.ProtocolError()
+    return v
+
+
 def _text_of(content) -> str | None:
     if content is None:
         return None
     if isinstance(content, str):
         return content
     if isinstance(content, dict):
-        return " ".join(p.get("text", "") for p in content.get("parts") or [] if isinstance(p, dict) and isinstance(p.get("text"), str))
+        return " ".join(p.get("text", "") for p in _list(content.get("parts")) if isinstance(p, dict) and isinstance(p.get("text"), str))
     if isinstance(content, list):
         return " ".join(filter(None, (_text_of(c) for c in content)))
     raise P.ProtocolError()
@@ -809,7 +832,7 @@ def _function_declarations(tools) -> list[dict]:
     for t in tools:
         if not isinstance(t, dict):
             raise P.ProtocolError()
-        for d in t.get("function_declarations") or []:
+        for d in _list(t.get("function_declarations")):
             if isinstance(d, dict):
                 out.append(d)
     return out
