@@ -1,0 +1,924 @@
+"""livekit_lab benchmarks (issue 9): every figure against a baseline measured in the same run.
+
+    .venv/bin/python benchmarks/run.py            # `make bench`: full sizes, < ~10 min on 2 cores
+    .venv/bin/python benchmarks/run.py --quick    # every section on tiny sizes (< 60 s; the smoke test)
+    .venv/bin/python benchmarks/run.py --only overhead,timing
+
+Writes ``benchmarks/results.json`` (machine, versions, every figure with its baseline and goal;
+headline keys ``client_overhead_ratio`` and ``ttfa_error_p95_ms``) and ``benchmarks/results.md``
+(the table the README includes). ``--out DIR`` writes them elsewhere.
+
+Sections (the emulator and the floor server always run in their own processes, so the CPU this
+process spends is the client's alone; every process started here is stopped here):
+
+1. overhead     process CPU per second of streamed audio: `LiveSession.turn` vs a minimal google-genai
+                loop (same emulator, same chunks, same config), interleaved rounds, paired ratios.
+2. timing       client ``ttfa_ms`` vs the emulator trace's ground truth, injected latency x concurrency,
+                real-time pacing: p50/p95 absolute error.
+3. emulator     decision -> first reply frame sent, text turns, no injected delay, 1/10/50 sessions:
+                the emulator vs `benchmarks/floor_server.py` (p50/p95 each, ratio of p95s).
+4. concurrency  real-time sessions (audio in and out) until send lateness or reply-arrival drift
+                p95 exceeds 20 ms.
+5. scoring      `benchmarks/scoring.py` stages + librosa ``pyin`` alone + Praat (parselmouth) alone.
+6. sweep        the demo sweep (`livekit_lab.sweep`) cases/s, profiled with pyinstrument.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import gc
+import json
+import os
+import platform
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+import urllib.request
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+BENCH = Path(__file__).resolve().parent
+
+from livekit_lab import audio, catalog  # noqa: E402
+from livekit_lab import config as config_mod  # noqa: E402
+from livekit_lab.config import LiveOptions  # noqa: E402
+from livekit_lab.emulator.server import FAULT_HEADER, TAG_HEADER  # noqa: E402
+
+GOALS = {
+    "client_overhead_ratio": 1.05,
+    "ttfa_error_p95_ms": 5.0,
+    "emulator_p95_over_floor": 1.5,
+    "concurrent_sessions": 100,
+    "drift_ms": 20.0,
+    "vad_prosody_x_realtime_warm": 100.0,
+}
+
+
+# -- helpers ------------------------------------------------------------------------------------
+def pct(xs, q) -> float | None:
+    xs = [float(x) for x in xs if x is not None]
+    return round(float(np.percentile(xs, q)), 3) if xs else None
+
+
+def log(*a) -> None:
+    print(time.strftime("%H:%M:%S"), *a, file=sys.stderr, flush=True)
+
+
+class Proc:
+    """A child server process that prints one JSON line when ready; stopped by `stop` (SIGTERM, then kill)."""
+
+    def __init__(self, argv: list[str], logfile: Path, timeout: float = 60.0):
+        self.log = open(logfile, "ab")
+        self.p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=self.log, cwd=ROOT,
+                                  env=dict(os.environ, PYTHONUNBUFFERED="1"))
+        t_end = time.monotonic() + timeout
+        line = b""
+        while time.monotonic() < t_end:
+            line = self.p.stdout.readline()
+            if line.strip() or self.p.poll() is not None:
+                break
+        if not line.strip():
+            self.stop()
+            raise RuntimeError(f"{argv[:3]} did not start (see {logfile})")
+        self.info = json.loads(line)
+
+    def stop(self) -> None:
+        if self.p.poll() is None:
+            self.p.send_signal(signal.SIGTERM)
+            try:
+                self.p.wait(10)
+            except subprocess.TimeoutExpired:
+                self.p.kill()
+                self.p.wait(5)
+        if self.p.stdout:
+            self.p.stdout.close()
+        self.log.close()
+
+
+def _cli() -> list[str]:
+    exe = Path(sys.executable).with_name("livekit-lab")
+    return [str(exe)] if exe.exists() else [sys.executable, "-m", "livekit_lab.cli"]
+
+
+@contextmanager
+def emulator_proc(tmp: Path, *, pace: str, name: str, faults: str | None = None):
+    state = tmp / f"emu-{name}"
+    state.mkdir(parents=True, exist_ok=True)
+    argv = _cli() + ["emulator", "--pace", pace, "--state-dir", str(state)]
+    if faults:
+        argv += ["--fault", faults]
+    p = Proc(argv, tmp / f"emu-{name}.log")
+    try:
+        yield p.info
+    finally:
+        p.stop()
+
+
+@contextmanager
+def floor_proc(tmp: Path, state_dir: Path, records: Path):
+    p = Proc([sys.executable, str(BENCH / "floor_server.py"), "--state-dir", str(state_dir), "--records", str(records)],
+             tmp / "floor.log")
+    try:
+        yield p.info
+    finally:
+        p.stop()
+
+
+def sdk_client(base_url: str, ca_file: str, api_key: str):
+    from google import genai
+    from google.genai import types
+
+    from livekit_lab.emulator.tls import client_context
+
+    ctx = client_context(ca_file)
+    return genai.Client(api_key=api_key, http_options=types.HttpOptions(
+        base_url=base_url, api_version=catalog.DEFAULT_API_VERSION, client_args={"verify": ctx},
+        async_client_args={"ssl": ctx, "verify": ctx}))
+
+
+def backend_for(info: dict):
+    from livekit_lab.backends import Backend, remember_secret
+
+    remember_secret(info["api_key"])
+    return Backend("emulator", sdk_client(info["base_url"], info["ca_file"], info["api_key"]), catalog.DEFAULT_API_VERSION)
+
+
+def fetch_trace(info: dict, tag: str | None = None) -> list[dict]:
+    import ssl
+
+    from livekit_lab.emulator.tls import client_context
+
+    ctx: ssl.SSLContext = client_context(info["ca_file"])
+    url = info["base_url"] + "/debug/trace" + (f"?tag={tag}" if tag else "")
+    with urllib.request.urlopen(url, context=ctx, timeout=30) as r:
+        return json.loads(r.read())
+
+
+def stimuli(n: int | None = None) -> list[np.ndarray]:
+    """English directed stimuli (16 kHz, 0.3 s lead, 1.2 s trailing silence: no padding needed)."""
+    import soundfile as sf
+
+    d = ROOT / "data" / "stimuli"
+    rows = [r for r in csv.DictReader(open(d / "manifest.csv", encoding="utf-8"))
+            if r["address"] == "directed" and r["language"] == "en"]
+    ys = [sf.read(d / r["path"], dtype="float32")[0] for r in rows]
+    return ys[:n] if n else ys
+
+
+def pcm_chunks(y: np.ndarray, chunk_ms: float = 40.0) -> list[bytes]:
+    return list(audio.chunks(audio.float_to_pcm16(y), chunk_ms=chunk_ms))
+
+
+def top_frames(session, *, n: int = 15, only: str | None = None) -> list[dict]:
+    """Aggregate a pyinstrument session: self time and inclusive time per function."""
+    root = session.root_frame()
+    selft: dict[str, float] = {}
+    incl: dict[str, float] = {}
+
+    def key(fr) -> str:
+        fp = (fr.file_path_short or fr.file_path or "?")
+        return f"{fp}:{fr.function}"
+
+    def walk(fr, stack: frozenset):
+        k = key(fr)
+        kids = [c for c in fr.children if not str(c.function).startswith("[")]  # "[self]", "[await]": synthetic
+        s = fr.time - sum(c.time for c in kids)
+        selft[k] = selft.get(k, 0.0) + max(0.0, s)
+        if k not in stack:
+            incl[k] = incl.get(k, 0.0) + fr.time
+        for c in kids:
+            walk(c, stack | {k})
+
+    if root is None:
+        return []
+    walk(root, frozenset())
+    total = root.time or 1.0
+    keys = [k for k in incl if only is None or only in k]
+    rows = [{"function": k, "inclusive_s": round(incl[k], 4), "self_s": round(selft.get(k, 0.0), 4),
+             "inclusive_frac": round(incl[k] / total, 4)} for k in keys]
+    rows.sort(key=lambda r: r["inclusive_s"], reverse=True)
+    return rows[:n]
+
+
+# -- 1. client overhead -------------------------------------------------------------------------
+async def _toolkit_turns(backend, opts, ys, cpu: list, profile=None):
+    from livekit_lab.session import LiveSession
+
+    s = LiveSession(backend, opts)
+    await s.open()
+    try:
+        await s.turn(ys[0], sr=16000, realtime=False)  # warm-up (not measured)
+        for y in ys:
+            gc.collect()
+            if profile is not None:
+                profile.start()
+            c0 = time.process_time()
+            rec = await s.turn(y, sr=16000, realtime=False)
+            c1 = time.process_time()
+            if profile is not None:
+                profile.stop()
+            cpu.append((c1 - c0, len(y) / 16000, rec.reply_seconds))
+    finally:
+        await s.close()
+
+
+async def _raw_turns(client, model, cfg, ys, cpu: list, profile=None):
+    from google.genai import types
+
+    async with client.aio.live.connect(model=model, config=cfg) as s:
+        async def one(chunks):
+            msgs = []
+
+            async def rx():
+                async for m in s.receive():
+                    msgs.append((time.monotonic_ns(), m))
+
+            task = asyncio.create_task(rx())
+            for k, c in enumerate(chunks):
+                await s.send_realtime_input(audio=types.Blob(data=c, mime_type="audio/pcm;rate=16000"))
+                if k % 8 == 7:
+                    await asyncio.sleep(0)
+            await task
+            return msgs
+
+        await one(pcm_chunks(ys[0]))
+        for y in ys:
+            chunks = pcm_chunks(y)  # prepared outside the measurement: the loop gets ready PCM chunks
+            gc.collect()
+            if profile is not None:
+                profile.start()
+            c0 = time.process_time()
+            msgs = await one(chunks)
+            c1 = time.process_time()
+            if profile is not None:
+                profile.stop()
+            reply = sum(len(p.inline_data.data) for _, m in msgs if m.server_content and m.server_content.model_turn
+                        for p in m.server_content.model_turn.parts or [] if p.inline_data) / 48000
+            cpu.append((c1 - c0, len(y) / 16000, reply))
+
+
+def bench_overhead(tmp: Path, quick: bool) -> dict:
+    rounds, per = (2, 1) if quick else (10, 4)
+    ys_all = stimuli()
+    opts = LiveOptions(voice="Kore")
+    res: dict = {"method": ("process CPU (time.process_time) of this process only; emulator (pace fast) in its own "
+                            "process; per round: one session per variant (order alternating), one warm-up turn, "
+                            f"then {per} measured turns of the same stimuli sent as 40 ms chunks without pacing; "
+                            "ratio = toolkit CPU / raw-SDK CPU per second of user audio, paired per round"),
+                 "rounds": rounds, "turns_per_round": per}
+    with emulator_proc(tmp, pace="fast", name="overhead") as info:
+        backend = backend_for(info)
+        model, cfg = config_mod.build(opts, backend="gemini", api_version=catalog.DEFAULT_API_VERSION)
+        raw_client = sdk_client(info["base_url"], info["ca_file"], info["api_key"])
+        tk_rows, raw_rows, ratios = [], [], []
+
+        async def main():
+            for r in range(rounds):
+                ys = [ys_all[(r + i) % len(ys_all)] for i in range(per)]
+                a, b = [], []
+                order = ["toolkit", "raw"] if r % 2 == 0 else ["raw", "toolkit"]
+                for v in order:
+                    if v == "toolkit":
+                        await _toolkit_turns(backend, opts, ys, a)
+                    else:
+                        await _raw_turns(raw_client, model, cfg, ys, b)
+                tk_rows.extend(a)
+                raw_rows.extend(b)
+                ta = sum(x[0] for x in a) / sum(x[1] for x in a)
+                tb = sum(x[0] for x in b) / sum(x[1] for x in b)
+                ratios.append(ta / tb)
+
+        asyncio.run(main())
+        tk = sum(x[0] for x in tk_rows) / sum(x[1] for x in tk_rows)
+        raw = sum(x[0] for x in raw_rows) / sum(x[1] for x in raw_rows)
+        res |= {
+            "toolkit_cpu_ms_per_audio_s": round(1000 * tk, 3),
+            "raw_sdk_cpu_ms_per_audio_s": round(1000 * raw, 3),
+            "toolkit_turn_cpu_ms_p50": pct([1000 * x[0] for x in tk_rows], 50),
+            "raw_turn_cpu_ms_p50": pct([1000 * x[0] for x in raw_rows], 50),
+            "user_audio_s_per_turn_mean": round(float(np.mean([x[1] for x in tk_rows])), 3),
+            "reply_audio_s_per_turn_mean": round(float(np.mean([x[2] for x in tk_rows])), 3),
+            "ratio_median_of_rounds": round(float(np.median(ratios)), 4),
+            "ratio_p25_p75_of_rounds": [pct(ratios, 25), pct(ratios, 75)],
+            "ratio_of_totals": round(tk / raw, 4),
+            "ratios_per_round": [round(x, 4) for x in ratios],
+            "goal": GOALS["client_overhead_ratio"],
+        }
+        res["ratio"] = res["ratio_median_of_rounds"]
+        res["per_turn_excess_cpu_ms"] = round(1000 * (sum(x[0] for x in tk_rows) - sum(x[0] for x in raw_rows)) / len(tk_rows), 3)
+        res["toolkit_hot_spots_ms_per_turn"] = _breakdown(backend, opts, ys_all[0])
+        if res["ratio"] > GOALS["client_overhead_ratio"] or quick:
+            res["profile"] = _profile_overhead(backend, raw_client, model, cfg, opts, ys_all, quick)
+    return res
+
+
+def _breakdown(backend, opts, y) -> dict:
+    """The toolkit's own work per turn (what the raw loop does not do), timed alone on one real turn's
+    data: the candidates the profile points at (livekit_lab/session.py and turns.py)."""
+    import timeit
+
+    from livekit_lab import turns
+
+    recs: list = []
+
+    async def one():
+        from livekit_lab.session import LiveSession
+
+        s = LiveSession(backend, opts)
+        await s.open()
+        try:
+            recs.append(await s.turn(y, sr=16000, realtime=False))
+        finally:
+            await s.close()
+
+    asyncio.run(one())
+    rec = recs[0]
+    chunks = pcm_chunks(y)
+    reply = rec.reply_audio or b"\0\0" * 2400
+    rchunks = [reply[a:b] for (_, a), (_, b) in zip(rec.audio_chunks, rec.audio_chunks[1:] + [(0, len(reply))])] or [reply]
+
+    def sent_offsets():  # session.py LiveSession.send_audio: rec.sent offset = sum over the whole turn buffer, per chunk
+        buf = []
+        for c in chunks:
+            buf.append(("audio", c))
+            _ = sum(len(p) for k, p in buf if k == "audio") - len(c)
+
+    def reply_concat():  # session.py LiveSession._on_message: rec.reply_audio += data
+        b = b""
+        for c in rchunks:
+            b += c
+
+    def per_call(fn, n=50):
+        return round(1000 * min(timeit.repeat(fn, number=n, repeat=3)) / n, 4)
+
+    return {
+        "audio_s": round(len(y) / 16000, 3), "chunks": len(chunks), "reply_chunks": len(rchunks),
+        "session.py:send_audio sent-offset sum (O(n^2) in chunks)": per_call(sent_offsets),
+        "audio.py:float_to_pcm16 (turn: whole utterance, float64)": per_call(lambda: audio.float_to_pcm16(y)),
+        "turns.py:last_voiced_sample x2 (turn() padding check + finish()._end_of_speech)":
+            round(2 * per_call(lambda: turns.last_voiced_sample(y)), 4),
+        "turns.py:first_audible_sample (finish)": per_call(lambda: turns.first_audible_sample(reply)),
+        "audio.py:prepare_input (16 kHz float input)": per_call(lambda: audio.prepare_input(y, sr=16000)),
+        "session.py:_on_message reply_audio += (bytes concat)": per_call(reply_concat),
+        "session.py:_complete_turn join + pcm16_to_float": per_call(lambda: audio.pcm16_to_float(b"".join(chunks))),
+        "session.py:_sdk_send `from google.genai import types` per chunk": per_call(
+            lambda: [__import__("google.genai", fromlist=["types"]).types for _ in chunks]),
+    }
+
+
+def _profile_overhead(backend, raw_client, model, cfg, opts, ys_all, quick) -> dict:
+    from pyinstrument import Profiler
+
+    ys = ys_all[:2] if quick else ys_all * 3
+    out = {}
+    for name in ("toolkit", "raw"):
+        prof = Profiler(interval=0.0002, async_mode="disabled")
+        cpu: list = []
+        if name == "toolkit":
+            asyncio.run(_toolkit_turns(backend, opts, ys, cpu, profile=prof))
+        else:
+            asyncio.run(_raw_turns(raw_client, model, cfg, ys, cpu, profile=prof))
+        sess = prof.last_session
+        out[name] = {"profiled_wall_s": round(sess.duration, 4) if sess else None,
+                     "cpu_ms_per_audio_s": round(1000 * sum(x[0] for x in cpu) / sum(x[1] for x in cpu), 3),
+                     "top_inclusive": top_frames(sess, n=25) if sess else [],
+                     "livekit_lab_functions": top_frames(sess, n=25, only="livekit_lab") if sess else []}
+    return out
+
+
+# -- 2. timing accuracy ---------------------------------------------------------------------------
+def bench_timing(tmp: Path, quick: bool) -> dict:
+    latencies = [0, 50] if quick else [0, 50, 200]
+    jitter = 20
+    levels = [2] if quick else [1, 4, 8]
+    turns = 1 if quick else 2
+    ys = stimuli()
+    res: dict = {"method": (f"emulator (pace realtime) in its own process; per-session fault header latency=L;jitter={jitter}; "
+                            "at concurrency 1 the latencies run one after another, at higher concurrency the sessions are "
+                            f"split round-robin across the latencies; {turns} turns per session after one warm-up session; "
+                            "error = |client ttfa_ms - trace ttfa_ms| matched by tag and turn"),
+                 "latencies_ms": latencies, "jitter_ms": jitter, "concurrency": levels, "cells": {}}
+    all_errs: list[float] = []
+    with emulator_proc(tmp, pace="realtime", name="timing") as info:
+        backend = backend_for(info)
+
+        async def session(tag: str, spec: str | None, idx: int, n_turns: int, out: list):
+            from livekit_lab.session import LiveSession
+
+            h = {TAG_HEADER: tag} | ({FAULT_HEADER: spec} if spec else {})
+            s = LiveSession(backend, LiveOptions(voice="Kore", headers=h))
+            await s.open()
+            try:
+                for t in range(n_turns):
+                    rec = await s.turn(ys[(idx + t) % len(ys)], sr=16000, realtime=True, timeout=60)
+                    out.append((tag, t, rec.ttfa_ms))
+            finally:
+                await s.close()
+
+        async def cell(c: int, lat_of_session: list[int], key: str):
+            out: list = []
+            await asyncio.gather(*(session(f"{key}-s{i}", f"latency={lat_of_session[i]};jitter={jitter};seed={i + 1}"
+                                           if lat_of_session[i] else f"jitter={jitter};seed={i + 1}", i, turns, out)
+                                   for i in range(c)))
+            return out
+
+        if not quick:
+            asyncio.run(session("warmup", None, 0, 1, []))
+        for c in levels:
+            if c == 1:
+                groups = [(f"c1-l{L}", [L]) for L in latencies]
+            else:
+                groups = [(f"c{c}", [latencies[i % len(latencies)] for i in range(c)])]
+            for key, lats in groups:
+                t0 = time.monotonic()
+                out = asyncio.run(cell(len(lats), lats, key))
+                tr = [t for t in fetch_trace(info) if (t.get("tag") or "").startswith(key + "-")]
+                by = {}
+                for t in tr:
+                    by.setdefault(t["tag"], []).append(t)
+                for lst in by.values():
+                    lst.sort(key=lambda t: t["turn"])
+                per_lat: dict[int, list[float]] = {}
+                for tag, ti, ttfa in out:
+                    truth_rows = by.get(tag, [])
+                    if ti >= len(truth_rows) or ttfa is None:
+                        continue
+                    t = truth_rows[ti]
+                    if t.get("t_first_audible_ns") is None or t.get("t_last_voiced_ns") is None:
+                        continue
+                    truth = (t["t_first_audible_ns"] - t["t_last_voiced_ns"]) / 1e6
+                    i = int(tag.rsplit("-s", 1)[1])
+                    per_lat.setdefault(lats[i], []).append(abs(ttfa - truth))
+                for L, errs in per_lat.items():
+                    ck = f"c{c}_latency{L}"
+                    res["cells"][ck] = {"n": len(errs), "err_p50_ms": pct(errs, 50), "err_p95_ms": pct(errs, 95),
+                                        "err_max_ms": round(max(errs), 3)}
+                    all_errs.extend(errs)
+                log(f"timing {key}: {sum(len(v) for v in per_lat.values())} turns in {time.monotonic() - t0:.1f} s")
+    res |= {"n": len(all_errs), "err_p50_ms": pct(all_errs, 50), "err_p95_ms": pct(all_errs, 95),
+            "err_max_ms": round(max(all_errs), 3) if all_errs else None, "goal_p95_ms": GOALS["ttfa_error_p95_ms"]}
+    return res
+
+
+# -- 3. emulator latency vs the floor ---------------------------------------------------------------
+async def _text_load(client, model, cfg, n_sessions: int, turns: int, tag: str) -> int:
+    """``n_sessions`` concurrent SDK sessions, each sending ``turns`` text turns (one at a time)."""
+    from google.genai import types
+
+    done = 0
+
+    async def one(i):
+        nonlocal done
+        c = cfg.model_copy(deep=True)
+        c.http_options = types.HttpOptions(headers={TAG_HEADER: f"{tag}-s{i}"}, api_version=catalog.DEFAULT_API_VERSION)
+        await asyncio.sleep(random.random() * 0.2)
+        async with client.aio.live.connect(model=model, config=c) as s:
+            for _ in range(turns):
+                await s.send_client_content(turns=types.Content(role="user", parts=[types.Part(text="Hello there.")]),
+                                            turn_complete=True)
+                async for _m in s.receive():
+                    pass
+                done += 1
+                await asyncio.sleep(random.random() * 0.05)
+
+    await asyncio.gather(*(one(i) for i in range(n_sessions)))
+    return done
+
+
+def bench_emulator(tmp: Path, quick: bool) -> dict:
+    levels = [1, 2] if quick else [1, 10, 50]
+    turns = 1 if quick else 6
+    opts = LiveOptions(voice="Kore")
+    model, cfg = config_mod.build(opts, backend="gemini", api_version=catalog.DEFAULT_API_VERSION)
+    res: dict = {"method": ("text turns (clientContent, turnComplete) from concurrent raw google-genai sessions in this "
+                            "process; server in its own process; latency = decision (frame read) -> first reply frame "
+                            "written, from the server's own timestamps; emulator pace realtime, no injected delay; "
+                            f"{turns} turns per session; the two servers alternate per level"),
+                 "levels": {}}
+    floor_records = tmp / "floor.jsonl"
+    with emulator_proc(tmp, pace="realtime", name="latency") as info, \
+            floor_proc(tmp, tmp / "emu-latency", floor_records) as finfo:
+        emu_client = sdk_client(info["base_url"], info["ca_file"], info["api_key"])
+        floor_client = sdk_client(finfo["base_url"], finfo["ca_file"], "floor-key")
+        asyncio.run(_text_load(emu_client, model, cfg, 1, 2, "warm"))
+        asyncio.run(_text_load(floor_client, model, cfg, 1, 2, "warm"))
+        for k, n in enumerate(levels):
+            tag = f"lat{n}"
+            order = ["emulator", "floor"] if k % 2 == 0 else ["floor", "emulator"]
+            walls = {}
+            for who in order:
+                t0 = time.monotonic()
+                asyncio.run(_text_load(emu_client if who == "emulator" else floor_client, model, cfg, n, turns, tag))
+                walls[who] = round(time.monotonic() - t0, 2)
+            emu_ms = [(t["t_first_chunk_ns"] - t["t_decision_ns"]) / 1e6 for t in fetch_trace(info)
+                      if (t.get("tag") or "").startswith(tag + "-") and t.get("t_first_chunk_ns")]
+            fl = [json.loads(x) for x in floor_records.read_text().splitlines() if x.strip()]
+            floor_ms = [(r["t_first_chunk_ns"] - r["t_decision_ns"]) / 1e6 for r in fl if (r.get("tag") or "").startswith(tag + "-")]
+            e95, f95 = pct(emu_ms, 95), pct(floor_ms, 95)
+            res["levels"][str(n)] = {
+                "emulator": {"n": len(emu_ms), "p50_ms": pct(emu_ms, 50), "p95_ms": e95, "wall_s": walls["emulator"]},
+                "floor": {"n": len(floor_ms), "p50_ms": pct(floor_ms, 50), "p95_ms": f95, "wall_s": walls["floor"]},
+                "p95_ratio": round(e95 / f95, 2) if e95 is not None and f95 else None,
+                "p95_excess_ms": round(e95 - f95, 3) if e95 is not None and f95 is not None else None}
+            log(f"emulator latency @{n}: {res['levels'][str(n)]}")
+    res["goal_p95_ratio"] = GOALS["emulator_p95_over_floor"]
+    res["worst_p95_ratio"] = max((v["p95_ratio"] for v in res["levels"].values() if v["p95_ratio"]), default=None)
+    return res
+
+
+# -- 4. concurrency -------------------------------------------------------------------------------
+def bench_concurrency(tmp: Path, quick: bool) -> dict:
+    steps = [2] if quick else [10, 25, 50, 100, 150]
+    budget_s = 30 if quick else 200
+    ys = stimuli()
+    thr = GOALS["drift_ms"]
+    res: dict = {"method": ("emulator (pace realtime) in its own process, N LiveSessions in this process, starts spread over "
+                            "1 s, each streams one stimulus (3.3-4.7 s, 40 ms chunks) at real time and receives the "
+                            "real-time reply (100 ms chunks); send lateness = send time - (first send + offset); reply "
+                            "drift = arrival - (first arrival + k x 100 ms), minus its minimum (the server's own "
+                            "schedule); inter-arrival deviation = |gap - 100 ms|; sustained when the p95 of send "
+                            f"lateness and of reply drift are both <= {thr} ms and every turn completed"),
+                 "threshold_ms": thr, "steps": {}}
+    sustained = 0
+    t_start = time.monotonic()
+    with emulator_proc(tmp, pace="realtime", name="concurrency") as info:
+        backend = backend_for(info)
+
+        async def session(i: int, out: list, errs: list):
+            from livekit_lab.session import LiveSession
+
+            await asyncio.sleep(i / max(1, n))  # spread starts over 1 s
+            try:
+                s = LiveSession(backend, LiveOptions(voice="Kore", headers={TAG_HEADER: f"conc{n}-s{i}"}))
+                await s.open()
+                try:
+                    rec = await s.turn(ys[i % len(ys)], sr=16000, realtime=True, timeout=60)
+                    out.append(rec)
+                finally:
+                    await s.close()
+            except Exception as e:  # counted as a failure of this level
+                errs.append(f"{type(e).__name__}: {e}"[:200])
+
+        for n in steps:
+            if time.monotonic() - t_start > budget_s:
+                res["stopped"] = f"time budget {budget_s} s reached before {n}"
+                break
+            out: list = []
+            errs: list = []
+            t0 = time.monotonic()
+            asyncio.run(_gather(session, n, out, errs))
+            wall = time.monotonic() - t0
+            late, drift, gap_dev = [], [], []
+            for rec in out:
+                if rec.sent:
+                    t_first = rec.sent[0][0]
+                    late += [(t - t_first) / 1e6 - off / 32.0 for t, off in rec.sent]  # 32 bytes per ms at 16 kHz
+                ch = rec.audio_chunks
+                if len(ch) > 1:
+                    a0 = ch[0][0]
+                    d = [(t - a0) / 1e6 - off / 48.0 for t, off in ch]  # 48 bytes per ms at 24 kHz
+                    m = min(d)
+                    drift += [x - m for x in d]
+                    gap_dev += [abs((ch[k][0] - ch[k - 1][0]) / 1e6 - (ch[k][1] - ch[k - 1][1]) / 48.0)
+                                for k in range(1, len(ch))]
+            row = {"sessions": n, "completed": len(out), "errors": errs[:3], "wall_s": round(wall, 2),
+                   "send_lateness_p50_ms": pct(late, 50), "send_lateness_p95_ms": pct(late, 95),
+                   "send_lateness_max_ms": round(max(late), 2) if late else None,
+                   "reply_drift_p95_ms": pct(drift, 95), "reply_drift_max_ms": round(max(drift), 2) if drift else None,
+                   "interarrival_dev_p50_ms": pct(gap_dev, 50), "interarrival_dev_p95_ms": pct(gap_dev, 95),
+                   "load_avg_1m": round(os.getloadavg()[0], 2)}
+            ok = (len(out) == n and row["send_lateness_p95_ms"] is not None and row["send_lateness_p95_ms"] <= thr
+                  and row["reply_drift_p95_ms"] is not None and row["reply_drift_p95_ms"] <= thr)
+            row["sustained"] = ok
+            res["steps"][str(n)] = row
+            log(f"concurrency {n}: {row}")
+            if not ok:
+                break
+            sustained = n
+    res["sustained_sessions"] = sustained
+    res["goal"] = GOALS["concurrent_sessions"]
+    return res
+
+
+async def _gather(fn, n, out, errs):
+    await asyncio.gather(*(fn(i, out, errs) for i in range(n)))
+
+
+# -- 5. scoring throughput ----------------------------------------------------------------------------
+EXTRA_STAGES = {
+    "librosa_pyin_alone": ("import librosa\n"
+                           "f = lambda y, t: librosa.pyin(y, fmin=60.0, fmax=500.0, sr=16000)"),
+    "praat_parselmouth_alone": ("import parselmouth\n"
+                                "f = lambda y, t: parselmouth.Sound(y.astype('float64'), 16000).to_pitch(pitch_floor=60.0, pitch_ceiling=500.0)"),
+}
+
+
+def bench_scoring(tmp: Path, quick: bool) -> dict:
+    sys.path.insert(0, str(BENCH))
+    import scoring  # benchmarks/scoring.py (reused: its child process, cold/warm method and stages)
+
+    scoring.STAGES.update(EXTRA_STAGES)
+    stages = (["vad", "pitch_pyin", "loudness_rate_pauses", "librosa_pyin_alone", "praat_parselmouth_alone"] if quick else
+              ["vad", "pitch_pyin", "pitch_praat", "loudness_rate_pauses", "dnsmos_per_reply", "dnsmos_long_hop_1s",
+               "librosa_pyin_alone", "praat_parselmouth_alone"])
+    seconds = 6.0 if quick else 30.0
+    res: dict = {"method": scoring.__doc__.strip().split("\n\n", 1)[1] + " Extra stages here: librosa.pyin alone "
+                 "(fmin 60, fmax 500) and Praat's to_pitch via parselmouth, on the same audio.",
+                 "audio_seconds_warm": seconds, "stages": {}}
+    for st in stages:
+        t0 = time.monotonic()
+        res["stages"][st] = scoring.run_stage(st, seconds)
+        log(f"scoring {st}: {res['stages'][st]} ({time.monotonic() - t0:.1f} s)")
+    s = res["stages"]
+
+    def warm(name):
+        v = s.get(name, {})
+        return v.get("warm_audio_s_per_s_per_core")
+
+    parts = [warm("vad"), warm("pitch_pyin"), warm("loudness_rate_pauses")]
+    if all(parts):
+        res["vad_plus_prosody_warm_x_realtime"] = round(1.0 / sum(1.0 / p for p in parts), 1)
+    praat_parts = [warm("vad"), warm("pitch_praat"), warm("loudness_rate_pauses")]
+    if all(praat_parts):
+        res["vad_plus_prosody_praat_warm_x_realtime"] = round(1.0 / sum(1.0 / p for p in praat_parts), 1)
+    if warm("pitch_pyin") and warm("librosa_pyin_alone"):
+        res["pitch_pyin_over_librosa_pyin_alone"] = round(warm("pitch_pyin") / warm("librosa_pyin_alone"), 2)
+    res["goal_vad_plus_prosody_x_realtime"] = GOALS["vad_prosody_x_realtime_warm"]
+    res["pitch_vs_praat"] = _pitch_vs_praat(quick)
+    return res
+
+
+def _pitch_vs_praat(quick: bool) -> dict:
+    """Median |toolkit pyin median f0 - Praat median f0| over the English directed stimuli."""
+    try:
+        import parselmouth
+
+        from livekit_lab.analysis import prosody
+
+        diffs = []
+        for y in stimuli(2 if quick else None):
+            p = prosody.pitch(y, sr=16000)
+            f0 = getattr(p, "median_hz", None)
+            if f0 is None:
+                f0 = getattr(p, "f0_median", None)
+            pr = parselmouth.Sound(y.astype("float64"), 16000).to_pitch(pitch_floor=60.0, pitch_ceiling=500.0)
+            fp = pr.selected_array["frequency"]
+            fp = fp[fp > 0]
+            if f0 is not None and fp.size:
+                diffs.append(abs(float(f0) - float(np.median(fp))))
+        return {"n": len(diffs), "median_abs_diff_hz": pct(diffs, 50), "goal_hz": 1.0}
+    except Exception as e:
+        return {"error": f"{type(e).__name__}: {e}"[:300]}
+
+
+# -- 6. sweep wall time ------------------------------------------------------------------------------
+SWEEP_CHILD = r'''
+import json, sys, time, threading
+sys.path.insert(0, {root!r})
+from pathlib import Path
+from pyinstrument import Profiler
+sys.path.insert(0, {bench!r})
+from run import top_frames
+from livekit_lab import demo
+from livekit_lab import sweep as S
+sw = S.Sweep.from_file(demo.DEMO_SWEEP)
+out = Path({out!r})
+acc = {{"calls": 0, "wall_s": 0.0, "thread_cpu_s": 0.0}}
+lock = threading.Lock()
+first = []
+orig = S.score_reply
+def timed(*a, **k):  # instrumentation only: per-call wall and thread CPU of the scoring threads
+    w, c = time.perf_counter(), time.thread_time()
+    try:
+        return orig(*a, **k)
+    finally:
+        with lock:
+            acc["calls"] += 1; acc["wall_s"] += time.perf_counter() - w; acc["thread_cpu_s"] += time.thread_time() - c
+            if not first: first.append((a, k))
+S.score_reply = timed
+prof = Profiler(interval=0.002, async_mode="enabled")
+c0 = time.process_time()
+t0 = time.perf_counter()
+prof.start()
+res = S.run(sw, out / "eval.duckdb", backend="emulator", concurrency=4, progress=False, out_dir=out, limit={limit})
+prof.stop()
+wall = time.perf_counter() - t0
+cpu = time.process_time() - c0
+sess = prof.last_session
+score_prof = []
+if first:
+    p2 = Profiler(interval=0.001)
+    p2.start()
+    for _ in range(3):
+        orig(*first[0][0], **first[0][1])
+    p2.stop()
+    score_prof = top_frames(p2.last_session, n=30)
+print(json.dumps({{"sweep": sw.name, "cases_in_sweep": len(sw.cases()), "cases_run": getattr(res, "added", None),
+                  "wall_s": wall, "process_cpu_s": cpu, "sweep_wall_s": getattr(res, "wall_s", None), "scoring_threads": acc,
+                  "top_inclusive": top_frames(sess, n=40), "top_livekit_lab": top_frames(sess, n=25, only="livekit_lab"),
+                  "score_reply_profile_top": score_prof}}))
+'''
+
+
+def bench_sweep(tmp: Path, quick: bool) -> dict:
+    try:
+        from livekit_lab import demo, sweep  # noqa: F401
+
+        if not hasattr(sweep, "run") or not hasattr(demo, "DEMO_SWEEP"):
+            return {"skipped": "the sweep API (livekit_lab.sweep.run, demo.DEMO_SWEEP) is not there"}
+    except Exception as e:
+        return {"skipped": f"the sweep API does not import: {type(e).__name__}: {e}"[:300]}
+    limit = 2 if quick else 40
+    out = tmp / "sweep"
+    out.mkdir(exist_ok=True)
+    code = SWEEP_CHILD.format(root=str(ROOT), bench=str(BENCH), out=str(out), limit=limit)
+    t0 = time.monotonic()
+    try:
+        p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
+                           timeout=60 if quick else 300)
+    except subprocess.TimeoutExpired:
+        return {"error": "timed out", "limit": limit}
+    if p.returncode != 0:
+        return {"error": (p.stderr.strip().splitlines() or ["failed"])[-1][:300], "limit": limit}
+    r = json.loads(p.stdout.strip().splitlines()[-1])
+    n = r.get("cases_run") or 0
+    r |= {"limit": limit, "process_wall_s": round(time.monotonic() - t0, 2),
+          "cases_per_s": round(n / r["wall_s"], 3) if n and r["wall_s"] else None,
+          "method": ("the demo sweep (livekit_lab.demo.DEMO_SWEEP) through livekit_lab.sweep.run with its default embedded "
+                     f"emulator (fast pacing), concurrency 4, first {limit} cases, fresh log, in a child process under "
+                     "pyinstrument (async mode); profiler overhead included")}
+    r["wall_s"] = round(r["wall_s"], 3)
+    return r
+
+
+# -- report -------------------------------------------------------------------------------------------
+def machine() -> dict:
+    import importlib.metadata as md
+
+    vers = {}
+    for pkg in ("livekit_lab", "google-genai", "aiohttp", "websockets", "numpy", "librosa", "onnxruntime",
+                "praat-parselmouth", "pyinstrument", "numba"):
+        try:
+            vers[pkg] = md.version(pkg)
+        except Exception:
+            vers[pkg] = None
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT).stdout.strip()
+    except Exception:
+        commit = None
+    cpu = ""
+    try:
+        cpu = next((ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name")), "")
+    except OSError:
+        pass
+    return {"python": sys.version.split()[0], "platform": platform.platform(), "cpu": cpu, "cores": os.cpu_count(),
+            "load_avg_at_start": [round(x, 2) for x in os.getloadavg()], "git_commit": commit, "versions": vers}
+
+
+def _f(v, nd=1):
+    return "—" if v is None else (f"{v:.{nd}f}" if isinstance(v, float) else str(v))
+
+
+def markdown(R: dict) -> str:
+    L = ["| Figure | Measured | Baseline (same run) | Goal | Met |", "|---|---|---|---|---|"]
+
+    def row(name, val, base, goal, met):
+        L.append(f"| {name} | {val} | {base} | {goal} | {'yes' if met else ('no' if met is not None else '—')} |")
+
+    o = R.get("overhead", {})
+    if "ratio" in o:
+        row("Client CPU per s of streamed audio (toolkit `LiveSession.turn`)",
+            f"{_f(o['toolkit_cpu_ms_per_audio_s'])} ms/s; ratio **{o['ratio']:.3f}** (p25–p75 {o['ratio_p25_p75_of_rounds'][0]:.3f}–{o['ratio_p25_p75_of_rounds'][1]:.3f})",
+            f"raw google-genai loop {_f(o['raw_sdk_cpu_ms_per_audio_s'])} ms/s", "ratio ≤ 1.05", o["ratio"] <= 1.05)
+    t = R.get("timing", {})
+    if t.get("err_p95_ms") is not None:
+        worst = max(t["cells"].items(), key=lambda kv: kv[1]["err_p95_ms"] or 0)
+        row(f"`ttfa_ms` error vs emulator trace ({t['n']} turns; latency {'/'.join(map(str, t['latencies_ms']))} ms "
+            f"+ {t['jitter_ms']} ms jitter; {'/'.join(map(str, t['concurrency']))} sessions)",
+            f"p50 {_f(t['err_p50_ms'], 2)} ms, p95 **{_f(t['err_p95_ms'], 2)} ms** (worst cell {worst[0]}: p95 {_f(worst[1]['err_p95_ms'], 2)})",
+            "emulator trace (ground truth)", "p95 ≤ 5 ms", t["err_p95_ms"] <= 5.0)
+    e = R.get("emulator", {})
+    for n, v in (e.get("levels") or {}).items():
+        row(f"Emulator decision → first reply frame, {n} sessions",
+            f"p50 {_f(v['emulator']['p50_ms'], 2)} / p95 {_f(v['emulator']['p95_ms'], 2)} ms (×{_f(v['p95_ratio'], 2)})",
+            f"floor server p50 {_f(v['floor']['p50_ms'], 2)} / p95 {_f(v['floor']['p95_ms'], 2)} ms", "p95 ≤ 1.5× floor",
+            v["p95_ratio"] <= 1.5 if v["p95_ratio"] is not None else None)
+    c = R.get("concurrency", {})
+    if "sustained_sessions" in c:
+        last = list(c["steps"].values())[-1] if c["steps"] else {}
+        row("Real-time sessions sustained (client + emulator, drift ≤ 20 ms p95)",
+            f"**{c['sustained_sessions']}** (at {last.get('sessions')}: send p95 {_f(last.get('send_lateness_p95_ms'))} ms, "
+            f"reply drift p95 {_f(last.get('reply_drift_p95_ms'))} ms)",
+            "100 ms chunk schedule", "≥ 100", c["sustained_sessions"] >= 100)
+    s = R.get("scoring", {})
+    st = s.get("stages", {})
+    if st:
+        def w(k):
+            return st.get(k, {}).get("warm_audio_s_per_s_per_core")
+
+        def cold(k):
+            return st.get(k, {}).get("cold_audio_s_per_s_per_core")
+
+        vp = s.get("vad_plus_prosody_warm_x_realtime")
+        row("Scoring VAD + prosody (pyin), warm, per core", f"**{_f(vp)}×** real time",
+            f"librosa pyin alone {_f(w('librosa_pyin_alone'))}×, Praat alone {_f(w('praat_parselmouth_alone'))}×",
+            "≥ 100× and ≥ pyin alone", (vp is not None and vp >= 100 and (w("librosa_pyin_alone") or 0) <= vp) if vp else None)
+        for k in ("vad", "pitch_pyin", "pitch_praat", "loudness_rate_pauses", "dnsmos_per_reply", "dnsmos_long_hop_1s"):
+            if k in st and "error" not in st[k]:
+                row(f"Scoring stage `{k}` (warm / cold)", f"{_f(w(k))}× / {_f(cold(k), 2)}×", "—", "measured", None)
+        pv = s.get("pitch_vs_praat", {})
+        if pv.get("median_abs_diff_hz") is not None:
+            row("Pitch median vs Praat (median |Δ| over clips)", f"{_f(pv['median_abs_diff_hz'], 2)} Hz", "Praat (parselmouth)",
+                "≤ 1 Hz", pv["median_abs_diff_hz"] <= 1.0)
+    sw = R.get("sweep", {})
+    if sw.get("cases_per_s") is not None:
+        top = ", ".join(f"`{x['function'].rsplit('/', 1)[-1]}`" for x in (sw.get("top_costs") or [])[:3])
+        row(f"Demo sweep ({sw['cases_run']} of {sw['cases_in_sweep']} cases, profiled)",
+            f"{_f(sw['cases_per_s'], 2)} cases/s", f"top costs: {top}" if top else "—", "measured", None)
+    elif sw:
+        row("Demo sweep", sw.get("skipped") or sw.get("error", "—"), "—", "measured", None)
+    return "\n".join(L) + "\n"
+
+
+SECTIONS = {"overhead": bench_overhead, "timing": bench_timing, "emulator": bench_emulator,
+            "concurrency": bench_concurrency, "scoring": bench_scoring, "sweep": bench_sweep}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="tiny sizes (the smoke test)")
+    ap.add_argument("--only", default=",".join(SECTIONS))
+    ap.add_argument("--out", default=str(BENCH))
+    ap.add_argument("--serial", action="store_true", help="never run sections alongside each other")
+    a = ap.parse_args(argv)
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    t_run = time.monotonic()
+    R: dict = {"quick": a.quick, "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+               "command": "benchmarks/run.py" + (" --quick" if a.quick else ""), "machine": machine(), "goals": GOALS}
+    tmp = Path(tempfile.mkdtemp(prefix="livekit-lab-bench-"))
+    names = a.only.split(",")
+    side = None
+    if a.quick and not a.serial and set(names) - {"scoring", "sweep"} and {"scoring", "sweep"} & set(names):
+        # quick mode only (figures meaningless, time short): the subprocess-based sections run alongside
+        par = [n for n in names if n in ("scoring", "sweep")]
+        names = [n for n in names if n not in par]
+        side = (par, tmp / "side", subprocess.Popen([sys.executable, __file__, "--quick", "--serial", "--only", ",".join(par),
+                                                      "--out", str(tmp / "side")], cwd=ROOT, stdout=subprocess.DEVNULL))
+    try:
+        for name in names:
+            t0 = time.monotonic()
+            log(f"== {name}")
+            try:
+                R[name] = SECTIONS[name](tmp, a.quick)
+            except Exception as e:
+                R[name] = {"error": f"{type(e).__name__}: {e}"[:500], "traceback": traceback.format_exc()[-2000:]}
+                log(f"{name} failed: {e}")
+            R[name]["section_wall_s"] = round(time.monotonic() - t0, 1)
+        if side is not None:
+            par, d, p = side
+            try:
+                p.wait(timeout=120)
+            finally:
+                if p.poll() is None:
+                    p.kill()
+                    p.wait()
+            try:
+                sub = json.loads((d / "results.json").read_text())
+                for n in par:
+                    R[n] = sub.get(n, {"error": "missing from the side run"})
+            except Exception as e:
+                for n in par:
+                    R[n] = {"error": f"side run failed: {e}"}
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    sw = R.get("sweep") or {}
+    if sw.get("top_inclusive"):
+        skip = ("<module>", "run", "run_async", "_run", "run_until_complete", "run_forever", "_run_once", "select")
+        sw["top_costs"] = [x for x in sw.get("top_livekit_lab", []) if x["function"].rsplit(":", 1)[-1] not in skip][:5]
+    R["client_overhead_ratio"] = (R.get("overhead") or {}).get("ratio")
+    R["ttfa_error_p95_ms"] = (R.get("timing") or {}).get("err_p95_ms")
+    R["total_wall_s"] = round(time.monotonic() - t_run, 1)
+    (out / "results.json").write_text(json.dumps(R, indent=1, default=str) + "\n")
+    md = markdown(R)
+    (out / "results.md").write_text(
+        f"Measured by `{R['command']}` on {R['machine']['cores']} cores ({R['machine']['cpu']}), load average "
+        f"{R['machine']['load_avg_at_start'][0]} at start, {R['started_utc']}; {R['total_wall_s']} s.\n\n" + md)
+    print(md)
+    log(f"wrote {out / 'results.json'} in {R['total_wall_s']} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
