@@ -20,22 +20,21 @@ DEMO_SWEEP = ROOT / "sweeps" / "demo.toml"
 
 
 def summary(df):
-    """One row per voice: voice, language(s), turns, responded rate, TTFA p50, DNSMOS OVRL, arousal shift."""
+    """One row per voice: voice, language(s), turns, responded rate, TTFA p50, DNSMOS OVRL, language OK,
+    mean arousal shift of the emotional prompts with affective dialog on (vs the voice's neutral reply)."""
     import pandas as pd
 
     from . import report
-    from .sweep import adaptation
 
     t = report.summary_table(df, by="voice")
     if len(t) == 0:
         return t
     langs = df.groupby("voice")["language"].agg(lambda s: ",".join(sorted(set(s.dropna().astype(str)))))
     t.insert(1, "languages", t["voice"].map(langs))
-    a = adaptation(df)
-    emo = a[(a["tone"] != "neutral") & a["affective"].fillna(False).astype(bool)]
-    t["arousal_shift_aff_on"] = t["voice"].map(emo.groupby("voice")["arousal_shift"].mean())
+    emo = df[(df["tone"] != "neutral") & df["affective"].fillna(False).astype(bool)]
+    t["arousal_aff_on"] = t["voice"].map(emo.groupby("voice")["arousal"].mean())
     cols = ["voice", "languages", "turns", "responded", "ttfa_p50_ms", "dnsmos_ovrl", "language_ok",
-            "arousal_shift_aff_on", "errors"]
+            "arousal_aff_on", "errors"]
     return pd.DataFrame(t[cols]).sort_values("voice").reset_index(drop=True)
 
 

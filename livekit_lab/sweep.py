@@ -43,8 +43,9 @@ it stopped, with exactly one row per case.
 
 Scores per reply (see ``docs/scoring.md``): silero speech seconds and ``responded``; F0 median and
 spread, active level, speaking rate (characters per speech-second), syllable rate, pauses (raw
-prosody, the inputs of the arousal index; `adaptation` turns them into each reply's arousal shift
-against the same voice's reply to the neutral prompt, after the sweep); VADER polarity, empathy
+prosody, the inputs of the arousal index); ``arousal``: the arousal shift against the group's
+baseline, the same configuration's reply to the neutral directed prompt with affective and proactive
+off (from this run, or read back from the log when an earlier run finished it); VADER polarity, empathy
 lexicon score; language check; DNSMOS on one 9.01 s window (the reply tiled to the window length,
 as the reference implementation tiles short clips; replies longer than a window get every window).
 Identical replies (same audio, transcript and language) are scored once per process.
@@ -538,6 +539,37 @@ def adaptation(df, *, by: tuple[str, ...] = ("sweep", "voice", "language", "mode
     return df
 
 
+_PROSODY_KEYS = ("f0_median_hz", "f0_spread_st", "f0_range_st", "level_dbfs", "reply_speech_s", "rate_cps",
+                 "syllables_per_s", "pause_s", "n_pauses")
+
+
+def _group_key(case: "Case") -> str:
+    """Cases compared with one baseline: same configuration but for the affective and proactive flags."""
+    c = {k: v for k, v in case.config.items() if k not in ("affective", "proactive")}
+    return _canonical(c)
+
+
+def _is_baseline(case: "Case") -> bool:
+    c, st = case.config, case.stimulus
+    return (not c["affective"] and not c["proactive"] and st.get("tone") == "neutral"
+            and st.get("address") == "directed" and case.repeat == 0)
+
+
+def _prosody_of(values: Mapping[str, Any]):
+    from .analysis import prosody as _prosody
+
+    def g(k):
+        v = _finite(values.get(k))
+        return float("nan") if v is None else v
+
+    if not values.get("responded") or _finite(values.get("f0_median_hz")) is None:
+        return None
+    return _prosody.Prosody(f0_median_hz=g("f0_median_hz"), f0_spread_st=g("f0_spread_st"), f0_range_st=g("f0_range_st"),
+                            level_dbfs=g("level_dbfs"), speech_s=g("reply_speech_s"), chars_per_s=g("rate_cps"),
+                            syllables_per_s=g("syllables_per_s"), pause_s=g("pause_s"),
+                            n_pauses=int(g("n_pauses")) if np.isfinite(g("n_pauses")) else 0)
+
+
 class _Scorer:
     """Scores replies in a thread pool; identical replies are scored once (futures are shared)."""
 
@@ -674,6 +706,24 @@ async def run_async(sweep: Sweep, log, *, backend: Any = "emulator", concurrency
     if not todo:
         res.wall_s = time.perf_counter() - t_start
         return res
+    # the arousal index compares each reply with its group's baseline (the neutral directed prompt,
+    # affective and proactive off): finished baselines come from the log, the others from this run
+    baselines: dict[str, asyncio.Future] = {}
+    base_case: dict[str, Case] = {}
+    for c in cases:
+        if _is_baseline(c):
+            base_case.setdefault(_group_key(c), c)
+    todo_ids = {c.case_id for c in todo}
+    logged = {}
+    old_ids = [c.for_backend(name) for c in base_case.values() if c.case_id not in todo_ids]
+    if old_ids:
+        prev = log.to_pandas(expand_extra=True, case_id=old_ids)
+        logged = {r["case_id"]: r for r in prev.to_dict("records")}
+    for g, c in base_case.items():
+        fut = asyncio.get_running_loop().create_future()
+        if c.case_id not in todo_ids:
+            fut.set_result(_prosody_of(logged.get(c.for_backend(name), {})))
+        baselines[g] = fut
     sc = dict(sweep.scoring)
     scorer = _Scorer(scoring_workers or max(1, min(4, os.cpu_count() or 2)), dnsmos=sc.get("dnsmos", True),
                      prosody=sc.get("prosody", True))
@@ -702,6 +752,15 @@ async def run_async(sweep: Sweep, log, *, backend: Any = "emulator", concurrency
             return rec, s.reconnects, s.backend.api_version
 
     async def one(case: Case) -> None:
+        gkey = _group_key(case)
+        is_base = base_case.get(gkey) is case
+        try:
+            await one_case(case, gkey, is_base)
+        finally:
+            if is_base and not baselines[gkey].done():
+                baselines[gkey].set_result(None)  # failed or cancelled: the group has no baseline
+
+    async def one_case(case: Case, gkey: str, is_base: bool) -> None:
         cid = case.for_backend(name)
         row = _base_row(case, cid, name)
         row["started_at"] = _utcnow()
@@ -737,6 +796,17 @@ async def run_async(sweep: Sweep, log, *, backend: Any = "emulator", concurrency
             scored = await scorer.score(reply, transcript, case.config["language"])
             res.score_s += scored.get("score_s", 0.0)
             row.update(scored)
+            mine = _prosody_of(row)
+            if is_base:
+                baselines[gkey].set_result(mine)
+            elif gkey in baselines and mine is not None:
+                base = await baselines[gkey]
+                if base is not None:
+                    from .analysis import scores as _scores
+
+                    row["arousal"] = _finite(_scores.arousal_shift(mine, base).arousal)
+            if is_base and mine is not None:
+                row["arousal"] = 0.0
             if audio_dir is not None and reply:
                 path = audio_dir / f"{cid}.wav"
 

@@ -154,6 +154,11 @@ def test_affective_dialog_changes_the_reply_in_the_expected_direction(ci_demo):
     assert sad_on["arousal_shift"] < -0.5, "affective dialog should answer a sad prompt calmly"
     assert sad_on["arousal_shift"] < sad_off["arousal_shift"]
     assert base["arousal_shift"] == 0.0
+    # the runner logs the same index in `arousal` (against the baseline of this run or of the log)
+    assert base["arousal"] == 0.0 and sad_on["arousal"] < -0.5
+    answered = a[a["responded"].astype(bool) & a["arousal"].notna()]
+    assert len(answered) >= 5
+    assert np.allclose(answered["arousal"].astype(float), answered["arousal_shift"].astype(float))
 
 
 def test_demo_prints_summary_and_where_things_are(ci_demo):
@@ -329,3 +334,20 @@ def test_sigkill_at_random_points_leaves_exactly_one_row_per_case(tmp_path):
     assert df["error"].isna().all()
     assert n_runs == 4
     print(f"rows after each kill: {counts} (bar showed {shown})")
+
+
+def test_resumed_cases_get_their_baseline_from_the_log(tmp_path):
+    """The arousal index of a case run after a restart uses the baseline row the first run logged."""
+    sw = Sweep.from_dict({"name": "base", "voices": ["Kore"], "languages": ["en"], "affective": [False, True],
+                          "scoring": {"dnsmos": False},
+                          "stimuli": {"tones": ["neutral", "sad"], "addresses": ["directed"]}})
+    first = sw.cases()[0]
+    assert (first.config["affective"], first.stimulus["tone"]) == (False, "neutral")
+    with EvalLog(tmp_path / "b.duckdb") as lg:
+        r1 = sweep.run(sw, lg, progress=False, limit=1)  # only the baseline, then "crash"
+        r2 = sweep.run(sw, lg, progress=False)
+        df = lg.to_pandas(expand_extra=True)
+    assert (r1.added, r2.skipped, r2.added) == (1, 1, 3)
+    row = df[(df["tone"] == "sad") & df["affective"].astype(bool)].iloc[0]
+    assert row["arousal"] < -0.5
+    assert df.loc[df["case_id"] == first.case_id, "arousal"].iloc[0] == 0.0
