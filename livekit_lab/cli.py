@@ -143,6 +143,12 @@ def _stimuli(argv: list[str]) -> int:
     return main_stimuli(argv)
 
 
+def _lab(a) -> int:
+    from .lab import main
+
+    return main(port=a.port)
+
+
 def _voices(a) -> int:
     from . import catalog
 
@@ -221,6 +227,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("stimuli", help="generate spoken prompt sets with espeak-ng (livekit-lab stimuli --help)",
                    add_help=False)
+
+    lb = sub.add_parser("lab", help="JupyterLab on the notebooks with an emulator running beside it")
+    lb.add_argument("--port", type=int, default=8888)
+    lb.set_defaults(fn=_lab)
 
     v = sub.add_parser("voices", help="list the 30 voices")
     v.set_defaults(fn=_voices)
