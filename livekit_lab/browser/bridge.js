@@ -93,6 +93,7 @@ function newState(model, uid) {
     frameBusy: false,
     frameTimer: null,
     aseq: 0,
+    runStart: 0,
     fseq: 0,
     chunks: 0,
     bytes: 0,
@@ -229,6 +230,7 @@ async function setup(S, view) {
   mute.gain.value = 0;
   S.capNode.connect(mute).connect(cap.destination); // keeps the graph pulling the worklet
   S.nodes.push(mute);
+  S.runStart = S.aseq; // sequence numbers of this capture run start here
   S.capNode.port.onmessage = (e) => onChunk(S, e.data);
 
   // playback graph
@@ -308,25 +310,36 @@ function teardown(S) {
     } catch (e) {}
   }
   S.nodes = [];
-  if (S.stream) S.stream.getTracks().forEach((t) => t.stop());
+  let tracks = 0;
+  let contexts = 0;
+  if (S.stream) S.stream.getTracks().forEach((t) => { t.stop(); tracks++; });
   if (S.video) {
     S.video.srcObject = null;
     S.video.remove();
   }
-  for (const ctx of [S.capCtx, S.playCtx]) if (ctx && ctx.state !== 'closed') ctx.close().catch(() => {});
+  for (const ctx of [S.capCtx, S.playCtx]) {
+    if (ctx && ctx.state !== 'closed') {
+      ctx.close().catch(() => {});
+      contexts++;
+    }
+  }
   Object.assign(S, {
     stream: null, capCtx: null, playCtx: null, capNode: null, player: null, analyser: null,
     video: null, canvas: null, frameBusy: false, owner: null, phase: 'idle', claim: null,
   });
   S.pstats = { ...S.pstats, queued: 0, speaking: false };
+  return { tracks, contexts };
 }
 
 function stop(S, why) {
   if (S.phase === 'idle') return;
   const wasRunning = S.phase === 'running';
   sendStats(S);
-  teardown(S);
-  if (wasRunning) send(S, { type: 'state', capturing: false, id: S.id, why, t: now() });
+  const freed = teardown(S);
+  if (wasRunning) {
+    send(S, { type: 'state', capturing: false, id: S.id, why, t: now(),
+              stopped_tracks: freed.tracks, closed_contexts: freed.contexts });
+  }
   send(S, { type: 'release', id: S.id, t: now() });
   notify(S);
 }
@@ -351,7 +364,7 @@ function onChunk(S, buf) {
     D.sentChunks++;
     if (!S.model.get('direct_mirror')) return;
   }
-  send(S, { type: 'audio', seq, t, sr: 16000, level: S.level }, [buf]);
+  send(S, { type: 'audio', seq, start_seq: S.runStart, t, sr: 16000, level: S.level }, [buf]);
 }
 
 async function grabFrame(S) {

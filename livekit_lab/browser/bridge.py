@@ -33,6 +33,7 @@ import traitlets as t
 
 _HERE = Path(__file__).parent
 CLAIM_STALE_S = 3.0  # a capture owner that sent nothing for this long may be replaced
+REORDER_HOLD_MS = 250.0  # how much audio may wait for a chunk that arrived out of order
 
 
 def _now_ms() -> float:
@@ -138,6 +139,7 @@ class MediaBridge(anywidget.AnyWidget):
         }
         super().__init__(_uid=uuid.uuid4().hex, _worklets=worklets, **kwargs)
         self._lock = threading.Lock()
+        self._deliver_lock = threading.RLock()
         self.keep_audio_s = float(keep_audio_s)
         self._reset_logs()
         self.on_audio: Callable[[bytes], None] | None = None
@@ -204,8 +206,12 @@ class MediaBridge(anywidget.AnyWidget):
             self.messages: collections.deque[tuple[float, dict]] = collections.deque(maxlen=2_000)
             self.direct_events: collections.deque[dict] = collections.deque(maxlen=5_000)
             self.errors: list[str] = []
-            self.gaps = 0
-            self._last_seq: int | None = None
+            self.gaps = 0  # sequence numbers never delivered (given up after REORDER_HOLD_MS)
+            self.reordered = 0  # chunks that arrived before a predecessor and were put back in order
+            self.late_dropped = 0  # chunks that arrived after their place was given up (or twice)
+            self._next_seq: int | None = None
+            self._run: int | None = None  # the browser's start_seq of the current capture run
+            self._held: dict[int, bytes] = {}
 
     def reset_telemetry(self) -> None:
         """Forget received chunks, frames and statistics (the capture itself goes on)."""
@@ -220,26 +226,47 @@ class MediaBridge(anywidget.AnyWidget):
             data = data[-n:] if n else b""
         return data
 
-    def capture_rate(self, *, min_seconds: float = 0.0) -> dict:
+    def capture_rate(self, *, min_seconds: float = 0.0, window_s: float | None = None) -> dict:
         """Received microphone bytes per second of arrival time, from the sequence-number span.
 
-        Uses the first and last browser chunk: (seq_last - seq_first) chunks arrived in
-        (t_last - t_first) of kernel time. Returns {"bytes_per_s", "seconds", "chunks", "gaps",
-        "sizes"} where ``sizes`` is the set of chunk sizes seen.
+        (seq_last - seq_first) chunks arrived in (t_last - t_first) of kernel time, over all
+        browser chunks or those received in the last ``window_s`` seconds. Returns
+        {"bytes_per_s", "seconds", "chunks", "gaps", "sizes", "audio_clock"}: ``gaps`` counts
+        sequence jumps in the window, ``sizes`` is the set of chunk sizes seen, and
+        ``audio_clock`` is the browser capture AudioContext's seconds per wall second over the
+        window (from the page's stats; 1.0 on a healthy machine), or None.
         """
         with self._lock:
             cs = [c for c in self.chunks if c.source == "browser"]
-            gaps = self.gaps
+            hist = list(self.stats_history)
+        if window_s is not None and cs:
+            t0 = max(c.t_recv_ms for c in cs) - window_s * 1000.0
+            cs = [c for c in cs if c.t_recv_ms >= t0]
+        cs.sort(key=lambda c: c.seq)
+        gaps = sum(b.seq - a.seq - 1 for a, b in zip(cs, cs[1:]) if b.seq != a.seq + 1)
         if len(cs) < 2:
-            return {"bytes_per_s": None, "seconds": 0.0, "chunks": len(cs), "gaps": gaps, "sizes": set()}
+            return {"bytes_per_s": None, "bytes_per_s_fit": None, "seconds": 0.0, "chunks": len(cs), "gaps": gaps,
+                    "sizes": set(), "audio_clock": None}
         first, last = cs[0], cs[-1]
         span_s = (last.t_recv_ms - first.t_recv_ms) / 1000.0
         size = cs[0].nbytes
         rate = (last.seq - first.seq) * size / span_s if span_s > 0 else None
+        n = len(cs)
+        mx = sum(c.seq for c in cs) / n
+        my = sum(c.t_recv_ms for c in cs) / n
+        sxx = sum((c.seq - mx) ** 2 for c in cs)
+        slope = sum((c.seq - mx) * (c.t_recv_ms - my) for c in cs) / sxx if sxx else 0.0  # ms per chunk
+        fit = size * 1000.0 / slope if slope > 0 else None
         if span_s < min_seconds:
-            rate = None
-        return {"bytes_per_s": rate, "seconds": span_s, "chunks": len(cs), "gaps": gaps,
-                "sizes": {c.nbytes for c in cs}}
+            rate = fit = None
+        clock = None
+        hs = [h for h in hist if (h.get("capture") or {}).get("current_time") is not None
+              and first.t_sent_ms <= h.get("t", 0) <= last.t_sent_ms]
+        if len(hs) >= 2 and hs[-1]["t"] > hs[0]["t"]:
+            clock = (hs[-1]["capture"]["current_time"] - hs[0]["capture"]["current_time"]) / (
+                (hs[-1]["t"] - hs[0]["t"]) / 1000.0)
+        return {"bytes_per_s": rate, "bytes_per_s_fit": fit, "seconds": span_s, "chunks": len(cs), "gaps": gaps,
+                "sizes": {c.nbytes for c in cs}, "audio_clock": clock}
 
     def latency_summary(self) -> dict:
         """p50/p95/max of browser->kernel (audio, frames), kernel->browser (play) and ping RTT, ms."""
@@ -262,8 +289,9 @@ class MediaBridge(anywidget.AnyWidget):
         t_recv = _now_ms()
         typ = content.get("type") if isinstance(content, dict) else None
         if typ == "audio" and buffers:
+            start = content.get("start_seq")
             self._handle_audio(bytes(buffers[0]), int(content.get("seq", -1)), float(content.get("t", t_recv)),
-                               t_recv, "browser")
+                               t_recv, "browser", None if start is None else int(start))
             self._touch_owner()
         elif typ == "frame" and buffers:
             jpeg = bytes(buffers[0])
@@ -299,6 +327,12 @@ class MediaBridge(anywidget.AnyWidget):
             with self._lock:
                 self.capturing = bool(content.get("capturing"))
                 self.messages.append((t_recv, content))
+            if not self.capturing:  # release what the reorder buffer still holds
+                with self._deliver_lock:
+                    ready = self._flush_held()
+                    for p in ready:
+                        for fn in self._audio_callbacks():
+                            self._safe(fn, p)
             self._wake_state_waiters()
         elif typ == "direct_event":
             ev = dict(content)
@@ -314,17 +348,70 @@ class MediaBridge(anywidget.AnyWidget):
             with self._lock:
                 self.messages.append((t_recv, content))
 
-    def _handle_audio(self, pcm: bytes, seq: int, t_sent: float, t_recv: float, source: str) -> None:
+    def _handle_audio(self, pcm: bytes, seq: int, t_sent: float, t_recv: float, source: str,
+                      start_seq: int | None = None) -> None:
+        """Log one chunk and pass chunks on to the callbacks in sequence order.
+
+        Comm messages can reach the kernel out of order (with comms over subshells, some are
+        handled on the main shell and some on a subshell thread), so browser chunks go through a
+        small reorder buffer: a chunk that arrives before its predecessor is held until the gap
+        fills, for at most REORDER_HOLD_MS of audio; then the missing chunks are given up and
+        counted in ``gaps``. Delivery is serialised by a lock, so callbacks see one order.
+        """
         c = Chunk(seq, t_sent, t_recv, len(pcm), source)
-        with self._lock:
-            if source == "browser":
-                if self._last_seq is not None and seq != self._last_seq + 1:
-                    self.gaps += 1
-                self._last_seq = seq
-            self.chunks.append(c)
-            self._audio.append(pcm)
-        for fn in self._audio_callbacks():
-            self._safe(fn, pcm)
+        with self._deliver_lock:
+            with self._lock:
+                self.chunks.append(c)
+            if source != "browser":
+                ready = [pcm]
+            else:
+                ready = self._reorder(seq, pcm, start_seq)
+            if not ready:
+                return
+            with self._lock:
+                self._audio.extend(ready)
+            fns = self._audio_callbacks()
+            for p in ready:
+                for fn in fns:
+                    self._safe(fn, p)
+
+    def _reorder(self, seq: int, pcm: bytes, start_seq: int | None) -> list[bytes]:
+        if start_seq is not None and start_seq != self._run:  # a new capture run starts here
+            out = self._flush_held()
+            self._run, self._next_seq = start_seq, start_seq
+        else:
+            out = []
+        if self._next_seq is None:
+            self._next_seq = seq
+        if seq < self._next_seq or seq in self._held:
+            self.late_dropped += 1
+            return out
+        if seq > self._next_seq:
+            self._held[seq] = pcm
+            self.reordered += 1
+            chunk_ms = max(1.0, len(pcm) / 32.0)
+            if (max(self._held) - self._next_seq + 1) * chunk_ms <= REORDER_HOLD_MS:
+                return out
+            self.gaps += min(self._held) - self._next_seq  # give the missing ones up
+            self._next_seq = min(self._held)
+        else:
+            out.append(pcm)
+            self._next_seq += 1
+        while self._next_seq in self._held:
+            out.append(self._held.pop(self._next_seq))
+            self._next_seq += 1
+        return out
+
+    def _flush_held(self) -> list[bytes]:
+        """Give up on missing chunks and release everything held (capture stopped or restarted)."""
+        out = []
+        for seq in sorted(self._held):
+            if self._next_seq is not None and seq > self._next_seq:
+                self.gaps += seq - self._next_seq
+            out.append(self._held[seq])
+            self._next_seq = seq + 1
+        self._held.clear()
+        return out
 
     def _audio_callbacks(self):
         fns = list(self._audio_sinks)

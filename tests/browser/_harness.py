@@ -163,30 +163,6 @@ class Browser:
         self.page.on("console", lambda m: self.console.append(f"{m.type}: {m.text}"))
         self.page.on("pageerror", lambda e: self.console.append(f"pageerror: {e}"))
 
-    def boost_priority(self, nice: int = -10) -> int:
-        """Raise the scheduling priority of this Chromium's threads (best effort, needs root).
-
-        Headless Chromium's fake audio devices are driven by timers that *skip* time when they
-        fire late, so on a loaded host the AudioContext clocks (and with them the capture rate)
-        fall behind wall time. Call after capture starts (the audio service starts lazily).
-        Returns the number of threads changed.
-        """
-        marker = str(self.profile).encode()
-        n = 0
-        for pid in os.listdir("/proc"):
-            if not pid.isdigit():
-                continue
-            try:
-                with open(f"/proc/{pid}/cmdline", "rb") as f:
-                    if marker not in f.read():
-                        continue
-                for tid in os.listdir(f"/proc/{pid}/task"):
-                    os.setpriority(os.PRIO_PROCESS, int(tid), nice)
-                    n += 1
-            except OSError:  # gone, or not permitted
-                continue
-        return n
-
     def open_notebook(self, lab: Lab, name: str, *, timeout_s: float = 60) -> None:
         self.page.goto(f"{lab.url}/lab/tree/{name}?token={lab.token}&reset")
         self.page.wait_for_function(KERNEL_READY_JS, timeout=timeout_s * 1000, polling=200)

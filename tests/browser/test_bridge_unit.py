@@ -35,18 +35,74 @@ def test_worklets_and_esm_are_files():
     assert len(mb._uid) == 32 and mb._uid != MediaBridge()._uid
 
 
-def test_audio_chunks_logged_with_gaps_and_latency():
+def test_audio_chunks_logged_and_delivered():
     mb, _ = bridge()
     got = []
     mb.on_audio = got.append
-    for s in (0, 1, 2, 4):
+    for s in (0, 1, 2, 3):
         audio_msg(mb, s, 1.0)
-    assert mb.gaps == 1
-    assert [c.seq for c in mb.chunks] == [0, 1, 2, 4]
+    assert mb.gaps == 0 and [c.seq for c in mb.chunks] == [0, 1, 2, 3]
     assert all(len(b) == 1280 for b in got) and len(got) == 4
     assert len(mb.recent_audio()) == 4 * 1280
     assert len(mb.recent_audio(0.04)) == 1280
     assert mb.latency_summary()["browser_to_kernel_audio_ms"]["n"] == 4
+
+
+def pcm_of(seq: int) -> bytes:
+    return seq.to_bytes(2, "little") * 640
+
+
+def feed(mb, seqs, start_seq=0):
+    for s in seqs:
+        mb._on_custom(mb, {"type": "audio", "seq": s, "start_seq": start_seq, "t": 1.0}, [memoryview(pcm_of(s))])
+
+
+def test_out_of_order_chunks_are_put_back_in_order():
+    """Comm messages can be handled on two threads and arrive out of order (seen with
+    JupyterLab 4.6 + ipykernel 7 under load): the session must still get them in order."""
+    mb, _ = bridge()
+    got = []
+    mb.on_audio = lambda b: got.append(int.from_bytes(b[:2], "little"))
+    feed(mb, [0, 1, 3, 4, 2, 5, 7, 6])
+    assert got == list(range(8))
+    assert (mb.gaps, mb.reordered, mb.late_dropped) == (0, 3, 0)
+    assert [c.seq for c in mb.chunks] == [0, 1, 3, 4, 2, 5, 7, 6]  # the log keeps arrival order
+
+
+def test_a_lost_chunk_is_given_up_after_the_hold_time():
+    mb, _ = bridge()
+    got = []
+    mb.on_audio = lambda b: got.append(int.from_bytes(b[:2], "little"))
+    feed(mb, [0] + list(range(2, 10)))  # 1 never comes: 6 chunks x 40 ms exceed 250 ms
+    assert got == [0] + list(range(2, 10)) and mb.gaps == 1
+    feed(mb, [1])  # too late now
+    assert mb.late_dropped == 1 and len(got) == 9
+    feed(mb, [9])  # a duplicate
+    assert mb.late_dropped == 2
+
+
+def test_stop_flushes_and_a_new_run_restarts_the_sequence():
+    mb, _ = bridge()
+    got = []
+    mb.on_audio = lambda b: got.append(int.from_bytes(b[:2], "little"))
+    feed(mb, [0, 2])
+    assert got == [0]
+    mb._on_custom(mb, {"type": "state", "capturing": False}, [])
+    assert got == [0, 2] and mb.gaps == 1
+    feed(mb, [41, 40], start_seq=40)  # Start pressed again: the page's seq continues
+    assert got == [0, 2, 40, 41]
+
+
+def test_two_threads_interleaving_still_deliver_in_order():
+    mb, _ = bridge()
+    got = []
+    mb.on_audio = lambda b: got.append(int.from_bytes(b[:2], "little"))
+    evens = threading.Thread(target=feed, args=(mb, range(0, 400, 2)))
+    odds = threading.Thread(target=feed, args=(mb, range(1, 400, 2)))
+    evens.start(), odds.start()
+    evens.join(), odds.join()
+    mb._on_custom(mb, {"type": "state", "capturing": False}, [])
+    assert got == sorted(got) and len(got) == 400 - mb.gaps
 
 
 def test_capture_rate_from_sequence_span():
@@ -54,7 +110,7 @@ def test_capture_rate_from_sequence_span():
     for s in range(101):
         mb._handle_audio(bytes(1280), s, 0.0, 1000.0 + 40.0 * s, "browser")
     r = mb.capture_rate()
-    assert r["bytes_per_s"] == pytest.approx(32000.0)
+    assert r["bytes_per_s"] == pytest.approx(32000.0) and r["bytes_per_s_fit"] == pytest.approx(32000.0)
     assert r["sizes"] == {1280} and r["gaps"] == 0
 
 
