@@ -87,6 +87,8 @@ class LiveSession:
         self._warned_limit = False
         self._resuming: asyncio.Task | None = None
         self._n_turns = 0
+        self._fault_while_resuming: tuple[int | None, str] | None = None  # a fault on the new connection
+        self._unplanned_resumes = 0  # since the last completed turn
 
     # -- lifecycle ------------------------------------------------------------------------
     async def __aenter__(self) -> "LiveSession":
@@ -368,7 +370,10 @@ class LiveSession:
                 self._fail(LiveSessionError(code, redact(reason)))
                 return
             if self._resuming is None or self._resuming.done():
-                self._resuming = asyncio.create_task(self._resume(f"{code} {redact(reason)}".strip(), planned=False))
+                self._resuming = asyncio.create_task(self._resume(f"{code} {redact(reason)}".strip(), planned=False,
+                                                                  fault=(code, redact(reason))))
+            else:  # the new connection failed while the resume in progress resends: resume again after it
+                self._fault_while_resuming = (code, redact(reason))
 
     def _on_message(self, msg) -> None:
         t = time.monotonic_ns()
@@ -455,6 +460,7 @@ class LiveSession:
         if rec.usage_cumulative:
             self._prev_usage = rec.usage_cumulative
         self.turns.append(rec)
+        self._unplanned_resumes = 0
         fut = self._done.pop(rec.index, None)
         if fut is not None and not fut.done():
             fut.set_result(rec)
@@ -515,9 +521,16 @@ class LiveSession:
         scale = self.backend.emulator.service.scale if self.backend.emulator is not None else 1.0
         return left / scale
 
-    async def _resume(self, why: str, *, planned: bool) -> None:
-        """Reconnect with the latest handle and resend what the service may not have consumed."""
+    async def _resume(self, why: str, *, planned: bool, fault: tuple[int | None, str] | None = None) -> None:
+        """Reconnect with the latest handle and resend what the service may not have consumed.
+
+        Unplanned resumes without a completed turn in between are bounded by ``max_reconnects``;
+        past that the session fails with the last fault's code and reason."""
         try:
+            if not planned:
+                self._unplanned_resumes += 1
+                if self._unplanned_resumes > self.max_reconnects and fault is not None:
+                    raise LiveSessionError(fault[0], fault[1], resumable=True)
             if planned:  # goAway: let the turn in flight finish first, within half the time left
                 deadline = time.monotonic() + 0.5 * self._time_left_s()
                 while time.monotonic() < deadline and not self._closing and self._turn_in_flight():
@@ -588,6 +601,10 @@ class LiveSession:
                     elif kind == "activity_end":
                         rec.t_activity_end_ns = t
                     await self._sdk_send(kind, payload)
+            again, self._fault_while_resuming = self._fault_while_resuming, None
+            if again is not None and not self._closing and self._error is None:
+                code, reason = again
+                self._resuming = asyncio.create_task(self._resume(f"{code} {reason}".strip(), planned=False, fault=again))
         except asyncio.CancelledError:
             raise
         except BaseException as e:
