@@ -81,7 +81,8 @@ def main(*, backend: str = "emulator", log: str | None = None, out: str | None =
     print()
     n_err = int(df["error"].notna().sum()) if "error" in df else 0
     print(f"{res.added} cases measured now, {res.skipped} resumed from the log, {len(df)} in the log"
-          f" ({n_err} with errors); sweep {res.wall_s:.1f} s, total {wall:.1f} s")
+          f" ({n_err} with errors); sweep {res.wall_s:.1f} s"
+          + (f" ({res.cases_per_s:.2f} cases/s)" if res.added else "") + f", total {wall:.1f} s")
     print(f"log:    {log_path.resolve()}")
     print(f"report: {Path(html).resolve()}")
     return 0

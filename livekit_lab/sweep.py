@@ -639,6 +639,15 @@ class _RateLimiter:
 TRANSIENT = (asyncio.TimeoutError, TimeoutError, ConnectionError, OSError)
 
 
+def _fatal(e: BaseException) -> bool:
+    """Errors about the backend, not the case (no credentials, refused key): stop the sweep, write no row."""
+    from .errors import BackendError
+
+    if isinstance(e, BackendError):
+        return True
+    return isinstance(e, LiveSessionError) and e.code in (401, 403)
+
+
 def _transient(e: BaseException) -> bool:
     if isinstance(e, LiveSessionError):
         return bool(e.resumable)
@@ -696,14 +705,32 @@ async def run_async(sweep: Sweep, log, *, backend: Any = "emulator", concurrency
             _config.build(cid_conf.options(), backend="vertex" if name == "vertex" else "gemini")
         except LiveLabError as e:
             raise SweepError(f"{sweep.source or sweep.name}: {cid_conf.config}: {e}") from None
-    run_id = log.start_run(sweep=sweep.name, config=sweep.to_dict() | {"n_cases": len(cases)}, backend=name)
     done = log.finished(sweep.name)
     todo = [c for c in cases if c.for_backend(name) not in done]
     if limit is not None:
         todo = todo[:limit]
+    backends: dict[str | None, Any] = {}
+
+    def backend_for(api_version: str | None):
+        if isinstance(backend, Backend):
+            return backend
+        if api_version not in backends:
+            backends[api_version] = resolve(backend, pace="fast", api_version=api_version)
+        return backends[api_version]
+
+    for api_version in sorted({c.options().api_version or "" for c in todo}):
+        try:  # a backend that cannot be built (e.g. no API key) fails here, before anything is written
+            backend_for(api_version or None)
+        except LiveLabError as e:
+            for b in backends.values():
+                b.close()
+            raise SweepError(f"backend {name!r}: {redact(str(e))}") from None
+    run_id = log.start_run(sweep=sweep.name, config=sweep.to_dict() | {"n_cases": len(cases)}, backend=name)
     res = SweepResult(sweep=sweep.name, run_id=run_id, total=len(cases), skipped=len(cases) - len(todo),
                       log_path=getattr(log, "path", None))
     if not todo:
+        for b in backends.values():
+            b.close()
         res.wall_s = time.perf_counter() - t_start
         return res
     # the arousal index compares each reply with its group's baseline (the neutral directed prompt,
@@ -728,15 +755,6 @@ async def run_async(sweep: Sweep, log, *, backend: Any = "emulator", concurrency
     scorer = _Scorer(scoring_workers or max(1, min(4, os.cpu_count() or 2)), dnsmos=sc.get("dnsmos", True),
                      prosody=sc.get("prosody", True))
     writer = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="log")
-    backends: dict[str | None, Any] = {}
-
-    def backend_for(api_version: str | None):
-        if isinstance(backend, Backend):
-            return backend
-        if api_version not in backends:
-            backends[api_version] = resolve(backend, pace="fast", api_version=api_version)
-        return backends[api_version]
-
     sem = asyncio.Semaphore(concurrency)
     limiter = _RateLimiter(rate)
     bar = tqdm(total=len(cases), initial=res.skipped, desc=sweep.name, unit="case", disable=not progress,
@@ -763,10 +781,11 @@ async def run_async(sweep: Sweep, log, *, backend: Any = "emulator", concurrency
     async def one_case(case: Case, gkey: str, is_base: bool) -> None:
         cid = case.for_backend(name)
         row = _base_row(case, cid, name)
-        row["started_at"] = _utcnow()
         rec = err = None
         attempts = 0
         async with sem:
+            row["started_at"] = _utcnow()  # when a session slot was free, not when the case was queued
+            t_session = time.perf_counter()
             for attempt in range(sweep.retries + 1):
                 attempts = attempt + 1
                 await limiter.wait()
@@ -778,12 +797,16 @@ async def run_async(sweep: Sweep, log, *, backend: Any = "emulator", concurrency
                 except asyncio.CancelledError:
                     raise
                 except BaseException as e:  # noqa: BLE001 - recorded in the row
+                    if _fatal(e):
+                        raise SweepError(f"sweep {sweep.name!r} stopped: the backend refused the session: "
+                                         f"{redact(str(e))}") from None
                     err = e
                     if not _transient(e) or attempt == sweep.retries:
                         break
                     res.retries += 1
                     await asyncio.sleep(backoff_s * (2 ** attempt) * (1 + 0.25 * random.random()))
         row["attempts"] = attempts
+        row["session_s"] = round(time.perf_counter() - t_session, 4)
         if err is not None:
             msg = str(err) or repr(err)
             row.update(error=redact(f"{type(err).__name__}: {msg}")[:2000], incomplete=True)

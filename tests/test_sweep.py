@@ -351,3 +351,14 @@ def test_resumed_cases_get_their_baseline_from_the_log(tmp_path):
     row = df[(df["tone"] == "sad") & df["affective"].astype(bool)].iloc[0]
     assert row["arousal"] < -0.5
     assert df.loc[df["case_id"] == first.case_id, "arousal"].iloc[0] == 0.0
+
+
+def test_a_backend_without_credentials_stops_before_writing_anything(tmp_path, monkeypatch):
+    for k in ("GEMINI_API_KEY", "GOOGLE_API_KEY"):
+        monkeypatch.delenv(k, raising=False)
+    sw = Sweep.from_dict({"name": "nokey", "stimuli": {"tones": ["neutral"], "addresses": ["directed"]}})
+    with EvalLog(tmp_path / "n.duckdb") as lg:
+        with pytest.raises(SweepError, match="GEMINI_API_KEY"):
+            sweep.run(sw, lg, backend="gemini", progress=False)
+        assert len(lg) == 0 and len(lg.runs()) == 0
+    assert cli.main(["sweep", str(CI), "--log", str(tmp_path / "c.duckdb"), "--backend", "gemini"]) == 2
