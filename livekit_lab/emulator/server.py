@@ -428,6 +428,8 @@ class Connection:
 
     async def _resumption_update(self, resumable: bool) -> None:
         msg: dict = {"newHandle": self.svc.sessions.issue_handle(self.state) if resumable else "", "resumable": resumable}
+        if resumable:  # persist a handle before the client holds it: it must survive a crash of the emulator
+            self.svc.sessions.save()
         if self.cfg.transparent:
             msg["lastConsumedClientMessageIndex"] = str(self.state.consumed - 1)
         await self.send_json({"sessionResumptionUpdate": msg})
