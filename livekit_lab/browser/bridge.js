@@ -637,7 +637,7 @@ function statusText(S) {
   else parts.push(fresh ? `kernel ✓ ${fmtMs(S.rtt[S.rtt.length - 1])}` : 'kernel ?');
   const sess = m.get('session_state');
   if (S.direct) parts.push(`direct ${S.direct.ready ? 'connected' : S.direct.closed ? 'closed' : 'connecting…'}`);
-  else if (sess) parts.push(`session ${sess}`);
+  else if (sess) parts.push(sess.startsWith('direct') ? sess : `session ${sess}`);
   if (S.phase === 'running') parts.push(now() - S.lastChunkT < 500 ? `sending ${S.chunks}` : 'not sending');
   if (S.pstats.speaking) parts.push('model speaking');
   const lat = m.get('last_latency_ms');
