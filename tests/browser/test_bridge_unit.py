@@ -12,10 +12,6 @@ import traitlets
 from livekit_lab.browser import MediaBridge
 
 
-class Sent(list):
-    pass
-
-
 def bridge(**kw) -> tuple[MediaBridge, list]:
     mb = MediaBridge(**kw)
     sent: list = []
