@@ -362,3 +362,29 @@ def test_a_backend_without_credentials_stops_before_writing_anything(tmp_path, m
             sweep.run(sw, lg, backend="gemini", progress=False)
         assert len(lg) == 0 and len(lg.runs()) == 0
     assert cli.main(["sweep", str(CI), "--log", str(tmp_path / "c.duckdb"), "--backend", "gemini"]) == 2
+
+
+def test_rate_limit_spaces_session_starts():
+    import asyncio
+
+    async def starts():
+        lim = sweep._RateLimiter(20.0)
+        loop = asyncio.get_running_loop()
+        out = []
+
+        async def one():
+            await lim.wait()
+            out.append(loop.time())
+
+        await asyncio.gather(*(one() for _ in range(6)))
+        return sorted(out)
+
+    t = asyncio.run(starts())
+    gaps = np.diff(t)
+    assert len(t) == 6 and gaps.min() >= 0.045, gaps
+
+
+def test_cli_stimuli_is_the_stimuli_module(capsys):
+    with pytest.raises(SystemExit) as e:
+        cli.main(["stimuli", "--help"])
+    assert e.value.code == 0 and "--preset" in capsys.readouterr().out
