@@ -819,6 +819,8 @@ async def run_async(sweep: Sweep, log, *, backend: Any = "emulator", concurrency
             scored = await scorer.score(reply, transcript, case.config["language"])
             res.score_s += scored.get("score_s", 0.0)
             row.update(scored)
+            if case.config["modality"] == "TEXT":  # a text reply has no audio for the VAD to hear
+                row["responded"] = bool(rec.text)
             mine = _prosody_of(row)
             if is_base:
                 baselines[gkey].set_result(mine)

@@ -72,6 +72,10 @@ def test_full_grid_and_yaml(tmp_path):
     cases = Sweep.from_file(p).cases()
     assert len(cases) == 2 * 2 * 2 * 2 * 2
     assert all(c.stimulus["language"] == c.config["language"] for c in cases)
+    vads = Sweep.from_dict({"name": "v", "vads": ["auto", {"silence_duration_ms": 500}, "manual"],
+                            "stimuli": {"tones": ["neutral"], "addresses": ["directed"]}}).cases()
+    assert [c.options().vad for c in vads] == [{}, {"silence_duration_ms": 500}, {"disabled": True}]
+    assert [sweep.vad_label(c.config["vad"]) for c in vads] == ["auto", 'auto {"silence_duration_ms":500}', "manual"]
 
 
 @pytest.mark.parametrize("body, message", [
@@ -339,7 +343,7 @@ def test_sigkill_at_random_points_leaves_exactly_one_row_per_case(tmp_path):
 def test_resumed_cases_get_their_baseline_from_the_log(tmp_path):
     """The arousal index of a case run after a restart uses the baseline row the first run logged."""
     sw = Sweep.from_dict({"name": "base", "voices": ["Kore"], "languages": ["en"], "affective": [False, True],
-                          "scoring": {"dnsmos": False},
+                          "scoring": {"dnsmos": False}, "save_audio": True,
                           "stimuli": {"tones": ["neutral", "sad"], "addresses": ["directed"]}})
     first = sw.cases()[0]
     assert (first.config["affective"], first.stimulus["tone"]) == (False, "neutral")
@@ -351,6 +355,13 @@ def test_resumed_cases_get_their_baseline_from_the_log(tmp_path):
     row = df[(df["tone"] == "sad") & df["affective"].astype(bool)].iloc[0]
     assert row["arousal"] < -0.5
     assert df.loc[df["case_id"] == first.case_id, "arousal"].iloc[0] == 0.0
+    # save_audio: each reply as a 24 kHz WAV beside the log, its path in the row
+    from livekit_lab import audio
+
+    for _, r in df.iterrows():
+        assert Path(r["reply_audio_path"]) == tmp_path / "audio" / f"{r['case_id']}.wav"
+        y, sr = audio.load(r["reply_audio_path"])
+        assert sr == 24000 and abs(len(y) / sr - r["reply_seconds"]) < 0.01
 
 
 def test_a_backend_without_credentials_stops_before_writing_anything(tmp_path, monkeypatch):
