@@ -222,24 +222,24 @@ def test_capture_and_local_playback(rig):
     (t0, a0, c0), (t1, a1, c1) = h[1], h[-1]
     delivered = (c1 - c0) * 0.04 / (a1 - a0)  # audio seconds sent per AudioContext second
     assert abs(delivered - 1) < 0.005, delivered
-    # ... and the kernel receives 32,000 B/s of wall time: the sequence-number span over the
-    # last >= 10 s. Headless Chromium's fake audio devices are timer-driven and skip time when a
-    # loaded host makes their timers late, so the browser's audio clock itself can fall behind
-    # wall time; then the window slides on (up to 30 s of capture) until it kept time.
+    # ... and the kernel receives 32,000 B/s ± 1 % of wall time, from the sequence numbers'
+    # span over the last >= 10 s (a least-squares line of arrival time on seq; the plain
+    # end-to-end span is recorded too: one late end chunk moves it by ~0.5 % per 50 ms).
+    # Headless Chromium's fake audio devices are timer-driven and skip time when a loaded host
+    # makes their timers late, so the browser's own audio clock can fall behind wall time; only
+    # then does the window slide on (up to 30 s of capture) to find a stretch where it kept time.
     deadline = time.monotonic() + 20
     while True:
         cr = rig.kj("{k: (sorted(v) if isinstance(v, set) else v) for k, v in mb.capture_rate(window_s=10.5).items()}")
-        clock_ok = cr["audio_clock"] is not None and abs(cr["audio_clock"] - 1) < 0.005
-        if clock_ok or time.monotonic() > deadline:
+        rate_ok = abs(cr["bytes_per_s_fit"] - 32000) / 32000 < 0.01
+        clock_off = cr["audio_clock"] is not None and abs(cr["audio_clock"] - 1) >= 0.005
+        if rate_ok or not clock_off or time.monotonic() > deadline:
             break
         time.sleep(1.0)
     assert cr["seconds"] >= 10 and cr["gaps"] == 0 and cr["sizes"] == [1280], cr
-    assert clock_ok, (f"the browser's own audio clock ran at {cr['audio_clock']:.4f} x wall time in every 10 s "
-                      f"window (host overloaded, load average {os.getloadavg()}; the bridge delivered "
-                      f"{delivered:.4f} of the browser's audio): {cr}")
-    # rate from the sequence numbers' span: a least-squares line of arrival time on seq (the
-    # plain end-to-end span is recorded too; one late end chunk moves it by ~0.5 % per 50 ms)
-    assert abs(cr["bytes_per_s_fit"] - 32000) / 32000 < 0.01, cr
+    assert rate_ok, (f"{cr}: the browser's own audio clock ran at {cr['audio_clock']:.4f} x wall time in every "
+                     f"10 s window (host overloaded, load average {os.getloadavg()}; the bridge delivered "
+                     f"{delivered:.4f} of the browser's audio)" if clock_off else cr)
     rig.results["capture"] = {"bytes_per_s": cr["bytes_per_s_fit"], "bytes_per_s_end_chunks": cr["bytes_per_s"],
                               "seconds": cr["seconds"], "chunks": cr["chunks"],
                               "audio_clock_vs_wall": cr["audio_clock"], "delivered_vs_audio_clock": delivered,
