@@ -578,13 +578,26 @@ class _Scorer:
         self.kw = {"dnsmos": dnsmos, "prosody": prosody}
         self._cache: dict[str, asyncio.Future] = {}
         self.hits = 0
+        import threading
+
+        self._first = threading.Lock()  # the first reply is scored alone: librosa's numba kernels compile once
+        self._warm = False
+
+    def _score(self, pcm: bytes, transcript: str | None, language: str | None) -> dict:
+        if not self._warm:
+            with self._first:
+                if not self._warm:
+                    res = score_reply(pcm, transcript, language, **self.kw)
+                    self._warm = "f0_median_hz" in res or not self.kw["prosody"]  # pitch ran (or never will)
+                    return res
+        return score_reply(pcm, transcript, language, **self.kw)
 
     async def score(self, pcm: bytes, transcript: str | None, language: str | None) -> dict:
         key = hashlib.sha1(pcm + b"\0" + (transcript or "").encode() + b"\0" + (language or "").encode()).hexdigest()
         fut = self._cache.get(key)
         if fut is None:
             loop = asyncio.get_running_loop()
-            fut = loop.run_in_executor(self.pool, lambda: score_reply(pcm, transcript, language, **self.kw))
+            fut = loop.run_in_executor(self.pool, self._score, pcm, transcript, language)
             self._cache[key] = fut
         else:
             self.hits += 1
