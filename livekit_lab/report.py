@@ -269,8 +269,11 @@ def heatmap(df: pd.DataFrame, *, metric: str = "dnsmos_ovrl", rows: str = "voice
     ax = fig.add_subplot()
     cmap = "Blues_r" if metric in LOWER_IS_BETTER else "Blues"
     finite = grid.to_numpy(dtype="float64")
-    norm = Normalize(np.nanmin(finite), np.nanmax(finite) if np.nanmax(finite) > np.nanmin(finite)
-                     else np.nanmin(finite) + 1e-9)
+    lo, hi = float(np.nanmin(finite)), float(np.nanmax(finite))
+    if hi <= lo:  # one value everywhere: pad the range so the colour bar has readable ticks
+        pad = max(abs(lo) * 0.05, 0.5)
+        lo, hi = lo - pad, hi + pad
+    norm = Normalize(lo, hi)
     ax.set_facecolor("#d0d7de")
     im = ax.imshow(np.ma.masked_invalid(finite), cmap=cmap, norm=norm, aspect="auto")
     for (i, j), v in np.ndenumerate(finite):
@@ -282,7 +285,8 @@ def heatmap(df: pd.DataFrame, *, metric: str = "dnsmos_ovrl", rows: str = "voice
     ax.set_yticks(range(grid.shape[0]), [str(r) for r in grid.index], fontsize=8)
     ax.set_xlabel(cols)
     ax.set_ylabel(rows)
-    fig.colorbar(im, ax=ax, shrink=0.8, label=metric)
+    cb = fig.colorbar(im, ax=ax, shrink=0.8, label=metric)
+    cb.formatter.set_useOffset(False)
     total = int(np.nansum(n.to_numpy(dtype="float64")))
     ax.set_title(f"{title} · {total} turns", loc="left", fontsize=11, fontweight="bold")
     return fig
