@@ -89,6 +89,7 @@ class LiveSession:
         self._n_turns = 0
         self._fault_while_resuming: tuple[int | None, str] | None = None  # a fault on the new connection
         self._unplanned_resumes = 0  # since the last completed turn
+        self._goaway_deadline: float | None = None  # when the last GoAway said the connection ends
 
     # -- lifecycle ------------------------------------------------------------------------
     async def __aenter__(self) -> "LiveSession":
@@ -133,17 +134,19 @@ class LiveSession:
         task, self._recv_task = self._recv_task, None
         sdk, cm, self._sdk_cm, self._sdk = self._sdk, self._sdk_cm, None, None
         self._gen += 1
-        if abort:
-            transport = getattr(getattr(sdk, "_ws", None), "transport", None)  # the SDK's websockets connection
-            if transport is not None:
-                transport.abort()
+        transport = getattr(getattr(sdk, "_ws", None), "transport", None)  # the SDK's websockets connection
+        if abort and transport is not None:
+            transport.abort()
         if task is not None:
             task.cancel()
             with contextlib.suppress(BaseException):
                 await task
         if cm is not None:
-            with contextlib.suppress(BaseException):
-                await asyncio.wait_for(cm.__aexit__(None, None, None), 5)
+            try:  # a graceful close, bounded: a reply the server is still streaming must not stall us
+                await asyncio.wait_for(cm.__aexit__(None, None, None), 1.0)
+            except BaseException:
+                if transport is not None:
+                    transport.abort()
 
     # -- listeners ------------------------------------------------------------------------
     def add_listener(self, fn: Callable[[Event], None]) -> Callable[[], None]:
@@ -389,7 +392,13 @@ class LiveSession:
             self._emit(Event(t, "resumption_update", {"resumable": u.resumable, "index": u.last_consumed_client_message_index}))
         if msg.go_away is not None:
             self._emit(Event(t, "go_away", msg.go_away.time_left), to_turn=False)
-            if self._resuming is None or self._resuming.done():
+            # a GoAway whose deadline the last GoAway resume did not move is the Live session's own
+            # limit: resuming again would only reconnect in a loop; keep this connection instead
+            left = self._time_left_s()
+            deadline, prev = time.monotonic() + left, self._goaway_deadline
+            self._goaway_deadline = deadline
+            futile = prev is not None and deadline < prev + 0.1 * left
+            if (self._resuming is None or self._resuming.done()) and not futile:
                 self._resuming = asyncio.create_task(self._resume("goAway", planned=True))
         if msg.tool_call is not None:
             self._reply_started = True
