@@ -40,6 +40,28 @@ FATAL_CODES = {1007, 1008}
 LIMIT_WARNING_S = 30.0
 
 
+class _RedactRecords(logging.Filter):
+    """Removes keys from log records of the transport: websockets logs every request header
+    (``x-goog-api-key`` included) at DEBUG."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        msg = record.getMessage()
+        clean = redact(msg)
+        if clean != msg:
+            record.msg, record.args = clean, None
+        return True
+
+
+_REDACT_RECORDS = _RedactRecords()
+
+
+def _guard_transport_logs() -> None:
+    for name in ("websockets.client", "websockets"):
+        lg = logging.getLogger(name)
+        if _REDACT_RECORDS not in lg.filters:
+            lg.addFilter(_REDACT_RECORDS)
+
+
 def _is_resumable(code: int | None, reason: str) -> bool:
     if code in FATAL_CODES:
         return "GoAway" in reason  # the service aborted after a GoAway we could not honour in time
@@ -55,6 +77,7 @@ class LiveSession:
 
     def __init__(self, backend: Backend, options: LiveOptions, *, retries: int = 1, max_reconnects: int = 6,
                  tool_handler: Callable[[str, dict], dict] | None = None, frame_interval_s: float = 1.0):
+        _guard_transport_logs()
         self.backend = backend
         self.options = options
         self.retries = retries
