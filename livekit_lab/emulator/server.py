@@ -412,7 +412,10 @@ class Connection:
         limit = self.svc.sessions.limit(self.state)
         if limit is not None:
             left = min(left, max(0.0, limit - self.svc.sessions.elapsed(self.state)))
-        self.tasks.append(asyncio.create_task(self._lifetime(left, min(lead, left))))
+        if getattr(self, "lifetime", None) is not None:
+            self.lifetime.cancel()
+        self.lifetime = asyncio.create_task(self._lifetime(left, min(lead, left)))
+        self.tasks.append(self.lifetime)
 
     async def _lifetime(self, left: float, lead: float) -> None:
         await asyncio.sleep(max(0.0, left - lead) / self.svc.scale)
@@ -572,7 +575,9 @@ class Connection:
                 return  # over 1 FPS: dropped, as the service does
         self.last_frame_wall, self.last_frame_audio = wall, self.audio_seconds_in
         self.last_frame, self.new_frame = info, True
-        self.state.has_video = True
+        if not self.state.has_video:  # the 2-minute audio+video limit applies from now on
+            self.state.has_video = True
+            self._start_timers()
         t = catalog.tokens()
         self.pending_input["VIDEO"] += t["video_per_frame_low"] if self.cfg.low_res else t["video_per_frame"]
 

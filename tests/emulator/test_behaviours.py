@@ -202,3 +202,13 @@ def test_expired_token_is_refused(emu):
     with pytest.raises(errors.APIError) as ei:
         asyncio.run(use())
     assert ei.value.code == 1008 and "expired" in ei.value.details.lower()
+
+
+async def test_video_mid_connection_brings_the_two_minute_limit_forward():
+    """A session that starts audio-only and then sends a frame is held to the 2-minute limit on the
+    same connection (not only from its next connection)."""
+    with emulator.run(pace="fast", time_scale=60) as emu:  # 120 s of session time = 2 s
+        async with emu.client.aio.live.connect(model=MODEL, config=types.LiveConnectConfig(response_modalities=["AUDIO"])) as sdk:
+            await sdk.send_realtime_input(video=types.Blob(data=jpeg((10, 10, 200)), mime_type="image/jpeg"))
+            m = await asyncio.wait_for(sdk._receive(), 5)  # without the fix: goAway only at 540 s = 9 s
+            assert m.go_away is not None
