@@ -234,7 +234,9 @@ class Connection:
 
     async def close(self, code: int, reason: str) -> None:
         if not self.ws.closed:
-            await self.ws.close(code=code, message=_truncate_reason(reason))
+            # shielded: run() cancels the speaker and timer tasks as soon as the reader sees the
+            # socket closing, and a close cancelled half-way reached the client as 1006, not `code`
+            await asyncio.shield(self.ws.close(code=code, message=_truncate_reason(reason)))
 
     def drop(self) -> None:
         transport = self.request.transport
