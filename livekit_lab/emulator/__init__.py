@@ -105,6 +105,7 @@ class Emulator:
                 await conn.close(1001, "")
             await self._runner.cleanup()
             self._runner = None
+        self.service.sessions.save(now=True)
 
     def start(self) -> "Emulator":
         """Serve on a background thread with its own event loop; returns when ready."""

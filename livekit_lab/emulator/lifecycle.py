@@ -55,21 +55,44 @@ class SessionStore:
         self.handles: dict[str, tuple[str, float]] = {}  # handle -> (session id, issued wall time)
         self.scale = time_scale
         self._path = state_dir / "sessions.json" if state_dir else None
+        # handles and new sessions are appended here at once (O(1), durable before a client sees
+        # them); the full snapshot in sessions.json is written at most once a second
+        self._journal = state_dir / "handles.jsonl" if state_dir else None
+        self._dirty = False
+        self._timer: threading.Timer | None = None
+        self._last_save = 0.0
+        now = time.monotonic()
         if self._path and self._path.exists():
             try:
                 d = json.loads(self._path.read_text())
-                now = time.monotonic()
                 for s in d.get("sessions", []):
                     s["created_mono"] = now - s.pop("age", 0.0)
                     self.sessions[s["id"]] = LiveState(**s)
                 self.handles = {k: tuple(v) for k, v in d.get("handles", {}).items()}
             except (ValueError, TypeError, KeyError):
                 pass  # a damaged state file starts a fresh service
+        if self._journal and self._journal.exists():
+            for line in self._journal.read_text().splitlines():
+                try:
+                    e = json.loads(line)
+                except ValueError:
+                    continue  # a line cut by a crash
+                if "handle" in e:
+                    self.handles.setdefault(e["handle"], (e["session"], e["t"]))
+                elif "session" in e and e["session"] not in self.sessions:
+                    self.sessions[e["session"]] = LiveState(id=e["session"], created_mono=now - e.get("age", 0.0),
+                                                            compression=e.get("compression", False))
+
+    def _append(self, entry: dict) -> None:
+        if self._journal is not None:
+            with open(self._journal, "a", encoding="utf-8") as f:
+                f.write(json.dumps(entry) + "\n")
 
     def new(self, *, compression: bool) -> LiveState:
         with self._lock:
             s = LiveState(id=secrets.token_hex(8), created_mono=time.monotonic(), compression=compression)
             self.sessions[s.id] = s
+            self._append({"session": s.id, "compression": compression})
             return s
 
     def issue_handle(self, s: LiveState) -> str:
@@ -77,6 +100,7 @@ class SessionStore:
             s.handles += 1
             h = f"{s.id}.{s.handles}.{secrets.token_hex(4)}"
             self.handles[h] = (s.id, time.time())
+            self._append({"handle": h, "session": s.id, "t": self.handles[h][1]})
             return h
 
     def resume(self, handle: str) -> LiveState | None:
@@ -104,16 +128,39 @@ class SessionStore:
         lim = catalog.limits()
         return float(lim["video_session_seconds"] if s.has_video else lim["audio_session_seconds"])
 
-    def save(self) -> None:
+    def save(self, *, now: bool = False) -> None:
+        """Snapshot the sessions to disk: at once with ``now``, else at most once a second
+        (handles are already in the journal)."""
         if self._path is None:
             return
         with self._lock:
+            self._dirty = True
+            wait = 1.0 - (time.monotonic() - self._last_save)
+            if not now and wait > 0:
+                if self._timer is None:
+                    self._timer = threading.Timer(wait, self._flush)
+                    self._timer.daemon = True
+                    self._timer.start()
+                return
+        self._flush()
+
+    def _flush(self) -> None:
+        with self._lock:
+            self._timer = None
+            if not self._dirty:
+                return
+            self._dirty = False
+            self._last_save = time.monotonic()
             now = time.monotonic()
-            d = {"sessions": [], "handles": self.handles}
-            for s in self.sessions.values():
-                x = asdict(s)
-                x["age"] = now - x.pop("created_mono")
-                d["sessions"].append(x)
+            d = {"sessions": [], "handles": dict(self.handles)}
+            try:  # the event loop may be changing a session while this timer thread copies it
+                for s in list(self.sessions.values()):
+                    x = asdict(s)
+                    x["age"] = now - x.pop("created_mono")
+                    d["sessions"].append(x)
+            except RuntimeError:
+                self._dirty = True
+                return
             tmp = self._path.with_suffix(".tmp")
             tmp.write_text(json.dumps(d))
             os.replace(tmp, self._path)
