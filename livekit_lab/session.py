@@ -32,6 +32,8 @@ from .config import LiveOptions
 from .errors import InvalidMediaError, LiveLabError, LiveSessionError
 from .turns import Event, TurnRecord, last_voiced_sample
 
+from google.genai import types  # noqa: E402  (the SDK is this module's transport)
+
 log = logging.getLogger("livekit_lab.session")
 
 MAX_CHUNK_BYTES = 512 * 1024  # larger audio chunks are split by `turn`, refused by `send_audio`
@@ -110,6 +112,7 @@ class LiveSession:
         self._warned_limit = False
         self._resuming: asyncio.Task | None = None
         self._n_turns = 0
+        self._limits = catalog.limits()
         self._fault_while_resuming: tuple[int | None, str] | None = None  # a fault on the new connection
         self._unplanned_resumes = 0  # since the last completed turn
         self._goaway_deadline: float | None = None  # when the last GoAway said the connection ends
@@ -125,17 +128,19 @@ class LiveSession:
     async def open(self) -> None:
         self._t_open = time.monotonic()
         await self._connect(None)
+        self._limit_task = asyncio.create_task(self._watch_limits())
 
     async def close(self) -> None:
         self._closing = True
-        if self._resuming is not None:
-            self._resuming.cancel()
+        for task in (self._resuming, getattr(self, "_limit_task", None)):
+            if task is not None:
+                task.cancel()
         await self._disconnect()
         for fut in self._done.values():
             if not fut.done():
                 fut.cancel()
 
-    async def _connect(self, handle: str | None) -> None:
+    async def _connect(self, handle: str | None, *, ready: bool = True) -> None:
         model, cfg = config_mod.build(self.options, backend=self.backend.catalog_backend,
                                       api_version=self.backend.api_version, resume_handle=handle)
         try:
@@ -148,7 +153,8 @@ class LiveSession:
         gen = self._gen
         self._recv_task = asyncio.create_task(self._recv_loop(sdk, gen))
         self._emit(Event(time.monotonic_ns(), "setup_complete" if handle is None else "resumed", {"gen": gen}))
-        self._ready.set()
+        if ready:
+            self._ready.set()
 
     async def _disconnect(self, *, abort: bool = False) -> None:
         """Close the connection; ``abort``: drop it without the close handshake (after a fault the
@@ -170,6 +176,11 @@ class LiveSession:
             except BaseException:
                 if transport is not None:
                     transport.abort()
+
+    @property
+    def error(self) -> BaseException | None:
+        """The error that ended the session (a `LiveSessionError`), or None while it is usable."""
+        return self._error
 
     # -- listeners ------------------------------------------------------------------------
     def add_listener(self, fn: Callable[[Event], None]) -> Callable[[], None]:
@@ -205,8 +216,6 @@ class LiveSession:
         return self._n_turns - 1
 
     async def _sdk_send(self, kind: str, payload: Any) -> bool:
-        from google.genai import types
-
         sdk = self._sdk
         if sdk is None:
             return False
@@ -241,21 +250,29 @@ class LiveSession:
         """Send one chunk of 16 kHz mono PCM16 now (the caller paces it)."""
         if not isinstance(pcm, (bytes, bytearray, memoryview)):
             raise InvalidMediaError(f"send_audio takes PCM16 bytes, got {type(pcm).__name__}")
-        pcm = bytes(pcm)
-        if not pcm or len(pcm) % 2:
-            raise InvalidMediaError(f"a PCM16 chunk needs a positive even number of bytes, got {len(pcm)}")
-        if len(pcm) > MAX_CHUNK_BYTES:
-            raise InvalidMediaError(f"audio chunk of {len(pcm)} B is larger than the transport carries "
+        if type(pcm) is not bytes:
+            pcm = bytes(pcm)
+        n = len(pcm)
+        if not n or n % 2:
+            raise InvalidMediaError(f"a PCM16 chunk needs a positive even number of bytes, got {n}")
+        if n > MAX_CHUNK_BYTES:
+            raise InvalidMediaError(f"audio chunk of {n} B is larger than the transport carries "
                                     f"({MAX_CHUNK_BYTES} B); send shorter chunks (e.g. 20-100 ms)")
-        await self._wait_ready()
-        async with self._lock:
-            rec, buf = self._record_for_send()
-            buf.append(("audio", pcm))
-            t = time.monotonic_ns()
-            rec.sent.append((t, rec.sent_bytes))
-            rec.sent_bytes += len(pcm)
-            await self._sdk_send("audio", pcm)
-        self._emit(Event(t, "sent_audio", len(pcm)), to_turn=False)
+        if not self._ready.is_set() or self._error is not None:
+            await self._wait_ready()
+        # no await from here to the SDK call: a resume cannot slip in between recording the chunk
+        # (which a resume resends) and sending it on the connection we recorded it for
+        rec, buf = self._record_for_send()
+        buf.append(("audio", pcm))
+        t = time.monotonic_ns()
+        rec.sent.append((t, rec.sent_bytes))
+        rec.sent_bytes += n
+        await self._sdk_send("audio", pcm)
+        ev = Event(t, "sent_audio", n)
+        if self._listeners:
+            self._emit(ev, to_turn=False)
+        else:
+            self.events.append(ev)
 
     async def send_frame(self, image: bytes, *, mime: str | None = None) -> bool:
         """Send one JPEG/PNG frame; returns False (not sent) when it comes < 1 s after the last one."""
@@ -348,7 +365,10 @@ class LiveSession:
                     await asyncio.sleep(wait)
             await self.send_audio(chunk)
             if index is None:
-                index = (self._nxt if self._reply_started and self._nxt else self._cur).index
+                rec = self._nxt if self._reply_started and self._nxt else self._cur
+                index = rec.index
+                if not manual and len(rec.sent) == 1:  # this turn's audio starts the record
+                    rec.last_voiced = last
             if not realtime and k % 8 == 7:
                 await asyncio.sleep(0)
         if manual:
@@ -463,7 +483,6 @@ class LiveSession:
         if sc is not None and sc.turn_complete:
             self._emit(Event(t, "turn_complete"))
             self._complete_turn()
-        self._check_limits()
 
     def _barge_in_time(self) -> int | None:
         if self._nxt is None or not self._nxt.sent:
@@ -501,8 +520,6 @@ class LiveSession:
         self._reply_started = False
 
     async def _answer_tools(self, calls: list[dict]) -> None:
-        from google.genai import types
-
         responses = []
         for c in calls:
             try:
@@ -514,10 +531,15 @@ class LiveSession:
             await self._wait_ready()
             await self._sdk.send_tool_response(function_responses=responses)
 
+    async def _watch_limits(self) -> None:
+        while not self._closing:
+            self._check_limits()
+            await asyncio.sleep(0.25)
+
     def _check_limits(self) -> None:
         if self.options.compression_tokens or self._warned_limit:
             return
-        lim = catalog.limits()
+        lim = self._limits
         limit = lim["video_session_seconds"] if self._video else lim["audio_session_seconds"]
         scale = self.backend.emulator.service.scale if self.backend.emulator is not None else 1.0
         used = (time.monotonic() - self._t_open) * scale
@@ -602,11 +624,12 @@ class LiveSession:
                 delay = 0.05
                 for attempt in range(self.max_reconnects):
                     try:
-                        await self._connect(self.handle)
+                        await self._connect(self.handle, ready=False)  # senders wait until the resend is done
                         break
                     except LiveSessionError as e:
                         if e.code == 1007 and self.handle:  # handle refused: start a new Live session
                             self.handle = None
+                            self._t_open, self._video, self._warned_limit = time.monotonic(), False, False
                             self._emit(Event(time.monotonic_ns(), "fault", {"code": e.code, "reason": "resumption refused; new session"}))
                             continue
                         if not e.resumable or attempt == self.max_reconnects - 1:
@@ -633,6 +656,7 @@ class LiveSession:
                     elif kind == "activity_end":
                         rec.t_activity_end_ns = t
                     await self._sdk_send(kind, payload)
+                self._ready.set()
             again, self._fault_while_resuming = self._fault_while_resuming, None
             if again is not None and not self._closing and self._error is None:
                 code, reason = again

@@ -90,14 +90,14 @@ def first_audible_sample(pcm24k: bytes, *, floor_dbfs: float = AUDIBLE_DBFS) -> 
     with np.errstate(divide="ignore"):
         lv = 10 * np.log10(np.maximum((fr * fr).mean(axis=1), 1e-20))
     thr = max(floor_dbfs, float(np.percentile(lv, 10)) + 20.0)
-    loud = lv >= thr - 10.0
+    loud = (lv >= thr - 10.0).astype(np.int8)
+    near = loud.copy()  # loud frames among this one and the next two
+    near[:-1] += loud[1:]
+    near[:-2] += loud[2:]
     amp = 10 ** (thr / 20)
-    hits = np.flatnonzero(np.abs(y) >= amp)
-    for i in hits:
-        f = int(i // n)
-        if loud[f:f + 3].sum() >= 2:
-            return int(i)
-    return -1
+    hits = np.flatnonzero(np.abs(y[: m * n]) >= amp)
+    hits = hits[near[hits // n] >= 2]
+    return int(hits[0]) if hits.size else -1
 
 
 @dataclass
@@ -110,6 +110,7 @@ class TurnRecord:
     user_text: str | None = None
     sent: list[tuple[int, int]] = field(default_factory=list)  # (t_ns, byte offset) per sent chunk
     sent_bytes: int = 0
+    last_voiced: int | None = None  # index of the last voiced user sample, when the sender knew it
     t_activity_end_ns: int | None = None
     t_text_ns: int | None = None
     events: list[Event] = field(default_factory=list)
@@ -188,7 +189,7 @@ class TurnRecord:
             return self.t_text_ns
         if self.user_audio is None or not self.sent:
             return None
-        i = last_voiced_sample(self.user_audio)
+        i = self.last_voiced if self.last_voiced is not None else last_voiced_sample(self.user_audio)
         if i < 0:
             return None
         byte = 2 * i
