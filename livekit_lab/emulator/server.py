@@ -243,6 +243,13 @@ class Connection:
         if transport is not None:
             transport.abort()
 
+    async def _flushed(self, timeout: float = 0.5) -> None:
+        """Wait (bounded) until what was sent has left the process: abort() discards the rest."""
+        transport = self.request.transport
+        deadline = time.monotonic() + timeout
+        while transport is not None and transport.get_write_buffer_size() > 0 and time.monotonic() < deadline:
+            await asyncio.sleep(0.002)
+
     async def fire(self, point: str) -> None:
         """Apply the armed one-shot faults for ``point`` (e.g. "after-setup", "turn-end:1")."""
         for s in list(self.shots):
@@ -255,6 +262,7 @@ class Connection:
                 code = int(s.value)
                 raise CloseWith(code, faults_mod.REASONS[code])
             if s.kind == "drop":
+                await self._flushed()  # "mid-reply" means the client got the first half of the reply
                 self.drop()
                 raise Dropped()
             if s.kind == "malformed":
@@ -617,9 +625,12 @@ class Connection:
         n = self.turns_here
         frame = self.last_frame if self.new_frame else None
         self.new_frame = False
-        reply = await self.loop.run_in_executor(None, lambda: responder.compose(
+        compose = lambda: responder.compose(  # noqa: E731
             kind="text" if job.kind == "text" else "audio", language=cfg.language, turn_index=st.turn_index,
-            utterance=job.utterance, text=job.text, affective=cfg.affective, proactive=cfg.proactive, frame=frame))
+            utterance=job.utterance, text=job.text, affective=cfg.affective, proactive=cfg.proactive, frame=frame)
+        # the affect estimate takes milliseconds: a worker thread; everything else is microseconds
+        # (a thread hop costs more than that on a busy loop)
+        reply = await self.loop.run_in_executor(None, compose) if cfg.affective and job.kind != "text" else compose()
         tr = TurnTrace(session=st.id, connection=self.number, turn=st.turn_index, tag=self.tag, kind=job.kind,
                        t_last_voiced_ns=job.t_last_voiced_ns, t_decision_ns=job.t_decision_ns, silent=reply.silent,
                        reply_text=reply.text, mood=reply.mood, level_dbfs=reply.level_dbfs,
@@ -726,8 +737,10 @@ class Connection:
 
     async def _speak_audio(self, reply, tr: TurnTrace, out_tokens: dict, n: int) -> bool:
         cfg = self.cfg
-        rendered = await self.loop.run_in_executor(
-            None, lambda: self.svc.cache.get(reply.text, voice=cfg.voice, language=cfg.language, delivery=reply.delivery))
+        key = dict(voice=cfg.voice, language=cfg.language, delivery=reply.delivery)
+        rendered = self.svc.cache.peek(reply.text, **key)  # a cache hit needs no worker thread
+        if rendered is None:
+            rendered = await self.loop.run_in_executor(None, lambda: self.svc.cache.get(reply.text, **key))
         await self._latency()
         chunks = rendered.chunks_b64
         total = len(rendered.pcm) // 2
