@@ -112,7 +112,12 @@ async def test_resumption_loses_nothing(spec):
         complete = [r for r in s.turns if not r.incomplete]
         cut = [r for r in s.turns if r.incomplete]
         assert len(complete) == 3 and all(r.responded for r in recs)
-        assert len(cut) == (1 if "mid-reply" in spec else 0)
+        if spec.startswith("close") and "mid-reply" in spec:
+            assert len(cut) == 1  # a close frame arrives after the half reply it follows
+        elif "mid-reply" in spec:
+            assert len(cut) <= 1  # a TCP reset may discard the half reply unread in the client's kernel
+        else:
+            assert not cut
         assert all(r.retried and r.fault for r in cut)
         trace = emu.trace.records()
         assert len({t.session for t in trace}) == 1  # the same Live session throughout

@@ -112,6 +112,16 @@ class PhraseCache:
         self.hits = 0
         self.misses = 0
 
+    def peek(self, text: str, *, voice: str, language: str, delivery: Delivery = NEUTRAL) -> Rendered | None:
+        """The rendered phrase if it is cached, else None (never synthesises)."""
+        key = (catalog.voice(voice).name, catalog.language(language).code, text, delivery)
+        with self._lock:
+            r = self._d.get(key)
+            if r is not None:
+                self._d.move_to_end(key)
+                self.hits += 1
+            return r
+
     def get(self, text: str, *, voice: str, language: str, delivery: Delivery = NEUTRAL) -> Rendered:
         key = (catalog.voice(voice).name, catalog.language(language).code, text, delivery)
         while True:
