@@ -49,6 +49,14 @@ class Event:
         return {"t_ns": self.t_ns, "kind": self.kind, "data": d}
 
 
+def _frame_levels(y: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Whole frames of ``n`` samples and their RMS levels in dBFS."""
+    m = len(y) // n
+    fr = y[: m * n].reshape(m, n).astype(np.float64)
+    with np.errstate(divide="ignore"):
+        return fr, 10 * np.log10(np.maximum((fr * fr).mean(axis=1), 1e-20))
+
+
 def last_voiced_sample(y: np.ndarray, *, sr: int = audio.INPUT_RATE, floor_dbfs: float = VOICED_DBFS) -> int:
     """Index of the last voiced sample of an utterance, or -1.
 
@@ -58,12 +66,9 @@ def last_voiced_sample(y: np.ndarray, *, sr: int = audio.INPUT_RATE, floor_dbfs:
     """
     y = np.asarray(y, dtype=np.float32)
     n = sr // 100
-    m = len(y) // n
-    if m == 0:
+    fr, lv = _frame_levels(y, n)
+    if lv.size == 0:
         return -1
-    fr = y[: m * n].reshape(m, n).astype(np.float64)
-    with np.errstate(divide="ignore"):
-        lv = 10 * np.log10(np.maximum((fr * fr).mean(axis=1), 1e-20))
     thr = max(floor_dbfs, float(np.percentile(lv, 10)) + 10.0)
     voiced = np.flatnonzero(lv >= thr)
     if voiced.size == 0:
@@ -83,12 +88,10 @@ def first_audible_sample(pcm24k: bytes, *, floor_dbfs: float = AUDIBLE_DBFS) -> 
     """
     y = audio.pcm16_to_float(pcm24k)
     n = audio.OUTPUT_RATE // 100
-    m = len(y) // n
-    if m == 0:
+    fr, lv = _frame_levels(y, n)
+    if lv.size == 0:
         return -1
-    fr = y[: m * n].reshape(m, n).astype(np.float64)
-    with np.errstate(divide="ignore"):
-        lv = 10 * np.log10(np.maximum((fr * fr).mean(axis=1), 1e-20))
+    m = lv.size
     thr = max(floor_dbfs, float(np.percentile(lv, 10)) + 20.0)
     loud = (lv >= thr - 10.0).astype(np.int8)
     near = loud.copy()  # loud frames among this one and the next two
