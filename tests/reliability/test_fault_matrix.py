@@ -46,7 +46,7 @@ MATRIX = [
     ("1011 mid-reply (turn 2)", "close=1011@mid-reply:2", "resume", 1),
     ("1011 between turns", "close=1011@turn-end:1", "resume", 0),
     ("TCP drop after setup", "drop@after-setup", "resume", 0),
-    # an abort discards what the server had not yet written: the client may have seen none of the reply
+    # an abort can still lose what the kernel had not sent: the client may have seen none of the reply
     ("TCP drop mid-reply", "drop@mid-reply", "resume", None),
     ("TCP drop mid-reply (turn 2)", "drop@mid-reply:2", "resume", None),
     ("TCP drop between turns", "drop@turn-end:1", "resume", 0),
