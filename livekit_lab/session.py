@@ -532,9 +532,11 @@ class LiveSession:
             await self._sdk.send_tool_response(function_responses=responses)
 
     async def _watch_limits(self) -> None:
+        scale = self.backend.emulator.service.scale if self.backend.emulator is not None else 1.0
+        every = min(0.25, LIMIT_WARNING_S / scale / 6)  # several looks inside the warning window
         while not self._closing:
             self._check_limits()
-            await asyncio.sleep(0.25)
+            await asyncio.sleep(every)
 
     def _check_limits(self) -> None:
         if self.options.compression_tokens or self._warned_limit:
@@ -564,7 +566,12 @@ class LiveSession:
         """A reply is streaming, or the user finished a turn the service has not answered yet."""
         if self._reply_started:
             return True
-        return any(k in ("text", "activity_end", "audio_stream_end") for k, _ in self._cur_buf)
+        if any(k in ("text", "activity_end", "audio_stream_end") for k, _ in self._cur_buf):
+            return True
+        # voiced audio not answered yet: the service may already be replying to it, and resending
+        # it on a new connection would make it answer twice
+        pcm = b"".join(p for k, p in self._cur_buf if k == "audio")
+        return bool(pcm) and last_voiced_sample(audio.pcm16_to_float(pcm)) >= 0
 
     def _time_left_s(self) -> float:
         ev = next((e for e in reversed(self.events) if e.kind == "go_away"), None)
@@ -587,8 +594,10 @@ class LiveSession:
                     raise LiveSessionError(fault[0], fault[1], resumable=True)
             if planned:  # goAway: let the turn in flight finish first, within half the time left
                 deadline = time.monotonic() + 0.5 * self._time_left_s()
-                while time.monotonic() < deadline and not self._closing and self._turn_in_flight():
-                    await asyncio.sleep(0.005)
+                waiting_for = self._cur
+                while (time.monotonic() < deadline and not self._closing and self._cur is waiting_for
+                       and waiting_for is not None and self._turn_in_flight()):
+                    await asyncio.sleep(0.02)
             if self._closing:
                 return
             async with self._lock:

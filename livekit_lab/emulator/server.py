@@ -239,9 +239,14 @@ class Connection:
             await asyncio.shield(self.ws.close(code=code, message=_truncate_reason(reason)))
 
     def drop(self) -> None:
+        """End the TCP connection with no WebSocket close frame (the client sees 1006).
+
+        The socket is shut down in order (FIN), not reset: a reset lets the client's kernel discard
+        data it already received, which would make "what the client saw before the drop" vary from
+        run to run."""
         transport = self.request.transport
         if transport is not None:
-            transport.abort()
+            transport.close()
 
     async def _flushed(self, timeout: float = 0.5) -> None:
         """Wait (bounded) until what was sent has left the process: abort() discards the rest."""
