@@ -369,8 +369,6 @@ class LiveSession:
                 index = rec.index
                 if not manual and len(rec.sent) == 1:  # this turn's audio starts the record
                     rec.last_voiced = last
-            if not realtime and k % 8 == 7:
-                await asyncio.sleep(0)
         if manual:
             await self.activity_end()
         return await self.wait_turn(index, timeout=timeout)

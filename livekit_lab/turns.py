@@ -86,21 +86,28 @@ def first_audible_sample(pcm24k: bytes, *, floor_dbfs: float = AUDIBLE_DBFS) -> 
     (noise: the level of the quietest 10 % of 10 ms frames) and that starts at least 30 ms of
     speech-level frames, so a click is not an onset. Resolution: one sample.
     """
-    y = audio.pcm16_to_float(pcm24k)
+    if len(pcm24k) % 2:
+        pcm24k = pcm24k[:-1]
+    x = np.frombuffer(pcm24k, dtype="<i2")  # integer domain: no float copy of the whole reply
     n = audio.OUTPUT_RATE // 100
-    fr, lv = _frame_levels(y, n)
-    if lv.size == 0:
+    m = len(x) // n
+    if m == 0:
         return -1
-    m = lv.size
+    fr = x[: m * n].reshape(m, n).astype(np.int32)
+    energy = np.einsum("ij,ij->i", fr, fr, dtype=np.int64) / (n * 32768.0 ** 2)
+    with np.errstate(divide="ignore"):
+        lv = 10 * np.log10(np.maximum(energy, 1e-20))
     thr = max(floor_dbfs, float(np.percentile(lv, 10)) + 20.0)
     loud = (lv >= thr - 10.0).astype(np.int8)
     near = loud.copy()  # loud frames among this one and the next two
     near[:-1] += loud[1:]
     near[:-2] += loud[2:]
-    amp = 10 ** (thr / 20)
-    hits = np.flatnonzero(np.abs(y[: m * n]) >= amp)
-    hits = hits[near[hits // n] >= 2]
-    return int(hits[0]) if hits.size else -1
+    amp = 10 ** (thr / 20) * 32768.0
+    for f in np.flatnonzero(near >= 2):  # candidate frames in order; the first with a loud sample wins
+        idx = np.flatnonzero(np.abs(fr[f]) >= amp)
+        if idx.size:
+            return int(f) * n + int(idx[0])
+    return -1
 
 
 @dataclass

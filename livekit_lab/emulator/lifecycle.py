@@ -77,7 +77,14 @@ class SessionStore:
                     e = json.loads(line)
                 except ValueError:
                     continue  # a line cut by a crash
-                if "handle" in e:
+                if "state" in e:  # a session as it was after a turn: newer than the snapshot
+                    x = dict(e["state"])
+                    x["created_mono"] = now - x.pop("age", 0.0)
+                    try:
+                        self.sessions[x["id"]] = LiveState(**x)
+                    except TypeError:
+                        pass
+                elif "handle" in e:
                     self.handles.setdefault(e["handle"], (e["session"], e["t"]))
                 elif "session" in e and e["session"] not in self.sessions:
                     self.sessions[e["session"]] = LiveState(id=e["session"], created_mono=now - e.get("age", 0.0),
@@ -128,11 +135,16 @@ class SessionStore:
         lim = catalog.limits()
         return float(lim["video_session_seconds"] if s.has_video else lim["audio_session_seconds"])
 
-    def save(self, *, now: bool = False) -> None:
-        """Snapshot the sessions to disk: at once with ``now``, else at most once a second
-        (handles are already in the journal)."""
+    def save(self, state: LiveState | None = None, *, now: bool = False) -> None:
+        """Persist: ``state`` (a session that just changed) is appended to the journal at once;
+        the snapshot of all sessions is written at once with ``now``, else at most once a second."""
         if self._path is None:
             return
+        if state is not None:
+            x = asdict(state)
+            x["age"] = time.monotonic() - x.pop("created_mono")
+            with self._lock:
+                self._append({"state": x})
         with self._lock:
             self._dirty = True
             wait = 1.0 - (time.monotonic() - self._last_save)

@@ -301,7 +301,7 @@ class Connection:
                 f.cancel()
             if self.state is not None:
                 self.state.ended_wall = time.time()
-                self.svc.sessions.save()
+                self.svc.sessions.save(self.state)
             if not self.ws.closed:
                 await self.ws.close()
 
@@ -447,7 +447,7 @@ class Connection:
     async def _resumption_update(self, resumable: bool) -> None:
         msg: dict = {"newHandle": self.svc.sessions.issue_handle(self.state) if resumable else "", "resumable": resumable}
         if resumable:  # persist a handle before the client holds it: it must survive a crash of the emulator
-            self.svc.sessions.save()
+            self.svc.sessions.save(self.state)
         if self.cfg.transparent:
             msg["lastConsumedClientMessageIndex"] = str(self.state.consumed - 1)
         await self.send_json({"sessionResumptionUpdate": msg})
@@ -676,7 +676,7 @@ class Connection:
         self.svc.trace.add(tr)
         if cfg.resumption:
             await self._resumption_update(True)
-        self.svc.sessions.save()
+        self.svc.sessions.save(self.state)
         await self.fire(f"turn-end:{n}")
         _ = tk
 
