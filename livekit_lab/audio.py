@@ -125,7 +125,10 @@ def prepare_input(source, *, sr: int | None = None, target_sr: int = INPUT_RATE)
     y, file_sr = load(source, sr=sr)
     if len(y) / file_sr > MAX_INPUT_SECONDS:
         raise InvalidMediaError(f"audio is {len(y) / file_sr:.0f} s long; the limit is {MAX_INPUT_SECONDS:.0f} s")
-    return resample(y, orig_sr=file_sr, target_sr=target_sr)
+    out = resample(y, orig_sr=file_sr, target_sr=target_sr)
+    if out.size == 0:
+        raise InvalidMediaError(f"audio of {len(y)} samples at {file_sr} Hz is shorter than one sample at {target_sr} Hz")
+    return out
 
 
 def chunks(pcm: bytes, *, sr: int = INPUT_RATE, chunk_ms: float = 40.0) -> Iterator[bytes]:
