@@ -113,6 +113,7 @@ class LiveSession:
         self._resuming: asyncio.Task | None = None
         self._n_turns = 0
         self._limits = catalog.limits()
+        self._turn_done = asyncio.Event()
         self._fault_while_resuming: tuple[int | None, str] | None = None  # a fault on the new connection
         self._unplanned_resumes = 0  # since the last completed turn
         self._goaway_deadline: float | None = None  # when the last GoAway said the connection ends
@@ -510,6 +511,7 @@ class LiveSession:
             self._prev_usage = rec.usage_cumulative
         self.turns.append(rec)
         self._unplanned_resumes = 0
+        self._turn_done.set()  # first: a planned resume waiting for this turn runs before the caller
         fut = self._done.pop(rec.index, None)
         if fut is not None and not fut.done():
             fut.set_result(rec)
@@ -595,12 +597,16 @@ class LiveSession:
                 waiting_for = self._cur
                 while (time.monotonic() < deadline and not self._closing and self._cur is waiting_for
                        and waiting_for is not None and self._turn_in_flight()):
-                    await asyncio.sleep(0.02)
+                    # woken by _complete_turn before the caller's next turn can start sending
+                    self._turn_done.clear()
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(min(0.05, max(0.0, deadline - time.monotonic()))):
+                            await self._turn_done.wait()
             if self._closing:
                 return
             async with self._lock:
                 await self._disconnect(abort=not planned)
-                cut = self._cur is not None and self._reply_started and not planned
+                cut = self._cur is not None and self._reply_started  # a planned resume that ran out of time cuts too
                 resend = list(self._cur_buf)
                 if cut:
                     old = self._cur
