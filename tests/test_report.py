@@ -24,6 +24,25 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 
+def render_in_chromium(html_path):
+    """Open a local HTML file in headless Chromium: (images' load states, full-page PNG, URLs requested)."""
+    from playwright.sync_api import sync_playwright
+
+    requests: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.on("request", lambda r: requests.append(r.url))
+            page.goto(Path(html_path).as_uri(), wait_until="load")
+            images = page.evaluate("""() => Array.from(document.images).map(i => ({
+                complete: i.complete, w: i.naturalWidth, h: i.naturalHeight}))""")
+            shot = page.screenshot(full_page=True)
+        finally:
+            browser.close()
+    return images, shot, requests
+
+
 def synthetic_rows(seed: int = 0, repeats: int = 3) -> list[dict]:
     """A realistic small sweep: 4 voices × 3 languages × affective × proactive × address × repeats."""
     rng = np.random.default_rng(seed)
@@ -204,18 +223,7 @@ def test_html_report_renders_in_headless_chromium(logged, tmp_path):
 
     _, df, runs = logged
     out = report.write_html(df, tmp_path / "report.html", title="Sweep s1", runs=runs)
-    requests: list[str] = []
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        try:
-            page = browser.new_page(viewport={"width": 1280, "height": 900})
-            page.on("request", lambda r: requests.append(r.url))
-            page.goto(out.as_uri(), wait_until="load")
-            images = page.evaluate("""() => Array.from(document.images).map(i => ({
-                complete: i.complete, w: i.naturalWidth, h: i.naturalHeight}))""")
-            shot = page.screenshot(full_page=True)
-        finally:
-            browser.close()
+    images, shot, requests = render_in_chromium(out)
     assert len(images) == 7
     assert all(i["complete"] and i["w"] > 0 and i["h"] > 0 for i in images), images
     external = [u for u in requests if not u.startswith(("file:", "data:"))]

@@ -20,7 +20,7 @@ from livekit_lab import cli, demo, sweep
 from livekit_lab.log import EvalLog
 from livekit_lab.sweep import Sweep, SweepError
 
-from .test_report import CHROMIUM, CHROMIUM_ARGS
+from .test_report import CHROMIUM, render_in_chromium
 
 ROOT = Path(__file__).resolve().parent.parent
 CI = ROOT / "sweeps" / "ci.toml"
@@ -192,18 +192,7 @@ def test_report_renders_in_headless_chromium(ci_demo):
     assert html.is_file() and "could not draw" not in html.read_text()
     assert Path(CHROMIUM).exists(), f"Chromium is required at {CHROMIUM}"
     from PIL import Image
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        try:
-            page = browser.new_page(viewport={"width": 1280, "height": 900})
-            page.goto(html.as_uri(), wait_until="load")
-            images = page.evaluate("""() => Array.from(document.images).map(i => ({
-                complete: i.complete, w: i.naturalWidth, h: i.naturalHeight}))""")
-            shot = page.screenshot(full_page=True)
-        finally:
-            browser.close()
+    images, shot, _ = render_in_chromium(html)
     assert len(images) == 7 and all(i["complete"] and i["w"] > 0 and i["h"] > 0 for i in images), images
     pixels = np.asarray(Image.open(io.BytesIO(shot)).convert("L"), dtype="float64")
     assert pixels.shape[0] > 2000 and pixels.std() > 20
