@@ -46,6 +46,13 @@ STAGES = {
         "def f(y, t):\n"
         "    n = min(len(y), 16000 * 6)  # 6 s replies (the 3 s cold clip is one reply)\n"
         "    quality.dnsmos_batch([y[i:i + n] for i in range(0, len(y) - n + 1, n)], sr=16000, threads=1)"),
+    # the analyses behind the latency metrics: end of speech (turn) and the reply onset (ttfa_ms on
+    # first read), each over the whole clip (its PCM16 conversion included)
+    "turn_metrics": (
+        "from livekit_lab import audio, turns\n"
+        "def f(y, t):\n"
+        "    turns.last_voiced_sample(y)\n"
+        "    turns.first_audible_sample(audio.float_to_pcm16(y))"),
     "emulator_affect": "from livekit_lab.emulator import affect\nf = lambda y, t: affect.estimate(y, sr=16000)",
 }
 

@@ -22,16 +22,33 @@ MAX_INPUT_SECONDS = 3_600.0  # one hour: longer input is almost surely a mistake
 
 def pcm16_to_float(pcm: bytes | bytearray | memoryview) -> np.ndarray:
     """Little-endian PCM16 bytes -> float32 array in [-1, 1)."""
-    b = bytes(pcm)
-    if len(b) % 2:
-        raise InvalidMediaError(f"PCM16 needs an even number of bytes, got {len(b)}")
-    return np.frombuffer(b, dtype="<i2").astype(np.float32) / 32768.0
+    if len(pcm) % 2 if not isinstance(pcm, memoryview) else pcm.nbytes % 2:
+        raise InvalidMediaError(f"PCM16 needs an even number of bytes, got {len(pcm)}")
+    x = np.frombuffer(pcm, dtype="<i2")
+    return np.multiply(x, np.float32(1 / 32768), dtype=np.float32)  # exact: a power of two
 
 
 def float_to_pcm16(y: np.ndarray) -> bytes:
     """Float array in [-1, 1] -> little-endian PCM16 bytes (clipped, rounded)."""
-    y = np.asarray(y, dtype=np.float64)
-    return np.clip(np.rint(y * 32767.0), -32768, 32767).astype("<i2").tobytes()
+    return float_to_int16(y).tobytes()
+
+
+def float_to_int16(y: np.ndarray, *, _block: int = 8192) -> np.ndarray:
+    """Float array in [-1, 1] -> int16 array: ``clip(rint(y * 32767))`` computed in float64.
+
+    Works through one small float64 buffer block by block (cache-resident, no large temporaries).
+    """
+    y = np.asarray(y).reshape(-1)
+    out = np.empty(len(y), dtype="<i2")
+    buf = np.empty(min(len(y), _block), dtype=np.float64)
+    for i in range(0, len(y), _block):
+        seg = y[i : i + _block]
+        b = buf[: len(seg)]
+        np.multiply(seg, 32767.0, out=b, dtype=np.float64)
+        np.rint(b, out=b)
+        np.clip(b, -32768, 32767, out=b)
+        out[i : i + len(seg)] = b
+    return out
 
 
 def resample(y: np.ndarray, *, orig_sr: int, target_sr: int) -> np.ndarray:
@@ -52,10 +69,11 @@ def _as_float_mono(y: np.ndarray, *, channels_axis: int | None = None) -> np.nda
     if a.ndim == 0 or a.ndim > 2:
         raise InvalidMediaError(f"audio must be 1-D (samples) or 2-D (samples x channels), got shape {a.shape}")
     if a.dtype.kind == "f":
-        if not np.all(np.isfinite(a)):
+        lo, hi = float(a.min()), float(a.max())  # NaN propagates; no temporary arrays
+        if not (np.isfinite(lo) and np.isfinite(hi)):
             raise InvalidMediaError("audio contains NaN or infinite samples")
-        a = a.astype(np.float32)
-        peak = float(np.max(np.abs(a)))
+        peak = max(-lo, hi)
+        a = a.astype(np.float32, copy=False)
         if peak > 1.0 + 1e-6:
             raise InvalidMediaError(f"float audio must lie in [-1, 1]; peak is {peak:.3g} (scale it first)")
     elif a.dtype.kind == "i":
@@ -131,11 +149,16 @@ def prepare_input(source, *, sr: int | None = None, target_sr: int = INPUT_RATE)
     return out
 
 
+def chunk_samples(*, sr: int = INPUT_RATE, chunk_ms: float = 40.0) -> int:
+    """Samples per chunk of ``chunk_ms`` (at least one)."""
+    if not chunk_ms > 0:
+        raise InvalidMediaError("chunk_ms must be positive")
+    return max(1, int(round(sr * chunk_ms / 1000.0)))
+
+
 def chunks(pcm: bytes, *, sr: int = INPUT_RATE, chunk_ms: float = 40.0) -> Iterator[bytes]:
     """Split PCM16 bytes into chunks of ``chunk_ms`` (the last may be shorter)."""
-    if chunk_ms <= 0:
-        raise InvalidMediaError("chunk_ms must be positive")
-    step = max(2, int(round(sr * chunk_ms / 1000.0)) * 2)
+    step = 2 * chunk_samples(sr=sr, chunk_ms=chunk_ms)
     for i in range(0, len(pcm), step):
         yield pcm[i : i + step]
 

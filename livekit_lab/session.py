@@ -40,6 +40,7 @@ MAX_CHUNK_BYTES = 512 * 1024  # larger audio chunks are split by `turn`, refused
 MAX_FRAME_BYTES = 4 * 1024 * 1024
 FATAL_CODES = {1007, 1008}
 LIMIT_WARNING_S = 30.0
+_PCM_MIME = f"audio/pcm;rate={audio.INPUT_RATE}"
 
 
 class _RedactRecords(logging.Filter):
@@ -193,6 +194,8 @@ class LiveSession:
         self.events.append(ev)
         if to_turn and self._cur is not None:
             self._cur.events.append(ev)
+        if not self._listeners:
+            return
         for fn in list(self._listeners):
             try:
                 fn(ev)
@@ -222,7 +225,7 @@ class LiveSession:
             return False
         try:
             if kind == "audio":
-                await sdk.send_realtime_input(audio=types.Blob(data=payload, mime_type=f"audio/pcm;rate={audio.INPUT_RATE}"))
+                await sdk.send_realtime_input(audio=types.Blob(data=payload, mime_type=_PCM_MIME))
             elif kind == "frame":
                 await sdk.send_realtime_input(video=types.Blob(data=payload[0], mime_type=payload[1]))
             elif kind == "text":
@@ -249,31 +252,38 @@ class LiveSession:
 
     async def send_audio(self, pcm: bytes) -> None:
         """Send one chunk of 16 kHz mono PCM16 now (the caller paces it)."""
-        if not isinstance(pcm, (bytes, bytearray, memoryview)):
-            raise InvalidMediaError(f"send_audio takes PCM16 bytes, got {type(pcm).__name__}")
         if type(pcm) is not bytes:
+            if not isinstance(pcm, (bytes, bytearray, memoryview)):
+                raise InvalidMediaError(f"send_audio takes PCM16 bytes, got {type(pcm).__name__}")
             pcm = bytes(pcm)
         n = len(pcm)
-        if not n or n % 2:
+        if n & 1 or not 0 < n <= MAX_CHUNK_BYTES:
+            if n > MAX_CHUNK_BYTES:
+                raise InvalidMediaError(f"audio chunk of {n} B is larger than the transport carries "
+                                        f"({MAX_CHUNK_BYTES} B); send shorter chunks (e.g. 20-100 ms)")
             raise InvalidMediaError(f"a PCM16 chunk needs a positive even number of bytes, got {n}")
-        if n > MAX_CHUNK_BYTES:
-            raise InvalidMediaError(f"audio chunk of {n} B is larger than the transport carries "
-                                    f"({MAX_CHUNK_BYTES} B); send shorter chunks (e.g. 20-100 ms)")
-        if not self._ready.is_set() or self._error is not None:
+        if self._error is not None or not self._ready.is_set():
             await self._wait_ready()
         # no await from here to the SDK call: a resume cannot slip in between recording the chunk
         # (which a resume resends) and sending it on the connection we recorded it for
-        rec, buf = self._record_for_send()
+        if self._cur is not None and not self._reply_started:
+            rec, buf = self._cur, self._cur_buf
+        else:
+            rec, buf = self._record_for_send()
         buf.append(("audio", pcm))
         t = time.monotonic_ns()
         rec.sent.append((t, rec.sent_bytes))
         rec.sent_bytes += n
-        await self._sdk_send("audio", pcm)
-        ev = Event(t, "sent_audio", n)
+        sdk = self._sdk  # the hot path: _sdk_send inlined for audio
+        if sdk is not None:
+            try:
+                await sdk.send_realtime_input(audio=types.Blob(data=pcm, mime_type=_PCM_MIME))
+            except Exception as e:  # the receive loop sees the same failure and resumes
+                log.debug("send failed: %s", redact(str(e)))
         if self._listeners:
-            self._emit(ev, to_turn=False)
+            self._emit(Event(t, "sent_audio", n), to_turn=False)
         else:
-            self.events.append(ev)
+            self.events.append(Event(t, "sent_audio", n))
 
     async def send_frame(self, image: bytes, *, mime: str | None = None) -> bool:
         """Send one JPEG/PNG frame; returns False (not sent) when it comes < 1 s after the last one."""
@@ -345,6 +355,7 @@ class LiveSession:
         """
         y = audio.prepare_input(source, sr=sr)
         manual = bool((self.options.vad or {}).get("disabled"))
+        pad = 0
         if not manual:
             need = ((self.options.vad or {}).get("silence_duration_ms", 800) + 300) / 1000
             last = last_voiced_sample(y)
@@ -352,19 +363,21 @@ class LiveSession:
                 raise InvalidMediaError("the audio has no voiced sample (nothing above -55 dBFS); nothing would start a turn")
             have = (len(y) - 1 - last) / audio.INPUT_RATE
             if have < need:
-                y = np.concatenate([y, np.zeros(int((need - have) * audio.INPUT_RATE) + 1, np.float32)])
-        pcm = audio.float_to_pcm16(y)
+                pad = int((need - have) * audio.INPUT_RATE) + 1
+        pcm = audio.float_to_int16(y)
+        if pad:
+            pcm = np.concatenate([pcm, np.zeros(pad, pcm.dtype)])  # trailing digital silence
         index = None
         if manual:
             await self.activity_start()
-        step = audio.INPUT_RATE * 2 * chunk_ms / 1000
+        step = audio.chunk_samples(chunk_ms=chunk_ms)
         t0 = time.monotonic()
-        for k, chunk in enumerate(audio.chunks(pcm, chunk_ms=chunk_ms)):
+        for k, i in enumerate(range(0, len(pcm), step)):
             if realtime:
-                wait = t0 + k * step / (2 * audio.INPUT_RATE) - time.monotonic()
+                wait = t0 + k * step / audio.INPUT_RATE - time.monotonic()
                 if wait > 0:
                     await asyncio.sleep(wait)
-            await self.send_audio(chunk)
+            await self.send_audio(pcm[i:i + step].tobytes())
             if index is None:
                 rec = self._nxt if self._reply_started and self._nxt else self._cur
                 index = rec.index
@@ -388,8 +401,9 @@ class LiveSession:
                 return rec
         fut = self._done.setdefault(index, asyncio.get_running_loop().create_future())
         try:
-            return await asyncio.wait_for(asyncio.shield(fut), timeout)
-        except asyncio.TimeoutError:
+            async with asyncio.timeout(timeout):
+                return await asyncio.shield(fut)
+        except TimeoutError:
             if self._error is not None:
                 raise self._error from None
             raise LiveLabError(f"turn {index} got no turnComplete within {timeout:.0f} s (did the audio "
@@ -460,7 +474,12 @@ class LiveSession:
                             rec.reply_audio = bytearray(rec.reply_audio)
                         rec.audio_chunks.append((t, len(rec.reply_audio)))
                         rec.reply_audio += data  # bytearray: amortised O(1) per chunk
-                        self._emit(Event(t, "audio", data))
+                        ev = Event(t, "audio", data)
+                        if self._listeners:
+                            self._emit(ev)
+                        else:  # the hot path: _emit inlined
+                            self.events.append(ev)
+                            rec.events.append(ev)
                     elif part.text and not part.thought:
                         rec.text += part.text
                         self._emit(Event(t, "text", part.text))
@@ -504,8 +523,7 @@ class LiveSession:
 
     def _complete_turn(self) -> None:
         rec = self._cur
-        pcm = b"".join(p for k, p in self._cur_buf if k == "audio")
-        rec.user_audio = audio.pcm16_to_float(pcm) if pcm else None
+        rec.user_pcm = b"".join([p for k, p in self._cur_buf if k == "audio"]) or None
         rec.finish(self._prev_usage)
         if rec.usage_cumulative:
             self._prev_usage = rec.usage_cumulative
@@ -611,8 +629,7 @@ class LiveSession:
                 if cut:
                     old = self._cur
                     old.incomplete, old.fault = True, why
-                    pcm = b"".join(p for k, p in self._cur_buf if k == "audio")
-                    old.user_audio = audio.pcm16_to_float(pcm) if pcm else None
+                    old.user_pcm = b"".join([p for k, p in self._cur_buf if k == "audio"]) or None
                     old.finish(self._prev_usage)
                     if self.retries > 0:
                         old.retried = True

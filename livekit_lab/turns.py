@@ -1,7 +1,8 @@
 """Turn records and the latency metrics, defined once.
 
 The session loop only records timestamped events (the "observer" pattern): chunk arrival
-times and bytes. Metrics that need analysis are computed after the turn by `TurnRecord.finish`.
+times and bytes. Metrics are computed after the turn by `TurnRecord.finish`, except ``ttfa_ms``:
+an analysis of the reply audio, it runs when first read, off the streaming path.
 
 Definitions (quoted in the README):
 
@@ -21,6 +22,7 @@ or the send time of a text turn. All times are ``time.monotonic_ns()``.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,9 +32,11 @@ from . import audio
 
 VOICED_DBFS = -55.0  # a sample at or above this level counts as voiced (the emulator's start level)
 AUDIBLE_DBFS = -50.0  # a reply sample at or above this level is audible
+_NOT_FROM_SERVER = frozenset({"fault", "resumed"})
+_UNSET = object()
 
 
-@dataclass
+@dataclass(slots=True)
 class Event:
     """One timestamped thing that happened on the socket."""
 
@@ -49,12 +53,23 @@ class Event:
         return {"t_ns": self.t_ns, "kind": self.kind, "data": d}
 
 
-def _frame_levels(y: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Whole frames of ``n`` samples and their RMS levels in dBFS."""
-    m = len(y) // n
-    fr = y[: m * n].reshape(m, n).astype(np.float64)
-    with np.errstate(divide="ignore"):
-        return fr, 10 * np.log10(np.maximum((fr * fr).mean(axis=1), 1e-20))
+def _db(energy: float) -> float:
+    return 10.0 * math.log10(max(energy, 1e-20))
+
+
+def _noise_db(energy: np.ndarray, scale: float = 1.0) -> float:
+    """10th percentile of the frame levels in dB (as ``np.percentile``, method "linear").
+
+    The level is monotonic in the frame energy, so one partition of the energies and two logs
+    replace a log of every frame and a sort. ``scale`` divides the energies (integer sums).
+    """
+    vi = (energy.size - 1) * 0.1
+    lo = int(vi)
+    hi = min(lo + 1, energy.size - 1)
+    p = np.partition(energy, (lo, hi) if hi > lo else lo)
+    a, b = _db(float(p[lo]) / scale), _db(float(p[hi]) / scale)
+    g, d = vi - lo, b - a
+    return b - d * (1 - g) if g >= 0.5 else a + d * g
 
 
 def last_voiced_sample(y: np.ndarray, *, sr: int = audio.INPUT_RATE, floor_dbfs: float = VOICED_DBFS) -> int:
@@ -66,16 +81,18 @@ def last_voiced_sample(y: np.ndarray, *, sr: int = audio.INPUT_RATE, floor_dbfs:
     """
     y = np.asarray(y, dtype=np.float32)
     n = sr // 100
-    fr, lv = _frame_levels(y, n)
-    if lv.size == 0:
+    m = len(y) // n
+    if m == 0:
         return -1
-    thr = max(floor_dbfs, float(np.percentile(lv, 10)) + 10.0)
-    voiced = np.flatnonzero(lv >= thr)
+    fr = y[: m * n].reshape(m, n)
+    energy = np.einsum("ij,ij->i", fr, fr) / n  # no copy of the audio (float32 sums: ~1e-5 dB)
+    thr = max(floor_dbfs, _noise_db(energy) + 10.0)
+    voiced = np.flatnonzero(energy >= 10 ** (thr / 10))
     if voiced.size == 0:
         return -1
     last = int(voiced[-1])
     amp = 10 ** (thr / 20)
-    idx = np.flatnonzero(np.abs(fr[last]) >= amp)
+    idx = np.flatnonzero(np.abs(fr[last].astype(np.float64)) >= amp)
     return last * n + (int(idx[-1]) if idx.size else n - 1)
 
 
@@ -93,20 +110,20 @@ def first_audible_sample(pcm24k: bytes, *, floor_dbfs: float = AUDIBLE_DBFS) -> 
     m = len(x) // n
     if m == 0:
         return -1
-    fr = x[: m * n].reshape(m, n).astype(np.int32)
-    energy = np.einsum("ij,ij->i", fr, fr, dtype=np.int64) / (n * 32768.0 ** 2)
-    with np.errstate(divide="ignore"):
-        lv = 10 * np.log10(np.maximum(energy, 1e-20))
-    thr = max(floor_dbfs, float(np.percentile(lv, 10)) + 20.0)
-    loud = (lv >= thr - 10.0).astype(np.int8)
+    fr = x[: m * n].reshape(m, n)
+    f = fr.astype(np.float32)  # einsum casting int16 itself is 3x slower than this copy
+    sums = np.einsum("ij,ij->i", f, f)  # energies x n x 32768^2 (float32 sums: ~1e-5 dB)
+    full = n * 32768.0 ** 2
+    thr = max(floor_dbfs, _noise_db(sums, full) + 20.0)
+    loud = (sums >= 10 ** ((thr - 10.0) / 10) * full).view(np.int8)
     near = loud.copy()  # loud frames among this one and the next two
     near[:-1] += loud[1:]
     near[:-2] += loud[2:]
     amp = 10 ** (thr / 20) * 32768.0
-    for f in np.flatnonzero(near >= 2):  # candidate frames in order; the first with a loud sample wins
-        idx = np.flatnonzero(np.abs(fr[f]) >= amp)
+    for k in np.flatnonzero(near >= 2):  # candidate frames in order; the first with a loud sample wins
+        idx = np.flatnonzero(np.abs(fr[k].astype(np.int32)) >= amp)
         if idx.size:
-            return int(f) * n + int(idx[0])
+            return int(k) * n + int(idx[0])
     return -1
 
 
@@ -116,7 +133,7 @@ class TurnRecord:
 
     index: int
     kind: str = "audio"  # audio | text
-    user_audio: np.ndarray | None = None  # 16 kHz float32
+    user_pcm: bytes | None = None  # the user audio sent: 16 kHz PCM16 (`user_audio` decodes it)
     user_text: str | None = None
     sent: list[tuple[int, int]] = field(default_factory=list)  # (t_ns, byte offset) per sent chunk
     sent_bytes: int = 0
@@ -138,12 +155,31 @@ class TurnRecord:
     t_barge_in_ns: int | None = None
     # metrics (None when they do not apply)
     t_end_of_speech_ns: int | None = None
-    ttfa_ms: float | None = None
     ttfb_ms: float | None = None
     turn_ms: float | None = None
     interrupt_ms: float | None = None
     reply_seconds: float = 0.0
     reply_rtf: float | None = None
+    _user_audio: np.ndarray | None = field(default=None, repr=False, compare=False)
+    _ttfa: Any = field(default=_UNSET, repr=False, compare=False)
+
+    @property
+    def ttfa_ms(self) -> float | None:
+        """End of user speech -> first audible reply sample, in ms (None before `finish` or when it
+        does not apply). Analysis of the reply audio, so it runs on first use, not on the streaming path."""
+        if self._ttfa is _UNSET:
+            if self.t_end_of_speech_ns is None:  # not finished, or no end of speech
+                return None
+            fa = first_audible_sample(self.reply_audio) if self.reply_audio else -1
+            self._ttfa = (self._time_of_reply_sample(fa) - self.t_end_of_speech_ns) / 1e6 if fa >= 0 else None
+        return self._ttfa
+
+    @property
+    def user_audio(self) -> np.ndarray | None:
+        """The user audio sent, 16 kHz float32 (decoded from `user_pcm` on first use)."""
+        if self._user_audio is None and self.user_pcm:
+            self._user_audio = audio.pcm16_to_float(self.user_pcm)
+        return self._user_audio
 
     @property
     def responded(self) -> bool:
@@ -161,16 +197,13 @@ class TurnRecord:
         self.t_end_of_speech_ns = self._end_of_speech()
         eos = self.t_end_of_speech_ns
         self.reply_seconds = len(self.reply_audio) / 2 / audio.OUTPUT_RATE
-        server = [e for e in self.events if not e.kind.startswith("sent_") and e.kind not in ("fault", "resumed")]
         if eos is not None:
-            first = next((e for e in server if e.t_ns >= eos), None)
+            first = next((e for e in self.events if e.t_ns >= eos and e.kind not in _NOT_FROM_SERVER
+                          and not e.kind.startswith("sent_")), None)
             self.ttfb_ms = (first.t_ns - eos) / 1e6 if first else None
             tc = self.first("turn_complete", after=eos)
             self.turn_ms = (tc.t_ns - eos) / 1e6 if tc else None
-            fa = first_audible_sample(self.reply_audio) if self.reply_audio else -1
-            if fa >= 0:
-                t_fa = self._time_of_reply_sample(fa)
-                self.ttfa_ms = (t_fa - eos) / 1e6
+        self._ttfa = _UNSET  # ttfa_ms: computed from the reply audio on first use
         if self.interrupted and self.t_barge_in_ns is not None:
             ev = self.first("interrupted")
             if ev is not None:
@@ -197,7 +230,7 @@ class TurnRecord:
             return self.t_activity_end_ns
         if self.t_text_ns is not None:
             return self.t_text_ns
-        if self.user_audio is None or not self.sent:
+        if not self.user_pcm or not self.sent:
             return None
         i = self.last_voiced if self.last_voiced is not None else last_voiced_sample(self.user_audio)
         if i < 0:

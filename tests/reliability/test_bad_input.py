@@ -220,7 +220,7 @@ async def _outcome(ws, *, probe: bool) -> tuple[str, int | None, str | None]:
 
 
 def _json_values():
-    leaves = st.one_of(st.none(), st.booleans(), st.integers(-2**40, 2**40), st.floats(allow_nan=False),
+    leaves = st.one_of(st.none(), st.booleans(), st.integers(-2**40, 2**40), st.floats(allow_nan=False, allow_infinity=False),
                        st.text(max_size=12))
     return st.recursive(leaves, lambda c: st.lists(c, max_size=4) | st.dictionaries(st.text(max_size=10), c, max_size=4),
                         max_leaves=12)

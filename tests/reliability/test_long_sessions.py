@@ -44,21 +44,23 @@ def received(monkeypatch):
 
 @pytest.fixture
 def client_sent(monkeypatch):
-    """Bytes of user audio the client handed to the SDK (first sends and resends after a resume)."""
-    from livekit_lab.session import LiveSession
+    """Bytes of user audio the client handed to the SDK (first sends and resends after a resume),
+    counted at the SDK's own `send_realtime_input`."""
+    from google.genai.live import AsyncSession
 
     sent = {"audio_bytes": 0, "resent_bytes": 0}
-    orig = LiveSession._sdk_send
+    orig = AsyncSession.send_realtime_input
 
-    async def _sdk_send(self, kind, payload):
-        ok = await orig(self, kind, payload)
-        if ok and kind == "audio":
-            sent["audio_bytes"] += len(payload)
-            if self._resuming is not None and not self._resuming.done() and asyncio.current_task() is self._resuming:
-                sent["resent_bytes"] += len(payload)
-        return ok
+    async def send_realtime_input(self, **kw):
+        await orig(self, **kw)  # counted only once the SDK took it
+        if kw.get("audio") is not None:
+            n = len(kw["audio"].data)
+            sent["audio_bytes"] += n
+            task = asyncio.current_task()
+            if task is not None and task.get_coro().__qualname__ == "LiveSession._resume":
+                sent["resent_bytes"] += n
 
-    monkeypatch.setattr(LiveSession, "_sdk_send", _sdk_send)
+    monkeypatch.setattr(AsyncSession, "send_realtime_input", send_realtime_input)
     return sent
 
 
