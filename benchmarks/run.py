@@ -679,9 +679,12 @@ def bench_concurrency(tmp: Path, quick: bool) -> dict:
             side = subprocess.Popen([sys.executable, "-c", PACER_PROC, "6" if quick else "8"], stdout=subprocess.PIPE, text=True)
             t0 = time.monotonic()
             c0, e0 = time.process_time(), _proc_cpu(info["pid"])
+            gc_pauses.clear()
+            gc.callbacks.append(_gc_timer)
             try:
                 asyncio.run(_gather(session, n, out, errs, timeout=45 if quick else 90))
             finally:
+                gc.callbacks.remove(_gc_timer)
                 wall = time.monotonic() - t0
                 cpu_client, cpu_emu = time.process_time() - c0, _proc_cpu(info["pid"]) - e0
                 try:
@@ -711,6 +714,8 @@ def bench_concurrency(tmp: Path, quick: bool) -> dict:
                    "baseline_null_pacer_lateness_p50_ms": pct(base, 50), "baseline_null_pacer_lateness_p95_ms": pct(base, 95),
                    "baseline_same_moment_other_process_p95_ms": pct(side_late, 95),
                    "baseline_same_moment_other_process_max_ms": round(max(side_late), 2) if side_late else None,
+                   "client_gc_full_collections": sum(1 for g, _ in gc_pauses if g == 2),
+                   "client_gc_pause_max_ms": round(max((ms for _, ms in gc_pauses), default=0.0), 1),
                    "client_cpu_cores": round(cpu_client / wall, 2), "emulator_cpu_cores": round(cpu_emu / wall, 2),
                    "load_avg_1m": round(os.getloadavg()[0], 2)}
             ok = (len(out) == n and row["send_lateness_p95_ms"] is not None and row["send_lateness_p95_ms"] <= thr
@@ -734,6 +739,17 @@ def bench_concurrency(tmp: Path, quick: bool) -> dict:
     except Exception as e:
         res["emulator_profile"] = {"error": f"{type(e).__name__}: {e}"[:300]}
     return res
+
+
+gc_pauses: list[tuple[int, float]] = []  # (generation, ms) of this process's cyclic-GC runs during a step
+_gc_t0 = [0.0]
+
+
+def _gc_timer(phase: str, info: dict) -> None:
+    if phase == "start":
+        _gc_t0[0] = time.perf_counter()
+    else:
+        gc_pauses.append((info["generation"], (time.perf_counter() - _gc_t0[0]) * 1000))
 
 
 def _proc_cpu(pid: int) -> float:
@@ -1066,6 +1082,7 @@ def markdown(R: dict) -> str:
         row("Real-time sessions sustained (client + emulator, drift ≤ 20 ms p95)",
             f"**{c['sustained_sessions']}** (steps: " + "; ".join(
                 f"{k}: send p95 {_f(v.get('send_lateness_p95_ms'))} / reply drift p95 {_f(v.get('reply_drift_p95_ms'))} ms"
+                f" (client GC pause max {_f(v.get('client_gc_pause_max_ms'))} ms)"
                 for k, v in c["steps"].items()) + ")",
             "null pacer, same moment, own process: p95 " + ", ".join(
                 f"{_f(v.get('baseline_same_moment_other_process_p95_ms'))}" for v in c["steps"].values()) + " ms",

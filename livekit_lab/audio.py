@@ -22,8 +22,9 @@ MAX_INPUT_SECONDS = 3_600.0  # one hour: longer input is almost surely a mistake
 
 def pcm16_to_float(pcm: bytes | bytearray | memoryview) -> np.ndarray:
     """Little-endian PCM16 bytes -> float32 array in [-1, 1)."""
-    if len(pcm) % 2 if not isinstance(pcm, memoryview) else pcm.nbytes % 2:
-        raise InvalidMediaError(f"PCM16 needs an even number of bytes, got {len(pcm)}")
+    n = pcm.nbytes if isinstance(pcm, memoryview) else len(pcm)
+    if n % 2:
+        raise InvalidMediaError(f"PCM16 needs an even number of bytes, got {n}")
     x = np.frombuffer(pcm, dtype="<i2")
     return np.multiply(x, np.float32(1 / 32768), dtype=np.float32)  # exact: a power of two
 
