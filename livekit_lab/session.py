@@ -470,10 +470,7 @@ class LiveSession:
                 for part in sc.model_turn.parts or []:
                     if part.inline_data is not None and part.inline_data.data:
                         data = part.inline_data.data
-                        if not isinstance(rec.reply_audio, bytearray):
-                            rec.reply_audio = bytearray(rec.reply_audio)
-                        rec.audio_chunks.append((t, len(rec.reply_audio)))
-                        rec.reply_audio += data  # bytearray: amortised O(1) per chunk
+                        rec.add_reply_audio(t, data)
                         ev = Event(t, "audio", data)
                         if self._listeners:
                             self._emit(ev)
@@ -523,7 +520,7 @@ class LiveSession:
 
     def _complete_turn(self) -> None:
         rec = self._cur
-        rec.user_pcm = b"".join([p for k, p in self._cur_buf if k == "audio"]) or None
+        rec.user_chunks = [p for k, p in self._cur_buf if k == "audio"]
         rec.finish(self._prev_usage)
         if rec.usage_cumulative:
             self._prev_usage = rec.usage_cumulative
@@ -629,7 +626,7 @@ class LiveSession:
                 if cut:
                     old = self._cur
                     old.incomplete, old.fault = True, why
-                    old.user_pcm = b"".join([p for k, p in self._cur_buf if k == "audio"]) or None
+                    old.user_chunks = [p for k, p in self._cur_buf if k == "audio"]
                     old.finish(self._prev_usage)
                     if self.retries > 0:
                         old.retried = True

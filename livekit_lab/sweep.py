@@ -827,7 +827,7 @@ async def run_async(sweep: Sweep, log, *, backend: Any = "emulator", concurrency
             row.update(rec.to_row())
             if rec.fault:
                 row["fault"] = rec.fault
-            reply = bytes(rec.reply_audio)
+            reply = rec.reply_audio
             transcript = rec.output_transcript or rec.text or None
             scored = await scorer.score(reply, transcript, case.config["language"])
             res.score_s += scored.get("score_s", 0.0)

@@ -133,7 +133,7 @@ class TurnRecord:
 
     index: int
     kind: str = "audio"  # audio | text
-    user_pcm: bytes | None = None  # the user audio sent: 16 kHz PCM16 (`user_audio` decodes it)
+    user_chunks: list[bytes] = field(default_factory=list)  # the user audio sent, as sent (16 kHz PCM16)
     user_text: str | None = None
     sent: list[tuple[int, int]] = field(default_factory=list)  # (t_ns, byte offset) per sent chunk
     sent_bytes: int = 0
@@ -141,7 +141,8 @@ class TurnRecord:
     t_activity_end_ns: int | None = None
     t_text_ns: int | None = None
     events: list[Event] = field(default_factory=list)
-    reply_audio: bytes = b""
+    reply_chunks: list[bytes] = field(default_factory=list)  # the reply audio as it arrived (24 kHz PCM16)
+    reply_bytes: int = 0
     audio_chunks: list[tuple[int, int]] = field(default_factory=list)  # (arrival t_ns, byte offset)
     output_transcript: str = ""
     input_transcript: str = ""
@@ -161,6 +162,7 @@ class TurnRecord:
     reply_seconds: float = 0.0
     reply_rtf: float | None = None
     _user_audio: np.ndarray | None = field(default=None, repr=False, compare=False)
+    _joined: dict = field(default_factory=dict, repr=False, compare=False)
     _ttfa: Any = field(default=_UNSET, repr=False, compare=False)
 
     @property
@@ -170,20 +172,43 @@ class TurnRecord:
         if self._ttfa is _UNSET:
             if self.t_end_of_speech_ns is None:  # not finished, or no end of speech
                 return None
-            fa = first_audible_sample(self.reply_audio) if self.reply_audio else -1
+            fa = first_audible_sample(self.reply_audio) if self.reply_bytes else -1
             self._ttfa = (self._time_of_reply_sample(fa) - self.t_end_of_speech_ns) / 1e6 if fa >= 0 else None
         return self._ttfa
 
+    def add_reply_audio(self, t_ns: int, data: bytes) -> None:
+        """Record one reply chunk that arrived at ``t_ns`` (kept as is: no copy on the receive loop)."""
+        self.audio_chunks.append((t_ns, self.reply_bytes))
+        self.reply_chunks.append(data)
+        self.reply_bytes += len(data)
+        self._joined.pop("reply", None)
+
+    def _join(self, key: str, chunks: list[bytes]) -> bytes:
+        b = self._joined.get(key)
+        if b is None or len(b) != sum(map(len, chunks)):
+            b = self._joined[key] = b"".join(chunks)
+        return b
+
+    @property
+    def reply_audio(self) -> bytes:
+        """The whole reply, 24 kHz PCM16 (joined from `reply_chunks` on first use)."""
+        return self._join("reply", self.reply_chunks)
+
+    @property
+    def user_pcm(self) -> bytes | None:
+        """The user audio sent, 16 kHz PCM16 (joined from `user_chunks` on first use); None if none."""
+        return self._join("user", self.user_chunks) if self.user_chunks else None
+
     @property
     def user_audio(self) -> np.ndarray | None:
-        """The user audio sent, 16 kHz float32 (decoded from `user_pcm` on first use)."""
-        if self._user_audio is None and self.user_pcm:
+        """The user audio sent, 16 kHz float32 (decoded on first use)."""
+        if self._user_audio is None and self.user_chunks:
             self._user_audio = audio.pcm16_to_float(self.user_pcm)
         return self._user_audio
 
     @property
     def responded(self) -> bool:
-        return len(self.reply_audio) > 0 or bool(self.text)
+        return self.reply_bytes > 0 or bool(self.text)
 
     def first(self, kind: str, *, after: int | None = None) -> Event | None:
         for e in self.events:
@@ -193,10 +218,9 @@ class TurnRecord:
 
     def finish(self, prev_usage: dict | None = None) -> "TurnRecord":
         """Compute the metrics from the recorded events (after the turn, off the streaming path)."""
-        self.reply_audio = bytes(self.reply_audio)
         self.t_end_of_speech_ns = self._end_of_speech()
         eos = self.t_end_of_speech_ns
-        self.reply_seconds = len(self.reply_audio) / 2 / audio.OUTPUT_RATE
+        self.reply_seconds = self.reply_bytes / 2 / audio.OUTPUT_RATE
         if eos is not None:
             first = next((e for e in self.events if e.t_ns >= eos and e.kind not in _NOT_FROM_SERVER
                           and not e.kind.startswith("sent_")), None)
@@ -210,7 +234,7 @@ class TurnRecord:
                 self.interrupt_ms = (ev.t_ns - self.t_barge_in_ns) / 1e6
         if len(self.audio_chunks) > 1:
             span = (self.audio_chunks[-1][0] - self.audio_chunks[0][0]) / 1e9
-            last_len = (len(self.reply_audio) - self.audio_chunks[-1][1]) / 2 / audio.OUTPUT_RATE
+            last_len = (self.reply_bytes - self.audio_chunks[-1][1]) / 2 / audio.OUTPUT_RATE
             wall = span + last_len
             self.reply_rtf = self.reply_seconds / wall if wall > 0 else None
         self.usage = usage_delta(self.usage_cumulative, prev_usage)
@@ -230,7 +254,7 @@ class TurnRecord:
             return self.t_activity_end_ns
         if self.t_text_ns is not None:
             return self.t_text_ns
-        if not self.user_pcm or not self.sent:
+        if not self.user_chunks or not self.sent:
             return None
         i = self.last_voiced if self.last_voiced is not None else last_voiced_sample(self.user_audio)
         if i < 0:
