@@ -181,10 +181,9 @@ class TurnRecord:
         self.audio_chunks.append((t_ns, self.reply_bytes))
         self.reply_chunks.append(data)
         self.reply_bytes += len(data)
-        self._joined.pop("reply", None)
 
     def _join(self, key: str, chunks: list[bytes]) -> bytes:
-        b = self._joined.get(key)
+        b = self._joined.get(key)  # rejoined when the chunks grew or were replaced
         if b is None or len(b) != sum(map(len, chunks)):
             b = self._joined[key] = b"".join(chunks)
         return b
