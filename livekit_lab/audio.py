@@ -173,6 +173,52 @@ def dbfs(y: np.ndarray) -> float:
     return 20.0 * np.log10(rms) if rms > 0 else float("-inf")
 
 
+def frame_dbfs(y: np.ndarray, *, frame_length: int, hop_length: int | None = None,
+               floor_dbfs: float = -120.0) -> np.ndarray:
+    """Level of each frame in dBFS: ``10 * log10(mean(x ** 2))`` with full scale at 1.
+
+    The one frame-energy helper of the package: turn detection, the onset and barge-in rules,
+    the VAD's refinement, prosody, the emulator's detector and its affect estimate all use it.
+
+    Parameters
+    ----------
+    y : np.ndarray
+        Samples, 1-D: float in [-1, 1], or int16 (read as ``x / 32768``).
+    frame_length : int
+        Samples per frame.
+    hop_length : int, optional
+        Samples between frame starts; default ``frame_length`` (frames that do not overlap).
+    floor_dbfs : float
+        Lower bound of the result, so digital silence has a finite level (default -120 dBFS).
+
+    Returns
+    -------
+    np.ndarray
+        float64 levels, one per whole frame starting at ``0, hop_length, 2 * hop_length, ...``
+        (a tail shorter than a frame is dropped; empty when ``len(y) < frame_length``). A
+        full-scale square wave is 0 dBFS, a full-scale sine -3.01 dBFS.
+    """
+    x = np.asarray(y).reshape(-1)
+    n = int(frame_length)
+    hop = n if hop_length is None else int(hop_length)
+    if n < 1 or hop < 1:
+        raise ValueError("frame_length and hop_length must be positive")
+    if len(x) < n:
+        return np.zeros(0)
+    scale = 1 / 32768 if x.dtype == np.int16 else 1.0
+    if hop == n:
+        m = len(x) // n
+        fr = x[: m * n].reshape(m, n)
+    else:
+        fr = np.lib.stride_tricks.sliding_window_view(x, n)[::hop]
+    ms = np.empty(len(fr))
+    step = max(1, 65536 // n)  # float64 in blocks of ~64 k samples: no large temporary
+    for i in range(0, len(fr), step):
+        f = fr[i:i + step].astype(np.float64) * scale
+        ms[i:i + step] = np.einsum("ij,ij->i", f, f) / n
+    return 10.0 * np.log10(np.maximum(ms, 10.0 ** (floor_dbfs / 10.0)))
+
+
 def write_wav(path: str | os.PathLike, y: np.ndarray | bytes, *, sr: int) -> Path:
     """Write float samples or PCM16 bytes as a 16-bit WAV file."""
     import soundfile as sf
@@ -211,10 +257,8 @@ def active_level_dbfs(y: np.ndarray, *, sr: int, frame_ms: float = 20.0, floor_d
     m = len(y) // n
     if m == 0:
         return dbfs(y)
-    frames = y[: m * n].reshape(m, n)
-    ms = np.mean(frames * frames, axis=1)
-    with np.errstate(divide="ignore"):
-        lv = 10.0 * np.log10(np.maximum(ms, 1e-20))
+    lv = frame_dbfs(y, frame_length=n)
+    ms = 10.0 ** (lv / 10.0)
     active = (lv > floor_dbfs) & (lv >= lv.max() - below_peak_db)
     if not active.any():
         return float("-inf")

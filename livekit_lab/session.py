@@ -30,7 +30,7 @@ from . import audio, catalog, config as config_mod
 from .backends import Backend, redact, resolve
 from .config import LiveOptions
 from .errors import InvalidMediaError, LiveLabError, LiveSessionError
-from .turns import Event, TurnRecord, last_voiced_sample
+from .turns import Event, TurnRecord, capture_time_ns, first_voiced_sample, last_voiced_sample
 
 from google.genai import types  # noqa: E402  (the SDK is this module's transport)
 
@@ -351,7 +351,10 @@ class LiveSession:
         channel count and dtype, converted to 16 kHz mono PCM16 and validated before anything is
         sent. Trailing silence is added when needed so the service's VAD ends the turn (under
         manual activity detection the turn is bracketed by activityStart/activityEnd instead).
-        ``realtime``: pace chunks at real time (False: as fast as possible).
+        ``realtime``: pace chunks as a microphone delivers them: each chunk is sent when its last
+        sample would be captured, ``chunk_ms`` after its first (False: as fast as possible; the
+        end of speech is then still the send time minus the audio after it, a capture clock that
+        runs ahead of real time; see docs/metrics.md).
         """
         y = audio.prepare_input(source, sr=sr)
         manual = bool((self.options.vad or {}).get("disabled"))
@@ -372,9 +375,9 @@ class LiveSession:
             await self.activity_start()
         step = audio.chunk_samples(chunk_ms=chunk_ms)
         t0 = time.monotonic()
-        for k, i in enumerate(range(0, len(pcm), step)):
-            if realtime:
-                wait = t0 + k * step / audio.INPUT_RATE - time.monotonic()
+        for i in range(0, len(pcm), step):
+            if realtime:  # sent when its last sample is captured
+                wait = t0 + min(i + step, len(pcm)) / audio.INPUT_RATE - time.monotonic()
                 if wait > 0:
                     await asyncio.sleep(wait)
             await self.send_audio(pcm[i:i + step].tobytes())
@@ -500,23 +503,13 @@ class LiveSession:
             self._complete_turn()
 
     def _barge_in_time(self) -> int | None:
+        """Capture time of the first voiced sample the user sent since the reply started (the rule
+        of `last_voiced_sample`, noise-adaptive), or None."""
         if self._nxt is None or not self._nxt.sent:
             return None
         pcm = b"".join(p for k, p in self._nxt_buf if k == "audio")
-        y = audio.pcm16_to_float(pcm)
-        n = audio.INPUT_RATE // 100
-        thr = 10 ** (-55 / 20)
-        for f in range(len(y) // n):
-            fr = y[f * n:(f + 1) * n]
-            if float(np.sqrt(np.mean(fr.astype(np.float64) ** 2))) >= thr:
-                byte = f * n * 2
-                t = self._nxt.sent[0][0]
-                for tt, off in self._nxt.sent:
-                    if off > byte:
-                        break
-                    t = tt
-                return t
-        return None
+        i = first_voiced_sample(audio.pcm16_to_float(pcm))
+        return capture_time_ns(self._nxt.sent, self._nxt.sent_bytes, i) if i >= 0 else None
 
     def _complete_turn(self) -> None:
         rec = self._cur

@@ -4,25 +4,30 @@ The session loop only records timestamped events (the "observer" pattern): chunk
 times and bytes. Metrics are computed after the turn by `TurnRecord.finish`, except ``ttfa_ms``:
 an analysis of the reply audio, it runs when first read, off the streaming path.
 
-Definitions (quoted in the README):
+Definitions (the full text is docs/metrics.md):
 
-- ``ttfa_ms``: end of user speech -> first **audible** reply sample. The first audible sample
-  is found by analysing the reply audio (`first_audible_sample`), and its time is the arrival
-  time of the chunk that carried it plus the sample's offset inside that chunk.
-- ``ttfb_ms``: end of user speech -> first server message of the turn, of any kind.
-- ``turn_ms``: end of user speech -> ``turnComplete``.
-- ``interrupt_ms``: start of the user's barge-in speech -> ``interrupted``.
+- ``ttfa_ms``: end of user speech -> first **audible** reply sample, on the playback clock
+  (`playback_time_ns`: a gapless player starts each chunk on arrival or when the previous one has
+  played). The sample is found by analysing the reply audio (`first_audible_sample`). When it is
+  not a number, ``ttfa_status`` says why; it is never negative.
+- ``ttfb_ms``: end of user speech -> arrival of the first server message of the turn.
+- ``turn_ms``: end of user speech -> arrival of ``turnComplete``.
+- ``interrupt_ms``: capture of the user's first barge-in sample (`first_voiced_sample`) ->
+  arrival of ``interrupted``.
 - ``reply_seconds``: seconds of reply audio; ``reply_rtf``: reply seconds / wall seconds from
-  the first to the last reply chunk (> 1: streamed faster than real time).
+  the first reply chunk's arrival to the end of the last (> 1: streamed faster than real time).
 
-End of user speech is the send time of the chunk that carried the last voiced sample
-(`last_voiced_sample`), or the send time of ``activityEnd`` under manual activity detection,
-or the send time of a text turn. All times are ``time.monotonic_ns()``.
+End of user speech is the capture time of the last voiced sample (`last_voiced_sample`,
+`capture_time_ns`): the send time of the chunk that carried it minus the audio after it in that
+chunk. Or the send time of ``activityEnd`` under manual activity detection, or of a text turn.
+All times are ``time.monotonic_ns()``. ``ttfa_ms`` can exceed ``turn_ms`` when the reply arrives
+faster than real time: ``turnComplete`` can arrive before the player reaches the first audible
+sample.
 """
 
 from __future__ import annotations
 
-import math
+import bisect
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +37,8 @@ from . import audio
 
 VOICED_DBFS = -55.0  # a sample at or above this level counts as voiced (the emulator's start level)
 AUDIBLE_DBFS = -50.0  # a reply sample at or above this level is audible
+LEAD_DB = 30.0  # a reply's lead: frames more than this below its loudest frame, before it first gets nearer
+TTFA_STATUSES = ("ok", "no_end_of_speech", "no_reply_audio", "no_onset", "before_end_of_speech")
 _NOT_FROM_SERVER = frozenset({"fault", "resumed"})
 _UNSET = object()
 
@@ -53,55 +60,86 @@ class Event:
         return {"t_ns": self.t_ns, "kind": self.kind, "data": d}
 
 
-def _db(energy: float) -> float:
-    return 10.0 * math.log10(max(energy, 1e-20))
-
-
-def _noise_db(energy: np.ndarray, scale: float = 1.0) -> float:
-    """10th percentile of the frame levels in dB (as ``np.percentile``, method "linear").
-
-    The level is monotonic in the frame energy, so one partition of the energies and two logs
-    replace a log of every frame and a sort. ``scale`` divides the energies (integer sums).
-    """
-    vi = (energy.size - 1) * 0.1
-    lo = int(vi)
-    hi = min(lo + 1, energy.size - 1)
-    p = np.partition(energy, (lo, hi) if hi > lo else lo)
-    a, b = _db(float(p[lo]) / scale), _db(float(p[hi]) / scale)
-    g, d = vi - lo, b - a
-    return b - d * (1 - g) if g >= 0.5 else a + d * g
+def _voiced_levels(y: np.ndarray, *, sr: int, floor_dbfs: float) -> tuple[np.ndarray, np.ndarray, float]:
+    """The rule `last_voiced_sample` and `first_voiced_sample` share: 10 ms frames, their levels,
+    and the voiced level ``max(floor_dbfs, noise + 10 dB)`` (noise: 10th-percentile frame level)."""
+    y = np.asarray(y).reshape(-1)
+    n = sr // 100
+    m = len(y) // n
+    fr = y[: m * n].reshape(m, n)
+    if m == 0:
+        return fr, np.zeros(0), floor_dbfs
+    lv = audio.frame_dbfs(fr.reshape(-1), frame_length=n)
+    return fr, lv, max(floor_dbfs, float(np.percentile(lv, 10)) + 10.0)
 
 
 def last_voiced_sample(y: np.ndarray, *, sr: int = audio.INPUT_RATE, floor_dbfs: float = VOICED_DBFS) -> int:
     """Index of the last voiced sample of an utterance, or -1.
 
     Definition: speech frames are 10 ms frames whose RMS level reaches ``max(floor_dbfs,
-    noise + 10 dB)`` (noise: the 10th percentile frame level); the last voiced sample is the last
-    sample of the last speech frame whose magnitude reaches that level (in amplitude).
+    noise + 10 dB)`` (noise: the 10th percentile frame level, `livekit_lab.audio.frame_dbfs`);
+    the last voiced sample is the last sample of the last speech frame whose magnitude reaches
+    that level (in amplitude).
     """
-    y = np.asarray(y, dtype=np.float32)
-    n = sr // 100
-    m = len(y) // n
-    if m == 0:
-        return -1
-    fr = y[: m * n].reshape(m, n)
-    energy = np.einsum("ij,ij->i", fr, fr) / n  # no copy of the audio (float32 sums: ~1e-5 dB)
-    thr = max(floor_dbfs, _noise_db(energy) + 10.0)
-    voiced = np.flatnonzero(energy >= 10 ** (thr / 10))
+    fr, lv, thr = _voiced_levels(y, sr=sr, floor_dbfs=floor_dbfs)
+    voiced = np.flatnonzero(lv >= thr)
     if voiced.size == 0:
         return -1
     last = int(voiced[-1])
-    amp = 10 ** (thr / 20)
-    idx = np.flatnonzero(np.abs(fr[last].astype(np.float64)) >= amp)
-    return last * n + (int(idx[-1]) if idx.size else n - 1)
+    idx = np.flatnonzero(np.abs(fr[last].astype(np.float64)) >= 10 ** (thr / 20))
+    return last * fr.shape[1] + (int(idx[-1]) if idx.size else fr.shape[1] - 1)
+
+
+def first_voiced_sample(y: np.ndarray, *, sr: int = audio.INPUT_RATE, floor_dbfs: float = VOICED_DBFS) -> int:
+    """Index of the first voiced sample (the start of speech, e.g. of a barge-in), or -1.
+
+    Definition: the rule of `last_voiced_sample` read forwards: the first sample whose magnitude
+    reaches ``max(floor_dbfs, noise + 10 dB)`` in the first 10 ms frame whose RMS level reaches
+    it. Microphone noise above ``floor_dbfs`` therefore raises the level instead of counting as speech.
+    """
+    fr, lv, thr = _voiced_levels(y, sr=sr, floor_dbfs=floor_dbfs)
+    voiced = np.flatnonzero(lv >= thr)
+    if voiced.size == 0:
+        return -1
+    first = int(voiced[0])
+    idx = np.flatnonzero(np.abs(fr[first].astype(np.float64)) >= 10 ** (thr / 20))
+    return first * fr.shape[1] + (int(idx[0]) if idx.size else 0)
+
+
+def capture_time_ns(sent: list[tuple[int, int]], sent_bytes: int, sample: int, *, sr: int = audio.INPUT_RATE) -> int:
+    """Capture time of user sample ``sample`` from the chunks' send times.
+
+    Definition: a chunk is sent when its last sample is captured, so sample ``i`` was captured at
+    the send time of the chunk that carried it minus the audio that follows it in that chunk:
+    ``t_send - (last - i) / sr`` (``last``: the chunk's last sample). ``sent`` holds
+    ``(send time ns, byte offset of the chunk)`` in order; ``sent_bytes`` is the bytes sent in all.
+    """
+    offsets = [off for _, off in sent]
+    j = max(0, bisect.bisect_right(offsets, 2 * sample) - 1)
+    end = offsets[j + 1] if j + 1 < len(offsets) else sent_bytes  # byte after the chunk
+    after = end // 2 - 1 - sample  # samples after ``sample`` in its chunk
+    return sent[j][0] - round(after * 1e9 / sr)
+
+
+def _lead_noise_dbfs(lv: np.ndarray, *, floor_dbfs: float) -> float | None:
+    """Noise floor of a reply from its lead only: the frames before the reply first comes within
+    `LEAD_DB` of its loudest frame (and reaches ``floor_dbfs``); None when that lead is under 30 ms."""
+    near = np.flatnonzero(lv >= max(floor_dbfs, float(lv.max()) - LEAD_DB))
+    lead = int(near[0]) if near.size else len(lv)
+    return float(np.percentile(lv[:lead], 10)) if lead >= 3 else None
 
 
 def first_audible_sample(pcm24k: bytes, *, floor_dbfs: float = AUDIBLE_DBFS) -> int:
     """Index of the first audible sample of a reply, or -1.
 
-    Definition: the first sample whose magnitude reaches ``max(floor_dbfs, noise + 20 dB)``
-    (noise: the level of the quietest 10 % of 10 ms frames) and that starts at least 30 ms of
-    speech-level frames, so a click is not an onset. Resolution: one sample.
+    Definition: on 10 ms frames (`livekit_lab.audio.frame_dbfs`), the audible level is
+    ``max(floor_dbfs, noise + 20 dB)``. The noise floor never comes from the reply's speech: it is
+    the 10th-percentile level of the reply's *lead*, the frames before the reply first comes
+    within 30 dB of its loudest frame, and there is none (the level is ``floor_dbfs``) when the
+    lead is shorter than 30 ms, so a reply that starts at once or a steady one is found at its
+    first sample. The onset is the first sample whose magnitude reaches the audible level in a
+    frame that starts at least 30 ms of speech-level frames (2 of 3 within 10 dB of the audible
+    level), so a click is not an onset. Resolution: one sample.
     """
     if len(pcm24k) % 2:
         pcm24k = pcm24k[:-1]
@@ -111,11 +149,10 @@ def first_audible_sample(pcm24k: bytes, *, floor_dbfs: float = AUDIBLE_DBFS) -> 
     if m == 0:
         return -1
     fr = x[: m * n].reshape(m, n)
-    f = fr.astype(np.float32)  # einsum casting int16 itself is 3x slower than this copy
-    sums = np.einsum("ij,ij->i", f, f)  # energies x n x 32768^2 (float32 sums: ~1e-5 dB)
-    full = n * 32768.0 ** 2
-    thr = max(floor_dbfs, _noise_db(sums, full) + 20.0)
-    loud = (sums >= 10 ** ((thr - 10.0) / 10) * full).view(np.int8)
+    lv = audio.frame_dbfs(fr.reshape(-1), frame_length=n)
+    noise = _lead_noise_dbfs(lv, floor_dbfs=floor_dbfs)
+    thr = floor_dbfs if noise is None else max(floor_dbfs, noise + 20.0)
+    loud = (lv >= thr - 10.0).view(np.int8)
     near = loud.copy()  # loud frames among this one and the next two
     near[:-1] += loud[1:]
     near[:-2] += loud[2:]
@@ -125,6 +162,27 @@ def first_audible_sample(pcm24k: bytes, *, floor_dbfs: float = AUDIBLE_DBFS) -> 
         if idx.size:
             return int(k) * n + int(idx[0])
     return -1
+
+
+def playback_time_ns(chunks: list[tuple[int, int]], total_bytes: int, sample: int, *,
+                     sr: int = audio.OUTPUT_RATE) -> int:
+    """When reply sample ``sample`` plays, on the playback clock.
+
+    Definition: a gapless player starts each chunk when it arrives or when the previous chunk has
+    finished playing, whichever is later, and plays it at ``sr``; the sample plays at its chunk's
+    start plus its offset inside the chunk. With real-time delivery that is the arrival time plus
+    the offset; with faster delivery chunks queue behind the ones still playing. ``chunks`` holds
+    ``(arrival ns, byte offset)`` in order; ``total_bytes`` is the reply's length in bytes.
+    """
+    byte = 2 * sample
+    play_end: float | None = None
+    for j, (t, off) in enumerate(chunks):
+        end = chunks[j + 1][1] if j + 1 < len(chunks) else total_bytes
+        start = t if play_end is None else max(float(t), play_end)
+        if byte < end or j + 1 == len(chunks):
+            return round(start + (byte - off) / 2 * 1e9 / sr)
+        play_end = start + (end - off) / 2 * 1e9 / sr
+    raise ValueError("a reply with no chunks has no playback time")
 
 
 @dataclass
@@ -164,16 +222,38 @@ class TurnRecord:
     _user_audio: np.ndarray | None = field(default=None, repr=False, compare=False)
     _joined: dict = field(default_factory=dict, repr=False, compare=False)
     _ttfa: Any = field(default=_UNSET, repr=False, compare=False)
+    _finished: bool = field(default=False, repr=False, compare=False)
 
     @property
     def ttfa_ms(self) -> float | None:
-        """End of user speech -> first audible reply sample, in ms (None before `finish` or when it
-        does not apply). Analysis of the reply audio, so it runs on first use, not on the streaming path."""
+        """End of user speech -> first audible reply sample on the playback clock, in ms; None before
+        `finish` and whenever `ttfa_status` is not ``"ok"`` (never a negative number). Analysis of the
+        reply audio, so it runs on first use, not on the streaming path."""
+        return self._ttfa_pair()[0]
+
+    @property
+    def ttfa_status(self) -> str | None:
+        """Why `ttfa_ms` is or is not a number (None before `finish`): ``"ok"``; ``"no_end_of_speech"``
+        (no voiced user sample, activityEnd or text); ``"no_reply_audio"``; ``"no_onset"`` (reply audio
+        with no audible onset, e.g. a reply quieter than -50 dBFS); ``"before_end_of_speech"`` (the
+        first audible sample plays before the user's speech ended)."""
+        return self._ttfa_pair()[1]
+
+    def _ttfa_pair(self) -> tuple[float | None, str | None]:
         if self._ttfa is _UNSET:
-            if self.t_end_of_speech_ns is None:  # not finished, or no end of speech
-                return None
-            fa = first_audible_sample(self.reply_audio) if self.reply_bytes else -1
-            self._ttfa = (self._time_of_reply_sample(fa) - self.t_end_of_speech_ns) / 1e6 if fa >= 0 else None
+            if not self._finished:
+                return None, None
+            eos = self.t_end_of_speech_ns
+            fa = first_audible_sample(self.reply_audio) if eos is not None and self.reply_bytes else -1
+            if eos is None:
+                self._ttfa = (None, "no_end_of_speech")
+            elif not self.reply_bytes:
+                self._ttfa = (None, "no_reply_audio")
+            elif fa < 0:
+                self._ttfa = (None, "no_onset")
+            else:
+                ms = (playback_time_ns(self.audio_chunks, self.reply_bytes, fa) - eos) / 1e6
+                self._ttfa = (ms, "ok") if ms >= 0 else (None, "before_end_of_speech")
         return self._ttfa
 
     def add_reply_audio(self, t_ns: int, data: bytes) -> None:
@@ -227,6 +307,7 @@ class TurnRecord:
             tc = self.first("turn_complete", after=eos)
             self.turn_ms = (tc.t_ns - eos) / 1e6 if tc else None
         self._ttfa = _UNSET  # ttfa_ms: computed from the reply audio on first use
+        self._finished = True
         if self.interrupted and self.t_barge_in_ns is not None:
             ev = self.first("interrupted")
             if ev is not None:
@@ -239,15 +320,6 @@ class TurnRecord:
         self.usage = usage_delta(self.usage_cumulative, prev_usage)
         return self
 
-    def _time_of_reply_sample(self, i: int) -> int:
-        byte = 2 * i
-        t, start = self.audio_chunks[0]
-        for tt, off in self.audio_chunks:
-            if off > byte:
-                break
-            t, start = tt, off
-        return t + int((byte - start) / 2 * 1e9 / audio.OUTPUT_RATE)
-
     def _end_of_speech(self) -> int | None:
         if self.t_activity_end_ns is not None:
             return self.t_activity_end_ns
@@ -258,20 +330,14 @@ class TurnRecord:
         i = self.last_voiced if self.last_voiced is not None else last_voiced_sample(self.user_audio)
         if i < 0:
             return None
-        byte = 2 * i
-        t = self.sent[0][0]
-        for tt, off in self.sent:
-            if off > byte:
-                break
-            t = tt
-        return t
+        return capture_time_ns(self.sent, self.sent_bytes, i)
 
     def to_row(self) -> dict:
         """The flat fields a log row takes from this turn."""
         u = self.usage or {}
         return {
             "input_transcript": self.input_transcript or None, "output_transcript": self.output_transcript or self.text or None,
-            "ttfa_ms": self.ttfa_ms, "ttfb_ms": self.ttfb_ms, "turn_ms": self.turn_ms, "interrupt_ms": self.interrupt_ms,
+            "ttfa_ms": self.ttfa_ms, "ttfa_status": self.ttfa_status, "ttfb_ms": self.ttfb_ms, "turn_ms": self.turn_ms, "interrupt_ms": self.interrupt_ms,
             "reply_seconds": self.reply_seconds, "reply_rtf": self.reply_rtf, "incomplete": self.incomplete,
             "prompt_tokens": u.get("prompt"), "response_tokens": u.get("response"), "total_tokens": u.get("total"),
             "prompt_audio_tokens": u.get("prompt_audio"), "prompt_text_tokens": u.get("prompt_text"),
@@ -282,7 +348,8 @@ class TurnRecord:
     def summary(self) -> dict:
         """A JSON-able dict: metrics, transcript and per-turn usage (no audio)."""
         return {"index": self.index, "kind": self.kind, "transcript": self.output_transcript or self.text,
-                "input_transcript": self.input_transcript, "ttfa_ms": self.ttfa_ms, "ttfb_ms": self.ttfb_ms,
+                "input_transcript": self.input_transcript, "ttfa_ms": self.ttfa_ms,
+                "ttfa_status": self.ttfa_status, "ttfb_ms": self.ttfb_ms,
                 "turn_ms": self.turn_ms, "interrupt_ms": self.interrupt_ms, "reply_seconds": round(self.reply_seconds, 4),
                 "reply_rtf": self.reply_rtf, "interrupted": self.interrupted, "incomplete": self.incomplete,
                 "retried": self.retried, "fault": self.fault, "usage": self.usage}

@@ -175,8 +175,7 @@ def _frames_db(y: np.ndarray, sr: int, frame_s: float = 0.010, hop_s: float = 0.
     fl, hop = max(1, int(round(frame_s * sr))), max(1, int(round(hop_s * sr)))
     if len(y) < fl:
         return np.full(1, -120.0), hop / sr
-    fr = np.lib.stride_tricks.sliding_window_view(np.asarray(y, dtype=np.float64), fl)[::hop]
-    return 10.0 * np.log10(np.maximum(np.mean(fr * fr, axis=1), 1e-12)), hop / sr
+    return audio.frame_dbfs(y, frame_length=fl, hop_length=hop), hop / sr
 
 
 def _syllable_nuclei(y: np.ndarray, sr: int, voiced_mask_times: tuple[np.ndarray, np.ndarray] | None) -> int:

@@ -163,9 +163,7 @@ def _rms_db(y: np.ndarray, sr: int, frame_s: float = 0.010, hop_s: float = 0.005
     fl, hop = max(1, int(round(frame_s * sr))), max(1, int(round(hop_s * sr)))
     if len(y) < fl:
         return np.full(1, -120.0), hop / sr
-    frames = np.lib.stride_tricks.sliding_window_view(np.asarray(y, dtype=np.float64), fl)[::hop]
-    ms = np.mean(frames * frames, axis=1)
-    return 10.0 * np.log10(np.maximum(ms, 1e-12)), hop / sr
+    return audio.frame_dbfs(y, frame_length=fl, hop_length=hop), hop / sr
 
 
 def _refine(y: np.ndarray, sr: int, t_on: float, t_off: float, dur: float) -> tuple[float, float]:

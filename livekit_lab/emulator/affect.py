@@ -65,6 +65,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .. import audio
+
 __all__ = ["Affect", "estimate", "REFERENCE", "UNITS", "WEIGHTS", "THRESHOLDS", "MOODS"]
 
 MOODS = ("neutral", "happy", "sad", "upset")
@@ -143,8 +145,8 @@ def _features(y: np.ndarray, sr: int) -> tuple[float, float, float, float]:
     if len(y) < span + hop:
         return (float("nan"),) * 4
     frames = np.lib.stride_tricks.sliding_window_view(y, span)[::hop]
-    energy = np.mean(frames[:, :win] ** 2, axis=1)
-    db = 10.0 * np.log10(np.maximum(energy, 1e-12))
+    db = audio.frame_dbfs(y, frame_length=win, hop_length=hop)[: len(frames)]
+    energy = 10.0 ** (db / 10.0)
     top = float(db.max())
     active = (db > -70.0) & (db >= top - 30.0)
     if not active.any():

@@ -8,8 +8,12 @@ An energy detector on 10 ms frames (documented in the README):
 - during speech a frame keeps speech alive at the start threshold (``END_SENSITIVITY_HIGH``,
   default) or 6 dB below it (``END_SENSITIVITY_LOW``);
 - speech *ends* after ``silence_duration_ms`` (default 800 ms) without a voiced frame, counted in
-  audio time. The end of speech is the last voiced sample (|x| at the threshold amplitude), and
-  its time is the arrival time of the chunk that carried it.
+  audio time. The end of speech is the last voiced sample (|x| at the threshold amplitude); the
+  start of speech is the first such sample of the first voiced frame of the run.
+
+Times are sample-accurate, as the client's metrics define them (`livekit_lab.turns.capture_time_ns`,
+implemented separately here): a chunk is taken as sent when its last sample was captured, so
+sample ``i`` was captured at the chunk's arrival time minus the audio after ``i`` in that chunk.
 """
 
 from __future__ import annotations
@@ -19,6 +23,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .. import audio
+
+INPUT_RATE = 16000
 FRAME = 160  # 10 ms at 16 kHz
 PREROLL = 16000  # samples kept before a start, so the utterance includes its onset
 
@@ -30,9 +37,10 @@ END_DROP_DB = {"END_SENSITIVITY_HIGH": 0.0, "END_SENSITIVITY_LOW": 6.0}
 class Activity:
     kind: str  # "start" | "end"
     t_ns: int  # arrival time of the chunk that carried the deciding sample
-    sample: int  # index in the connection's input stream
+    sample: int  # index in the connection's input stream: first voiced ("start") or last voiced ("end")
     utterance: np.ndarray | None = None  # for "end": the utterance, pre-roll included
-    t_last_voiced_ns: int = 0  # for "end"
+    t_last_voiced_ns: int = 0  # for "end": capture time of the last voiced sample
+    t_speech_ns: int = 0  # for "start": capture time of the first voiced sample
 
 
 class ActivityDetector:
@@ -43,9 +51,10 @@ class ActivityDetector:
         self.prefix_frames = max(1, int(round((prefix_padding_ms if prefix_padding_ms is not None else 20) / 10)))
         self.silence_frames = max(1, int(round((silence_duration_ms if silence_duration_ms is not None else 800) / 10)))
         self._keep_amp = 10 ** (self.keep_db / 20)
+        self._start_amp = 10 ** (self.start_db / 20)
         self._pending = np.zeros(0, np.float32)
         self._n = 0  # samples consumed into frames
-        self._chunks: deque[tuple[int, int]] = deque()  # (first sample index, arrival ns)
+        self._chunks: deque[tuple[int, int, int]] = deque()  # (first sample, end sample, arrival ns)
         self._pre: deque[np.ndarray] = deque()
         self._pre_len = 0
         self._utt: list[np.ndarray] = []
@@ -55,8 +64,20 @@ class ActivityDetector:
         self._last_voiced_sample = -1
 
     def _time_of(self, sample: int) -> int:
-        t = self._chunks[0][1] if self._chunks else 0
-        for start, ts in self._chunks:
+        """Capture time of ``sample``: its chunk's arrival minus the audio after it in the chunk."""
+        if not self._chunks:
+            return 0
+        start, end, t = self._chunks[0]
+        for c in self._chunks:
+            if c[0] > sample:
+                break
+            start, end, t = c
+        return t - round((end - 1 - sample) * 1e9 / INPUT_RATE)
+
+    def _chunk_time(self, sample: int) -> int:
+        """Arrival time of the chunk that carried ``sample`` (when a decision could be made)."""
+        t = self._chunks[0][2] if self._chunks else 0
+        for start, _, ts in self._chunks:
             if start > sample:
                 break
             t = ts
@@ -64,7 +85,8 @@ class ActivityDetector:
 
     def feed(self, y: np.ndarray, t_ns: int) -> list[Activity]:
         """Add samples that arrived at ``t_ns``; return the starts and ends they decide."""
-        self._chunks.append((self._n + len(self._pending), t_ns))
+        first_new = self._n + len(self._pending)
+        self._chunks.append((first_new, first_new + len(y), t_ns))
         buf = np.concatenate([self._pending, y]) if self._pending.size else y
         nfr = len(buf) // FRAME
         self._pending = buf[nfr * FRAME:].copy()
@@ -72,9 +94,7 @@ class ActivityDetector:
         if nfr == 0:
             return out
         frames = buf[: nfr * FRAME].reshape(nfr, FRAME)
-        ms = np.mean(frames.astype(np.float64) ** 2, axis=1)
-        with np.errstate(divide="ignore"):
-            lv = 10 * np.log10(np.maximum(ms, 1e-20))
+        lv = audio.frame_dbfs(frames.reshape(-1), frame_length=FRAME)
         for i in range(nfr):
             first = self._n
             frame = frames[i]
@@ -92,9 +112,12 @@ class ActivityDetector:
                         self._utt = list(self._pre)
                         self._pre.clear()
                         self._pre_len = 0
-                        start_sample = first - (self._run - 1) * FRAME
+                        start = first - (self._run - 1) * FRAME
+                        loud = np.flatnonzero(np.abs(self._utt[-min(self._run, len(self._utt))]) >= self._start_amp)
+                        start += int(loud[0]) if loud.size else 0
                         self._mark_voiced(frame, first)
-                        out.append(Activity("start", self._time_of(first + FRAME - 1), start_sample))
+                        out.append(Activity("start", self._chunk_time(first + FRAME - 1), start,
+                                            t_speech_ns=self._time_of(start)))
                 else:
                     self._run = 0
             else:

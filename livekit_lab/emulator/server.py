@@ -568,7 +568,7 @@ class Connection:
             return
         for act in self.detector.feed(y, t_ns):
             if act.kind == "start":
-                self._barge_in(act.t_ns)
+                self._barge_in(act.t_speech_ns)  # recorded as the capture time of the first voiced sample
             else:
                 self.jobs.put_nowait(Job("audio", time.monotonic_ns(), act.t_last_voiced_ns, utterance=act.utterance))
 
@@ -753,6 +753,7 @@ class Connection:
         realtime = self.svc.pace == "realtime"
         t0 = time.monotonic()
         sent_text = 0
+        play_end = 0  # the trace's playback clock: when a gapless player finishes the chunks sent so far
         mid = max(1, len(chunks) // 2)
         tr.reply_text = ""
         for k, b64 in enumerate(chunks):
@@ -780,9 +781,11 @@ class Connection:
             await self.send(('{"serverContent":' + parts + "}}").encode())
             if k == 0:
                 tr.t_first_chunk_ns = t_send
+            play = max(t_send, play_end)  # this chunk plays on arrival or after the previous one
+            play_end = play + round((end - k * CHUNK_SAMPLES) * 1e9 / audio.OUTPUT_RATE)
             fa = rendered.first_audible
             if tr.t_first_audible_ns is None and 0 <= fa < end:
-                tr.t_first_audible_ns = t_send + int((fa - k * CHUNK_SAMPLES) * 1e9 / audio.OUTPUT_RATE)
+                tr.t_first_audible_ns = play + round((fa - k * CHUNK_SAMPLES) * 1e9 / audio.OUTPUT_RATE)
             if piece and not several:
                 await self.send_json({"serverContent": {"outputTranscription": {"text": piece}}})
             sent_text = cut

@@ -20,15 +20,17 @@ class TurnTrace:
     turn: int
     tag: str | None  # the client's x-livekit-lab-tag header, if any
     kind: str  # "audio" | "text" | "activity"
-    t_last_voiced_ns: int | None  # end of user speech (last voiced sample or activityEnd arrival)
+    t_last_voiced_ns: int | None  # end of user speech: capture time of the last voiced sample (its
+    #                               chunk's arrival minus the audio after it), or activityEnd/text arrival
     t_decision_ns: int  # the emulator decided the user's turn had ended
     t_first_chunk_ns: int | None = None  # first reply chunk sent
-    t_first_audible_ns: int | None = None  # that chunk's send time + the first audible sample's offset
+    t_first_audible_ns: int | None = None  # first audible sample on the playback clock: its chunk plays from
+    #                                        its send time or the end of the previous chunk, whichever is later
     injected_latency_ms: float = 0.0
     silent: bool = False
     interrupted: bool = False
     t_interrupted_ns: int | None = None
-    t_barge_in_ns: int | None = None  # start of the user's speech that interrupted
+    t_barge_in_ns: int | None = None  # capture time of the first voiced sample of the speech that interrupted
     reply_text: str = ""
     reply_seconds: float = 0.0
     mood: str | None = None

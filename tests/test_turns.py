@@ -1,0 +1,226 @@
+"""Turn metrics on synthetic records: every number hand-computed, no tolerance wider than 1 ms.
+
+Clocks (docs/metrics.md): the end of user speech is a *capture* time (a chunk is sent when its
+last sample is captured, so sample i was captured at the chunk's send time minus the audio after
+i in it); ``ttfa_ms`` ends on the *playback* clock (a gapless player starts each reply chunk on
+arrival or when the previous one has played); ``ttfb_ms``/``turn_ms`` end on the *arrival* clock.
+"""
+
+import numpy as np
+import pytest
+
+from livekit_lab import audio
+from livekit_lab.turns import (Event, TurnRecord, capture_time_ns, first_audible_sample, first_voiced_sample,
+                               last_voiced_sample, playback_time_ns)
+
+MS = 1_000_000  # ns
+T0 = 10_000 * MS  # capture time of the first user sample's period start (arbitrary origin)
+SR_IN, SR_OUT = audio.INPUT_RATE, audio.OUTPUT_RATE
+
+
+def square(n: int, dbfs: float, *, period: int = 80) -> np.ndarray:
+    """A square wave whose every sample has magnitude 10**(dbfs/20) (RMS = peak = that level)."""
+    a = 10 ** (dbfs / 20)
+    return np.where((np.arange(n) // (period // 2)) % 2 == 0, a, -a).astype(np.float32)
+
+
+def user_audio(last_voiced: int, total: int, *, start: int = 1600, dbfs: float = -20.0) -> np.ndarray:
+    """Silence, a tone on samples [start, last_voiced], silence up to ``total`` samples."""
+    y = np.zeros(total, np.float32)
+    y[start:last_voiced + 1] = square(last_voiced + 1 - start, dbfs)
+    return y
+
+
+def mic_sent(total: int, chunk: int, *, t0: int = T0) -> list[tuple[int, int]]:
+    """(send ns, byte offset) of chunks sent as a microphone delivers them: when their last sample
+    is captured, i.e. at t0 + (end of chunk) / sr."""
+    return [(t0 + round(min(i + chunk, total) * 1e9 / SR_IN), 2 * i) for i in range(0, total, chunk)]
+
+
+def reply_pcm(onset: int, total: int, *, dbfs: float = -20.0, lead_noise_dbfs: float | None = None) -> bytes:
+    y = np.zeros(total, np.float32)
+    if lead_noise_dbfs is not None:
+        y[:onset] = np.random.default_rng(0).normal(0, 10 ** (lead_noise_dbfs / 20), onset)
+    y[onset:] = square(total - onset, dbfs)
+    return audio.float_to_pcm16(y)
+
+
+def record(y16k: np.ndarray, sent, pcm24k: bytes, arrivals: list[int], *, chunk_out: int = 2400,
+           t_turn_complete: int | None = None, last_voiced: int | None = None) -> TurnRecord:
+    """A finished TurnRecord: user audio sent at ``sent``, reply chunks of ``chunk_out`` samples
+    arriving at ``arrivals``."""
+    pcm = audio.float_to_pcm16(y16k)
+    rec = TurnRecord(0, sent=list(sent), sent_bytes=len(pcm), last_voiced=last_voiced)
+    rec.user_chunks = [pcm[off:(sent[j + 1][1] if j + 1 < len(sent) else len(pcm))] for j, (_, off) in enumerate(sent)]
+    for k, t in enumerate(arrivals):
+        data = pcm24k[2 * k * chunk_out:2 * (k + 1) * chunk_out]
+        rec.add_reply_audio(t, data)
+        rec.events.append(Event(t, "audio", data))
+    if t_turn_complete is not None:
+        rec.events.append(Event(t_turn_complete, "turn_complete"))
+    return rec.finish()
+
+
+# -- end of user speech: capture time of the last voiced sample ---------------------------------------
+
+def test_capture_time_is_send_time_minus_the_audio_after_the_sample():
+    # three chunks of 640 samples (40 ms), sent at arbitrary times (unpaced input)
+    sent = [(5 * MS, 0), (6 * MS, 1280), (100 * MS, 2560)]
+    total = 3 * 1280
+    # sample 700 is in chunk 1 (samples 640..1279): 579 samples follow it = 36.1875 ms
+    assert capture_time_ns(sent, total, 700) == 6 * MS - 36_187_500
+    assert capture_time_ns(sent, total, 1279) == 6 * MS  # the chunk's last sample: its send time
+    assert capture_time_ns(sent, total, 640) == 6 * MS - 39_937_500  # its first: 639 samples later
+    assert capture_time_ns(sent, total, 0) == 5 * MS - 39_937_500
+    assert capture_time_ns(sent, total, 1919) == 100 * MS  # the last chunk ends at sent_bytes
+    # a last chunk shorter than the others: the audio after the sample is counted to its own end
+    assert capture_time_ns([(0, 0), (50 * MS, 1280)], 1280 + 200, 640) == 50 * MS - 99 * 62_500
+
+
+@pytest.mark.parametrize("chunk_ms", [20, 40, 100, 500])
+def test_end_of_speech_is_sample_accurate_at_every_chunk_size(chunk_ms):
+    """The issue's exchange: speech ends at 0.700 s (its last voiced sample, 11199, is the last one
+    captured before 0.700 s), the first audible reply sample plays at 1.500 s, so the user waits
+    800 ms. The old chunk rule read 820/820/900/1100 ms (chunks sent at their first sample) or,
+    with chunks sent at their last sample as now, 800/780/800/500 ms."""
+    step = SR_IN * chunk_ms // 1000
+    total = 32_000  # 2 s of user audio
+    y = user_audio(11_199, total)
+    assert last_voiced_sample(y) == 11_199
+    sent = mic_sent(total, step)
+    rec = record(y, sent, reply_pcm(0, 4800), [T0 + 1500 * MS, T0 + 1600 * MS])
+    assert rec.t_end_of_speech_ns == T0 + 700 * MS
+    assert rec.ttfa_ms == pytest.approx(800.0, abs=1e-6) and rec.ttfa_status == "ok"
+
+
+@pytest.mark.parametrize("last", [11_200, 11_519, 12_345, 15_999])
+def test_in_chunk_offset_with_500_ms_chunks(last):
+    """Speech ending anywhere inside one 500 ms chunk (samples 8000..15999, sent at 1.000 s): the
+    end of speech is (last + 1) / 16000 s, not the chunk's send time."""
+    total = 32_000
+    y = user_audio(last, total)
+    rec = record(y, mic_sent(total, 8000), reply_pcm(0, 2400), [T0 + 2000 * MS])
+    expect = T0 + round((last + 1) * 1e9 / SR_IN)
+    assert abs(rec.t_end_of_speech_ns - expect) <= 1  # ns rounding
+    assert rec.ttfa_ms == pytest.approx((T0 + 2000 * MS - expect) / 1e6, abs=1e-5)
+
+
+def test_sender_supplied_last_voiced_sample_is_used_as_given():
+    total = 16_000
+    y = user_audio(9_000, total)
+    rec = record(y, mic_sent(total, 640), reply_pcm(0, 2400), [T0 + 3000 * MS], last_voiced=4_799)
+    assert rec.t_end_of_speech_ns == T0 + 300 * MS  # sample 4799 ends at 0.300 s
+
+
+# -- first audible reply sample, on the playback clock ------------------------------------------------
+
+def test_onset_in_a_later_chunk_with_its_offset_real_time_arrival():
+    """Reply chunks of 100 ms arriving every 100 ms from 1.300 s; the onset is sample 5000 (chunk 2,
+    200 samples in): it plays at 1.300 + 0.200 + 200/24000 s."""
+    total = 16_000
+    y = user_audio(11_199, total)
+    arrivals = [T0 + (1300 + 100 * k) * MS for k in range(4)]
+    rec = record(y, mic_sent(total, 640), reply_pcm(5000, 9600), arrivals, t_turn_complete=T0 + 1800 * MS)
+    assert first_audible_sample(rec.reply_audio) == 5000
+    assert rec.ttfa_ms == pytest.approx(1300 + 200 + 200 / 24 - 700, abs=1e-5)  # 808.333 ms
+    assert rec.turn_ms == pytest.approx(1100.0) and rec.ttfb_ms == pytest.approx(600.0)
+
+
+def test_faster_than_real_time_arrival_uses_the_playback_clock_so_ttfa_can_exceed_turn_ms():
+    """The same reply arriving 1 ms apart (and turnComplete right after it): the onset still plays
+    after chunks 0 and 1 have played, at 1.300 + 0.200 + 200/24000 s, while turnComplete arrives
+    at 1.310 s. ttfa_ms > turn_ms, and both are right: playback clock versus arrival clock."""
+    total = 16_000
+    y = user_audio(11_199, total)
+    arrivals = [T0 + (1300 + k) * MS for k in range(4)]
+    rec = record(y, mic_sent(total, 640), reply_pcm(5000, 9600), arrivals, t_turn_complete=T0 + 1310 * MS)
+    assert rec.ttfa_ms == pytest.approx(808.3333333, abs=1e-5)
+    assert rec.turn_ms == pytest.approx(610.0) and rec.ttfa_ms > rec.turn_ms
+    assert rec.reply_rtf == pytest.approx(0.4 / 0.103)  # 0.4 s of audio in 3 ms + the last chunk's 100 ms
+
+
+def test_playback_clock_waits_for_a_late_chunk():
+    # chunk 0 plays 0..100 ms; chunk 1 arrives late at 250 ms and plays from then
+    chunks, total = [(0, 0), (250 * MS, 4800)], 9600
+    assert playback_time_ns(chunks, total, 2400) == 250 * MS
+    assert playback_time_ns(chunks, total, 2400 + 24) == 251 * MS
+    assert playback_time_ns(chunks, total, 2399) == round(2399 / 24000 * 1e9)
+    # chunk 1 arriving at 50 ms queues behind chunk 0 (which plays until 100 ms)
+    assert playback_time_ns([(0, 0), (50 * MS, 4800)], total, 2400 + 240) == 110 * MS
+
+
+def test_reply_without_leading_silence_is_found_at_its_first_sample():
+    """A short "Sure." from the emulator's voice with its leading silence cut off: the onset is its
+    first sample (the issue's detector, with the noise floor taken from the reply, found it 148 ms late)."""
+    from livekit_lab.emulator import voice
+
+    y = voice.synthesize("Sure.", voice="Kore", language="en")
+    i0 = int(np.flatnonzero(np.abs(y) >= 10 ** (-50 / 20))[0])
+    pcm = audio.float_to_pcm16(y[i0:])
+    assert first_audible_sample(pcm) <= 24  # within 1 ms of its true onset, sample 0
+
+
+@pytest.mark.parametrize("dbfs", [-45.0, -20.0, -3.0])
+def test_a_steady_reply_is_found_at_its_first_sample(dbfs):
+    assert first_audible_sample(audio.float_to_pcm16(square(24_000, dbfs))) == 0
+
+
+def test_noise_floor_comes_from_the_reply_lead():
+    """300 ms of -45 dBFS noise (above the -50 dBFS floor) before a -10 dBFS reply: the noise is the
+    lead, so the onset is the reply's first sample; in digital silence too; a click is not an onset."""
+    assert first_audible_sample(reply_pcm(7200, 24_000, dbfs=-10.0, lead_noise_dbfs=-45.0)) == 7200
+    assert first_audible_sample(reply_pcm(7211, 24_000, dbfs=-10.0)) == 7211
+    y = np.zeros(24_000, np.float32)
+    y[1000] = 0.5  # a click
+    y[9000:] = square(15_000, -20.0)
+    assert first_audible_sample(audio.float_to_pcm16(y)) == 9000
+
+
+# -- ttfa_status: never a negative number, never a silent gap -----------------------------------------
+
+def test_reply_before_the_end_of_speech_is_none_with_a_reason():
+    total = 16_000
+    y = user_audio(11_199, total)
+    rec = record(y, mic_sent(total, 640), reply_pcm(0, 2400), [T0 + 650 * MS])
+    assert rec.ttfa_ms is None and rec.ttfa_status == "before_end_of_speech"
+    assert rec.to_row()["ttfa_status"] == "before_end_of_speech" and rec.summary()["ttfa_ms"] is None
+
+
+@pytest.mark.parametrize("dbfs", [-56.0, -70.0])
+def test_quiet_reply_is_flagged_no_onset(dbfs):
+    total = 16_000
+    y = user_audio(11_199, total)
+    rec = record(y, mic_sent(total, 640), reply_pcm(0, 24_000, dbfs=dbfs), [T0 + (1000 + 100 * k) * MS for k in range(10)])
+    assert rec.responded and rec.ttfa_ms is None and rec.ttfa_status == "no_onset"
+
+
+def test_no_reply_audio_and_no_end_of_speech_are_flagged():
+    total = 16_000
+    y = user_audio(11_199, total)
+    rec = record(y, mic_sent(total, 640), b"", [])
+    assert rec.ttfa_status == "no_reply_audio" and rec.ttfa_ms is None
+    silent = record(np.zeros(total, np.float32), mic_sent(total, 640), reply_pcm(0, 2400), [T0 + 2000 * MS])
+    assert silent.ttfa_status == "no_end_of_speech" and silent.ttfa_ms is None
+    unfinished = TurnRecord(0)
+    assert unfinished.ttfa_status is None and unfinished.ttfa_ms is None
+
+
+# -- barge-in: the same noise-adaptive rule as the end of speech ---------------------------------------
+
+@pytest.mark.parametrize("noise_dbfs", [None, -50.0])
+def test_first_voiced_sample_ignores_microphone_noise(noise_dbfs):
+    y = np.zeros(16_000, np.float32)
+    if noise_dbfs is not None:
+        y += np.random.default_rng(1).normal(0, 10 ** (noise_dbfs / 20), len(y)).astype(np.float32)
+    y[6_050:] = square(16_000 - 6_050, -20.0)
+    assert first_voiced_sample(y) == 6_050
+    assert last_voiced_sample(y) == 15_999
+
+
+def test_interrupt_ms_is_from_the_capture_of_the_first_barge_in_sample():
+    total = 16_000
+    y = user_audio(11_199, total)
+    rec = record(y, mic_sent(total, 640), reply_pcm(0, 2400), [T0 + 1500 * MS])
+    rec.interrupted, rec.t_barge_in_ns = True, T0 + 1700 * MS
+    rec.events.append(Event(T0 + 1900 * MS, "interrupted"))
+    assert rec.finish().interrupt_ms == pytest.approx(200.0)
