@@ -215,8 +215,8 @@ def test_language_check():
     assert scores.language_check("很抱歉听到这个消息。", language="zh").matches
     assert scores.language_check("정말 힘드셨겠어요.", language="ko").matches
     r = scores.language_check("¿Qué quieres hacer ahora?", language="es")
-    assert r.method == "script+stopwords" and r.stopword_language == "es"
-    assert scores.language_check("हाँ", language="hi").method == "script"
+    assert r.method == "script+words" and r.stopword_language == "es"
+    assert scores.language_check("정말 힘드셨겠어요.", language="ko").method == "script"  # alone in its script
 
 
 # --------------------------------------------------------------------------------------------

@@ -11,7 +11,9 @@ text
 quality
     DNSMOS P.835 (SIG, BAK, OVRL) and P.808 via onnxruntime.
 scores
-    Affect adaptation, A/B effect sizes, proactive-audio confusion, language check.
+    Affect adaptation, A/B effect sizes, proactive-audio confusion.
+language
+    Language check of a transcript (``language_check``, also reachable as ``analysis.language_check``).
 
 Submodules are imported lazily (``from livekit_lab.analysis import prosody``).
 """
@@ -20,10 +22,15 @@ from __future__ import annotations
 
 import importlib
 
-__all__ = ["vad", "prosody", "text", "quality", "scores"]
+_MODULES = ("vad", "prosody", "text", "quality", "scores", "language")
+#: Functions and results re-exported lazily: name -> submodule.
+_NAMES = {"language_check": "language", "LanguageCheck": "language"}
+__all__ = [*_MODULES, *_NAMES]
 
 
 def __getattr__(name: str):
-    if name in __all__:
+    if name in _MODULES:
         return importlib.import_module(f"{__name__}.{name}")
+    if name in _NAMES:
+        return getattr(importlib.import_module(f"{__name__}.{_NAMES[name]}"), name)
     raise AttributeError(name)

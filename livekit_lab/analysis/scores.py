@@ -36,17 +36,14 @@ prompts answered; each rate with a Wilson score interval.
 
 Language check
 --------------
-The dominant Unicode script of the transcript's letters must be the catalog script of the
-requested language (Japanese accepts kana with kanji; Chinese rejects any kana; Korean accepts
-hanja). Latin-script languages cannot be told apart by script, so for them a small stop-word
-vote among the catalog's Latin languages must also pick the requested one (``method`` says
-which check ran; with no vote at all, only the script is checked).
+`language_check` lives in `livekit_lab.analysis.language` (re-exported here): script dominance
+by words, then word and letter evidence among languages that share a script; ``ok`` is None
+with a ``reason`` where the evidence cannot tell.
 """
 
 from __future__ import annotations
 
 import math
-import unicodedata
 from dataclasses import dataclass, field
 from typing import Iterable, Sequence
 
@@ -54,6 +51,7 @@ import numpy as np
 
 from . import prosody as _prosody
 from . import text as _text
+from .language import LanguageCheck, ScriptProfile, language_check, script_profile
 
 __all__ = [
     "ArousalShift", "arousal_shift", "AffectAdaptation", "affect_adaptation", "ABComparison", "ab_compare",
@@ -378,162 +376,3 @@ def proactive_score(addresses: Iterable[str], answered: Iterable[bool], *, confi
                           false_trigger_rate=aa / na if na else nan,
                           false_trigger_ci=wilson_interval(aa, na, confidence=confidence),
                           accuracy=(da + as_) / (nd + na) if nd + na else nan)
-
-
-# --------------------------------------------------------------------------------------------
-# language check
-
-_SCRIPT_PREFIXES = (
-    ("LATIN", "Latin"), ("CYRILLIC", "Cyrillic"), ("ARABIC", "Arabic"), ("DEVANAGARI", "Devanagari"),
-    ("HANGUL", "Hangul"), ("HIRAGANA", "Kana"), ("KATAKANA", "Kana"), ("CJK", "Han"), ("BENGALI", "Bengali"),
-    ("TAMIL", "Tamil"), ("TELUGU", "Telugu"), ("THAI", "Thai"), ("GREEK", "Greek"), ("HEBREW", "Hebrew"),
-)
-
-#: Frequent function words of the catalog's Latin-script languages. Words shared by several
-#: languages only add a vote to each; the distinctive ones decide.
-STOPWORDS: dict[str, frozenset[str]] = {k: frozenset(v.split()) for k, v in {
-    "en": "the and is are you your that this with for have not what it's i'm was were will would can of to a an i "
-          "it me my so do here thanks",
-    "es": "el la los las del que por para una un está estoy están pero muy también porque cuando esto eso y usted "
-          "es te me lo qué quieres hacer ahora aquí tienes gracias mucho más hay bien sí yo tú mi su con como",
-    "fr": "le la les des est et une un pour pas que qui dans avec vous je suis c'est mais très sur au ce du il elle "
-          "nous tu ne plus bien oui merci voici",
-    "de": "der die das und ist nicht ich du sie mit ein eine für auf auch wir es sich zu dem den ja danke hier was "
-          "bitte gut mir dich",
-    "pt": "o os a as não uma um para com você está estou mas muito também isso é ao do da dos das em no na eu me "
-          "que obrigado obrigada mais bem sim seu sua quer agora aqui",
-    "it": "il lo la gli le della del che non una un per sono è anche molto questo con ma mi ti ho ecco cosa vuoi "
-          "adesso grazie più bene sì io tu di",
-    "id": "yang dan ini itu tidak dengan untuk saya anda ada akan dari di ke sekali lebih terima kasih",
-    "nl": "de het een en is niet ik je van dat met voor op zijn maar ook wat dank er",
-    "pl": "nie jest się na że to jak tak ale czy do po mnie ja ty mi co dla tu oto",
-    "ro": "și este nu că pe cu la un o pentru mai sunt eu tu din te mă ce bine mulțumesc",
-    "tr": "ve bir bu da de için ne çok ben sen mi değil ama var teşekkürler",
-    "vi": "và là của không có tôi bạn được này những một với cho rất",
-}.items()}
-
-#: Letters that occur in one of those languages only (each occurrence is worth two votes).
-DISTINCT_LETTERS: dict[str, str] = {
-    "es": "ñ¿¡", "pt": "ãõ", "fr": "œùûëï", "de": "ßä", "ro": "ășț", "pl": "łąężśćńź", "tr": "ğış",
-    "vi": "ươđ" + "".join(chr(c) for c in range(0x1EA0, 0x1EFA)),
-}
-
-
-@dataclass(frozen=True)
-class ScriptProfile:
-    """Unicode scripts of a text's letters.
-
-    Attributes
-    ----------
-    dominant : str or None
-        The most frequent script (None for a text without letters).
-    fractions : dict
-        script -> fraction of letters.
-    letters : int
-    """
-
-    dominant: str | None
-    fractions: dict
-    letters: int
-
-
-def _script(ch: str) -> str | None:
-    try:
-        name = unicodedata.name(ch)
-    except ValueError:
-        return None
-    for prefix, script in _SCRIPT_PREFIXES:
-        if name.startswith(prefix):
-            return script
-    if "HANGUL" in name:
-        return "Hangul"
-    if "IDEOGRAPH" in name:
-        return "Han"
-    return "Other"
-
-
-def script_profile(text: str) -> ScriptProfile:
-    """Count the script of each letter (Unicode category L*) of ``text``."""
-    counts: dict[str, int] = {}
-    for ch in unicodedata.normalize("NFC", text or ""):
-        if unicodedata.category(ch).startswith("L"):
-            s = _script(ch)
-            if s:
-                counts[s] = counts.get(s, 0) + 1
-    n = sum(counts.values())
-    if not n:
-        return ScriptProfile(None, {}, 0)
-    fr = {k: v / n for k, v in sorted(counts.items(), key=lambda kv: -kv[1])}
-    return ScriptProfile(next(iter(fr)), fr, n)
-
-
-@dataclass(frozen=True)
-class LanguageCheck:
-    """Does a transcript look like the requested language?
-
-    Attributes
-    ----------
-    language : str
-        Requested catalog code.
-    expected_script, detected_script : str or None
-    script_ok : bool
-    stopword_language : str or None
-        Latin languages only: the language with the most votes (stop words, plus two per
-        distinctive letter such as ñ, ã, ß, ł); None when nothing votes or several tie.
-    matches : bool
-        script_ok and, for Latin languages, the requested language is among those with the most
-        votes (True when nothing votes, since script is then all that can be checked).
-    method : str
-        ``script`` or ``script+stopwords``.
-    """
-
-    language: str
-    expected_script: str
-    detected_script: str | None
-    script_ok: bool
-    stopword_language: str | None
-    matches: bool
-    method: str
-
-
-def _stopword_vote(text: str) -> tuple[set[str], int]:
-    t = _text._normalise(text)
-    words = [w.strip(".,;:!?¿¡\"()«»“”") for w in t.split()]
-    votes = {lang: sum(1 for w in words if w in sw) for lang, sw in STOPWORDS.items()}
-    for lang, letters in DISTINCT_LETTERS.items():
-        votes[lang] += 2 * sum(t.count(ch) for ch in letters)
-    best = max(votes.values())
-    return ({k for k, v in votes.items() if v == best} if best else set()), best
-
-
-def language_check(transcript: str, *, language: str) -> LanguageCheck:
-    """Check a transcript's script (and, for Latin-script languages, its stop words) against ``language``.
-
-    Parameters
-    ----------
-    transcript : str
-        E.g. the Live API's output transcription.
-    language : str
-        The requested language (catalog code or BCP-47 tag).
-    """
-    from .. import catalog
-
-    lang = catalog.language(language)
-    prof = script_profile(transcript)
-    exp = lang.script
-    det = prof.dominant
-    f = prof.fractions
-    if exp == "Kana":  # Japanese: kana with kanji
-        ok = f.get("Kana", 0.0) > 0 and f.get("Kana", 0.0) + f.get("Han", 0.0) >= 0.8
-    elif exp == "Han":  # Chinese: no kana at all
-        ok = det == "Han" and f.get("Kana", 0.0) == 0.0
-    elif exp == "Hangul":
-        ok = f.get("Hangul", 0.0) + f.get("Han", 0.0) >= 0.8 and f.get("Hangul", 0.0) > 0
-    else:
-        ok = det == exp
-    if exp != "Latin":
-        return LanguageCheck(lang.code, exp, det, bool(ok), None, bool(ok), "script")
-    top, best = _stopword_vote(transcript) if ok else (set(), 0)
-    vote = next(iter(top)) if len(top) == 1 else None
-    matches = bool(ok and (not top or lang.code in top or lang.code not in STOPWORDS))
-    return LanguageCheck(lang.code, exp, det, bool(ok), vote, matches, "script+stopwords")
