@@ -16,7 +16,7 @@ from .errors import ConfigError
 __all__ = [
     "Voice", "Language", "Model", "voices", "voice", "languages", "language", "models", "model",
     "model_names", "tokens", "prices", "limits", "DEFAULT_MODEL", "DEFAULT_API_VERSION", "DEFAULT_VOICE",
-    "check_features",
+    "check_features", "Rule", "rules", "FEATURES",
 ]
 
 
@@ -39,28 +39,57 @@ class Language:
     espeak: str
 
 
+FEATURES = ("affective", "proactive", "language_code", "thinking", "client_content", "tools", "turn_coverage")
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One dated, sourced rule of the catalog (``[[rules]]``): a feature's value for some models."""
+
+    feature: str
+    value: str
+    since: str  # ISO date from which the source shows it
+    source: str
+
+
 @dataclass(frozen=True)
 class Model:
+    """A Live model on one backend, with the rules in force at ``as_of`` (see catalog.toml)."""
+
     name: str
     backend: str  # "gemini" | "vertex"
     api_versions: tuple[str, ...]
     modalities: tuple[str, ...]
-    affective: str  # "v1alpha" | "yes" | "always" | "no"
-    proactive: str
-    language_code: bool
-    thinking: str
     parts: str
-    client_content: str
     interaction_status: bool
     context_tokens: int
+    output_tokens: int
+    affective: str  # "v1alpha" | "yes" | "default_on" | "no" | "removed"
+    proactive: str  # as affective, plus "always"
+    thinking: str  # "budget" | "level" | "none" | "extended"
+    client_content: str  # "session" | "initial"
+    tools: str  # "sync_async" | "sync" | "async_default" | "async_only"
+    turn_coverage: str
+    language_rule: str  # "honoured" | "ignored"
+    rules: tuple[Rule, ...] = field(default=(), compare=False, repr=False)
+
+    @property
+    def language_code(self) -> bool:
+        """Whether ``speech_config.language_code`` picks the reply language on this model."""
+        return self.language_rule == "honoured"
 
     def accepts(self, feature: str, api_version: str) -> bool:
         """Whether the flag ``feature`` ("affective" or "proactive") may be sent on ``api_version``."""
         rule = getattr(self, feature)
-        return rule == "yes" or (rule == "v1alpha" and api_version == "v1alpha")
+        return rule in ("yes", "default_on", "always") or (rule == "v1alpha" and api_version == "v1alpha")
 
     def always_on(self, feature: str) -> bool:
-        return getattr(self, feature) == "always"
+        """On without the flag (3.8: proactive audio always, affective by default on Vertex)."""
+        return getattr(self, feature) in ("always", "default_on")
+
+    def rule(self, feature: str) -> Rule:
+        """The rule in force for ``feature`` (its value, date and source)."""
+        return next(r for r in self.rules if r.feature == feature)
 
 
 @functools.cache
@@ -103,13 +132,40 @@ def language(code: str) -> Language:
 
 
 @functools.cache
-def models() -> tuple[Model, ...]:
+def rules() -> tuple[tuple[str, str, Rule], ...]:
+    """Every catalog rule as (model, backend, rule), in file order."""
+    out = []
+    for r in _data()["rules"]:
+        for feat in FEATURES:
+            if feat in r:
+                for name in r["models"]:
+                    out.append((name, r["backend"], Rule(feat, str(r[feat]), str(r["since"]), r["source"])))
+    return tuple(out)
+
+
+@functools.cache
+def models(as_of: str | None = None) -> tuple[Model, ...]:
+    """All Live models with, per feature, the latest rule dated on or before ``as_of`` (ISO date;
+    default: every rule). A model with no rule by then is left out (it did not exist yet);
+    `ConfigError` when a model has rules for some features only."""
     out = []
     for d in _data()["models"]:
         d = dict(d)
+        chosen: dict[str, Rule] = {}
+        for name, backend, r in rules():
+            if name == d["name"] and backend == d["backend"] and (as_of is None or r.since <= as_of):
+                if r.feature not in chosen or r.since >= chosen[r.feature].since:
+                    chosen[r.feature] = r
+        if not chosen:
+            continue  # no rule dated by then: the model did not exist yet
+        missing = [f for f in FEATURES if f not in chosen]
+        if missing:
+            raise ConfigError(f"no catalog rule for {d['name']} ({d['backend']}) as of {as_of}: {', '.join(missing)}")
         d["api_versions"] = tuple(d["api_versions"])
         d["modalities"] = tuple(d["modalities"])
-        out.append(Model(**d))
+        feats = {f: chosen[f].value for f in FEATURES}
+        feats["language_rule"] = feats.pop("language_code")
+        out.append(Model(**d, **feats, rules=tuple(chosen[f] for f in FEATURES)))
     return tuple(out)
 
 
@@ -117,10 +173,11 @@ def model_names(backend: str = "gemini") -> list[str]:
     return [m.name for m in models() if m.backend == backend]
 
 
-def model(name: str, *, backend: str = "gemini") -> Model:
-    """The catalog entry of a Live model; accepts ``models/...`` and Vertex resource names."""
+def model(name: str, *, backend: str = "gemini", as_of: str | None = None) -> Model:
+    """The catalog entry of a Live model; accepts ``models/...`` and Vertex resource names.
+    ``as_of`` (ISO date) selects the rules in force then (e.g. 3.1's launch-time client_content)."""
     short = str(name).rsplit("/", 1)[-1]
-    for m in models():
+    for m in models(as_of):
         if m.name == short and m.backend == backend:
             return m
     raise ConfigError(
@@ -151,9 +208,10 @@ def check_features(m: Model, api_version: str, *, affective: bool = False, proac
     if api_version not in m.api_versions:
         raise ConfigError(f"{m.name} is not served on api_version {api_version!r} (served: {', '.join(m.api_versions)})")
     for feat, on in (("affective", affective), ("proactive", proactive)):
-        if on and not m.accepts(feat, api_version) and not m.always_on(feat):
+        if on and not m.accepts(feat, api_version):
             rule = getattr(m, feat)
-            hint = " (it needs api_version='v1alpha')" if rule == "v1alpha" else ""
+            hint = {"v1alpha": " (it needs api_version='v1alpha')",
+                    "removed": f" ({feat} was removed from this model's API: {m.rule(feat).source.split(';')[0]})"}.get(rule, "")
             raise ConfigError(f"{m.name} does not accept {feat} on {api_version}{hint}; the service would close with 1007")
     if modality.upper() not in m.modalities:
         raise ConfigError(f"{m.name} answers only in {'/'.join(m.modalities)}, not {modality!r}")

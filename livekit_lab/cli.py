@@ -23,7 +23,7 @@ def _emulator(a) -> int:
     from . import emulator
 
     return emulator.serve(host=a.host, port=a.port, state_dir=a.state_dir, pace=a.pace, time_scale=a.time_scale,
-                          faults=a.fault, connection_seconds=a.connection_seconds)
+                          faults=a.fault, connection_seconds=a.connection_seconds, rules_as_of=a.rules_as_of)
 
 
 def _talk(a) -> int:
@@ -161,9 +161,19 @@ def _models(a) -> int:
     from . import catalog
 
     for m in catalog.models():
-        print(f"{m.backend:7s} {m.name:52s} affective={m.affective:8s} proactive={m.proactive:8s} "
+        print(f"{m.backend:7s} {m.name:52s} affective={m.affective:10s} proactive={m.proactive:10s} "
+              f"thinking={m.thinking:8s} client_content={m.client_content:7s} tools={m.tools:13s} "
               f"api_versions={','.join(m.api_versions)}")
     return 0
+
+
+def _iso_date(v: str) -> str:
+    import datetime as dt
+
+    try:
+        return dt.date.fromisoformat(v).isoformat()
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {v!r}") from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -178,6 +188,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--time-scale", type=float, default=1.0, help="compress session limits, GoAway and handle lifetimes")
     e.add_argument("--connection-seconds", type=float, default=None, help="connection lifetime (default 600)")
     e.add_argument("--fault", default=None, help="fault-injection SPEC for every connection (see README)")
+    e.add_argument("--rules-as-of", default=None, type=_iso_date, metavar="DATE",
+                   help="apply the catalog's model rules in force on DATE (YYYY-MM-DD; default: today's)")
     e.set_defaults(fn=_emulator)
 
     t = sub.add_parser("talk", help="hold one session, send each file as a user turn, print one result per turn")

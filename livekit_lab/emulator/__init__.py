@@ -56,7 +56,8 @@ class Emulator:
 
     def __init__(self, *, host: str = "127.0.0.1", port: int = 0, state_dir: str | os.PathLike | None = None,
                  pace: str = "realtime", time_scale: float = 1.0, faults: str | None = None,
-                 connection_seconds: float | None = None, api_key: str | None = None):
+                 connection_seconds: float | None = None, api_key: str | None = None,
+                 rules_as_of: str | None = None):
         self.host = host
         self._tmp = None
         if state_dir is None:
@@ -79,7 +80,8 @@ class Emulator:
         self.cert_file = str(cert)
         self._ssl = tls.server_context(cert, key)
         self.service = Service(api_key=api_key, pace=pace, time_scale=time_scale, state_dir=self.state_dir,
-                               faults=faults, connection_seconds=connection_seconds, cache=_SHARED_CACHE)
+                               faults=faults, connection_seconds=connection_seconds, cache=_SHARED_CACHE,
+                               rules_as_of=rules_as_of)
         self.trace: Trace = self.service.trace
         self._requested_port = port
         self.port: int | None = None
@@ -195,18 +197,20 @@ def run(**kwargs) -> Emulator:
 
     Keyword arguments are those of `Emulator`: ``host``, ``port``, ``state_dir``, ``pace``
     ("realtime" or "fast"), ``time_scale``, ``faults`` (see `livekit_lab.emulator.faults`),
-    ``connection_seconds``.
+    ``connection_seconds``, ``rules_as_of`` (ISO date: apply the catalog's model rules in force
+    then, e.g. "2026-03-27" for gemini-3.1-flash-live-preview's launch-time clientContent rule).
     """
     return Emulator(**kwargs).start()
 
 
 def serve(*, host: str = "127.0.0.1", port: int = 0, state_dir: str | None = None, pace: str = "realtime",
-          time_scale: float = 1.0, faults: str | None = None, connection_seconds: float | None = None) -> int:
+          time_scale: float = 1.0, faults: str | None = None, connection_seconds: float | None = None,
+          rules_as_of: str | None = None) -> int:
     """Run in the foreground (the CLI): print one JSON line when ready, log to stderr, stop on
     SIGINT/SIGTERM and return 0."""
     logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s emulator %(levelname)s %(message)s")
     emu = Emulator(host=host, port=port, state_dir=state_dir, pace=pace, time_scale=time_scale, faults=faults,
-                   connection_seconds=connection_seconds)
+                   connection_seconds=connection_seconds, rules_as_of=rules_as_of)
 
     async def main():
         stop = asyncio.Event()

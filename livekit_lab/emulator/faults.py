@@ -16,6 +16,8 @@ SPEC is a ``;``-separated list of items ``name[=value][@point]`` and options:
 ``malformed@POINT``       send a frame that is not JSON at POINT
 ``goaway=5@POINT``        send ``goAway{timeLeft: 5s}`` at POINT, then end the connection
                           after 5 s (scaled by the time scale) with 1008 if still open
+``goaway=5/1011@POINT``   the same, ending with 1011 "Deadline expired before operation could
+                          complete." (the other close the service sends after GoAway)
 ``times=N``               one-shot items fire at most N times per emulator (default 1)
 ``p=0.5``                 each connection draws whether the one-shot items apply
 ``seed=7``                seed for jitter and p
@@ -48,6 +50,7 @@ class Shot:
     value: float | None
     point: str
     nth: int
+    code: int | None = None  # goaway: the close code after timeLeft (1008 or 1011)
 
 
 @dataclass
@@ -83,6 +86,12 @@ def parse(spec: str | None) -> FaultPlan:
         head, _, point = item.partition("@")
         name, _, value = head.partition("=")
         name = name.strip().lower()
+        code = None
+        if name == "goaway" and "/" in value:
+            value, _, c = value.partition("/")
+            if c.strip() not in ("1008", "1011"):
+                raise FaultSpecError(f"goaway closes with 1008 or 1011: {item!r}")
+            code = int(c)
         try:
             val = float(value.rstrip("ms").rstrip("s")) if value.strip() else None
         except ValueError:
@@ -104,7 +113,7 @@ def parse(spec: str | None) -> FaultPlan:
             pt, _, n = (point.strip() or "after-setup").partition(":")
             if pt not in ("after-setup", "mid-reply", "turn-end"):
                 raise FaultSpecError(f"unknown point {pt!r} in {item!r}")
-            plan.shots.append(Shot(name, val, pt, int(n) if n else 1))
+            plan.shots.append(Shot(name, val, pt, int(n) if n else 1, code))
         else:
             raise FaultSpecError(f"unknown fault {name!r} in {item!r}")
     return plan

@@ -34,6 +34,7 @@ class LiveState:
     response: dict = field(default_factory=lambda: {m: 0 for m in MODALITIES})  # cumulative response
     has_video: bool = False
     compression: bool = False
+    connected_s: float = 0.0  # wall seconds with a connection attached, closed connections only
     consumed: int = 0  # client messages consumed (Vertex transparent mode)
     handles: int = 0
     ended_wall: float | None = None
@@ -53,6 +54,7 @@ class SessionStore:
         self._lock = threading.Lock()
         self.sessions: dict[str, LiveState] = {}
         self.handles: dict[str, tuple[str, float]] = {}  # handle -> (session id, issued wall time)
+        self._attached: dict[str, float] = {}  # session id -> monotonic time its connection began
         self.scale = time_scale
         self._path = state_dir / "sessions.json" if state_dir else None
         # handles and new sessions are appended here at once (O(1), durable before a client sees
@@ -125,9 +127,22 @@ class SessionStore:
             s.ended_wall = None
             return s
 
+    def attach(self, s: LiveState) -> None:
+        """A connection now carries ``s``: its session clock runs."""
+        self._attached[s.id] = time.monotonic()
+
+    def detach(self, s: LiveState) -> None:
+        """The connection carrying ``s`` ended: the clock stops until a resumption."""
+        t0 = self._attached.pop(s.id, None)
+        if t0 is not None:
+            s.connected_s += time.monotonic() - t0
+
     def elapsed(self, s: LiveState) -> float:
-        """Seconds of session time used, in unscaled (service) seconds."""
-        return (time.monotonic() - s.created_mono) * self.scale
+        """Seconds of session time used, in unscaled (service) seconds: connected time only, so the
+        gaps between a session's connections do not count (a handle stays valid 2 h after the
+        session's last connection: ai.google.dev/gemini-api/docs/live-session)."""
+        t0 = self._attached.get(s.id)
+        return (s.connected_s + (time.monotonic() - t0 if t0 is not None else 0.0)) * self.scale
 
     def limit(self, s: LiveState) -> float | None:
         if s.compression:

@@ -21,6 +21,7 @@ UNREGISTERED = ("Method doesn't allow unregistered callers (callers without esta
                 "Please use API Key or other form of API consumer identity to call this API.")
 GOAWAY_IGNORED = ("Connection aborted because the client failed to close the connection after receiving "
                   "a GoAway signal once the session duration expired")
+DEADLINE_EXPIRED = "Deadline expired before operation could complete."  # after GoAway: kizuna-ai-lab/sokuji#179
 TOKEN_EXPIRED = "Token expired."  # inferred: no production text is documented
 TOKEN_USED_UP = "Token has been used too many times."  # inferred
 

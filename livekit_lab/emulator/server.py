@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import io
 import json
 import logging
@@ -20,6 +21,7 @@ from .. import audio, catalog
 from . import faults as faults_mod
 from . import protocol as P
 from . import responder
+from . import rules
 from .detector import ActivityDetector
 from .lifecycle import LiveState, SessionStore, TokenStore
 from .trace import Trace, TurnTrace
@@ -32,8 +34,10 @@ SETUP_TIMEOUT_S = 60.0
 FAULT_HEADER = "x-livekit-lab-fault"
 TAG_HEADER = "x-livekit-lab-tag"
 
-_GEMINI = re.compile(r"^ws/google\.ai\.generativelanguage\.(v1|v1beta|v1alpha)\.GenerativeService\."
-                     r"(BidiGenerateContent|BidiGenerateContentConstrained)$")
+# the Constrained method (ephemeral tokens) exists on v1alpha only ("Support in v1alpha only":
+# the SDK's tokens docstring); elsewhere it is an unknown path (inferred: HTTP 404)
+_GEMINI = re.compile(r"^ws/google\.ai\.generativelanguage\.(?:(v1|v1beta|v1alpha)\.GenerativeService\.(BidiGenerateContent)"
+                     r"|(v1alpha)\.GenerativeService\.(BidiGenerateContentConstrained))$")
 _VERTEX = re.compile(r"^ws/google\.cloud\.aiplatform\.(v1|v1beta1)\.LlmBidiService/BidiGenerateContent$")
 
 
@@ -47,7 +51,7 @@ class Route:
 def match_route(path: str) -> Route | None:
     p = path.lstrip("/")
     if m := _GEMINI.match(p):
-        return Route("gemini", m.group(1), m.group(2).endswith("Constrained"))
+        return Route("gemini", m.group(1) or m.group(3), bool(m.group(4)))
     if m := _VERTEX.match(p):
         return Route("vertex", m.group(1))
     return None
@@ -82,12 +86,17 @@ class Service:
     """Everything connections share: config, stores, caches, trace."""
 
     def __init__(self, *, api_key: str, pace: str, time_scale: float, state_dir: Path | None,
-                 faults: str | None, connection_seconds: float | None, cache: PhraseCache | None = None):
+                 faults: str | None, connection_seconds: float | None, cache: PhraseCache | None = None,
+                 rules_as_of: str | None = None):
         if pace not in ("realtime", "fast"):
             raise ValueError("pace must be 'realtime' or 'fast'")
         if not time_scale > 0:
             raise ValueError("time_scale must be > 0")
         self.api_key = api_key
+        self.rules_as_of = rules_as_of  # catalog rules in force at this date (None: today's)
+        if rules_as_of is not None:
+            rules_as_of = self.rules_as_of = dt.date.fromisoformat(rules_as_of).isoformat()  # ValueError if not a date
+            catalog.models(rules_as_of)  # a bad date fails here, not at the first connection
         self.pace = pace
         self.scale = float(time_scale)
         self.sessions = SessionStore(state_dir, time_scale=self.scale)
@@ -117,7 +126,7 @@ class Service:
             if m:
                 if not self._rest_authorized(request):
                     return _rest_error(400, P.KEY_NOT_VALID, "INVALID_ARGUMENT")
-                if m.group(2) == "auth_tokens" and request.method == "POST":
+                if m.group(2) == "auth_tokens" and request.method == "POST" and m.group(1) == "v1alpha":
                     return await self.mint_token(request)
                 if m.group(2).startswith("models") and request.method == "GET":
                     return self.list_models(m.group(1), m.group(2))
@@ -274,7 +283,7 @@ class Connection:
                 await self.send(b"\x00this is not JSON{")
             if s.kind == "goaway":
                 await self.send_json({"goAway": {"timeLeft": P.duration(s.value)}})
-                self.tasks.append(asyncio.create_task(self._deadline(s.value / self.svc.scale)))
+                self.tasks.append(asyncio.create_task(self._deadline(s.value / self.svc.scale, s.code or 1008)))
 
     # -- main ------------------------------------------------------------------------------
     async def run(self) -> None:
@@ -300,6 +309,7 @@ class Connection:
             for f in self.pending_tools.values():
                 f.cancel()
             if self.state is not None:
+                self.svc.sessions.detach(self.state)
                 self.state.ended_wall = time.time()
                 self.svc.sessions.save(self.state)
             if not self.ws.closed:
@@ -331,6 +341,8 @@ class Connection:
             raise CloseWith(e.code, e.reason) from None
         if kind != "setup":
             raise CloseWith(1007, P.INVALID_ARGUMENT)
+        if key.startswith("auth_tokens/") and not self.route.constrained:
+            raise CloseWith(1008, P.UNREGISTERED)  # a token off the Constrained route: cookbook#821
         handle = P.get(setup, "session_resumption", "handle")
         if handle is not None and not isinstance(handle, str):
             raise CloseWith(1007, P.INVALID_ARGUMENT)
@@ -340,10 +352,17 @@ class Connection:
             token, why = self.svc.tokens.consume(key, resuming=bool(handle))
             if token is None:
                 raise CloseWith(1008, {"expired": P.TOKEN_EXPIRED, "used": P.TOKEN_USED_UP}.get(why, P.KEY_NOT_VALID))
-            if token.setup:
-                setup = _deep_merge(setup, token.setup)  # locked fields win over the client's
         elif key != self.svc.api_key:
             raise CloseWith(1008, P.KEY_NOT_VALID)
+        try:  # the schema is checked on the setup as the client sent it (its key spelling)
+            rules.check_fields(next(iter(json.loads(raw).values())),
+                               rules.setup_schema(self.route.backend, self.route.api_version))
+        except P.ProtocolError as e:
+            raise CloseWith(e.code, e.reason) from None
+        if token is not None and token.setup:
+            setup = rules.effective_setup(setup, token.setup, token.field_mask)
+            if handle:  # resuming is the client's choice under any lock
+                setup.setdefault("session_resumption", {})["handle"] = handle
         try:
             self.cfg = cfg = self._validate(setup)
         except P.ProtocolError as e:  # a wrong-typed field: the service's 1007, not a 1011
@@ -355,6 +374,9 @@ class Connection:
             self.state = st
         else:
             self.state = self.svc.sessions.new(compression=cfg.compression)
+        self.svc.sessions.attach(self.state)
+        if token is not None:  # expire_time ends the session mid-way (inferred close text)
+            self.tasks.append(asyncio.create_task(self._token_expiry(token)))
         body = {"sessionId": self.state.id} if self.route.backend == "vertex" else {}
         await self.send_json({"setupComplete": body})
         if cfg.resumption:
@@ -366,24 +388,20 @@ class Connection:
             raise CloseWith(1007, P.INVALID_ARGUMENT)
         short = model_name.rsplit("/", 1)[-1]
         try:
-            model = catalog.model(short, backend=self.route.backend)
+            model = catalog.model(short, backend=self.route.backend, as_of=self.svc.rules_as_of)
         except Exception:
             shown = model_name if model_name.startswith(("models/", "projects/", "publishers/")) else f"models/{short}"
             raise CloseWith(1008, P.model_not_found(shown, self.route.api_version)) from None
         if self.route.api_version not in model.api_versions:
             raise CloseWith(1008, P.model_not_found(model_name, self.route.api_version))
+        rules.check_features(s, model, self.route.api_version)  # by presence, per model and version
         gc = s.get("generation_config") or {}
-        if not isinstance(gc, dict):
-            raise CloseWith(1007, P.INVALID_ARGUMENT)
         mods = gc.get("response_modalities") or ["AUDIO"]
-        if not isinstance(mods, list) or len(mods) != 1 or str(mods[0]).upper() not in model.modalities:
-            raise CloseWith(1007, P.INVALID_ARGUMENT)
         cfg = Cfg(model=model, modality=str(mods[0]).upper())
-        for feat, on in (("affective", bool(gc.get("enable_affective_dialog"))),
-                         ("proactive", bool(P.get(s, "proactivity", "proactive_audio")))):
-            if on and not (model.accepts(feat, self.route.api_version) or model.always_on(feat)):
-                raise CloseWith(1007, P.INVALID_ARGUMENT)
-            setattr(cfg, feat, on or model.always_on(feat))
+        for feat, flag in (("affective", gc.get("enable_affective_dialog")),
+                           ("proactive", P.get(s, "proactivity", "proactive_audio"))):
+            setattr(cfg, feat, bool(flag) if flag is not None else model.always_on(feat))
+        cfg.history_in_client_content = rules.history_in_client_content(s)
         sc = _dict(gc.get("speech_config"))
         vname = P.get(sc, "voice_config", "prebuilt_voice_config", "voice_name")
         if vname is not None:
@@ -416,6 +434,7 @@ class Connection:
             raise CloseWith(1007, P.INVALID_ARGUMENT)
         cfg.compression = "context_window_compression" in s
         cfg.output_transcription = "output_audio_transcription" in s
+        cfg.turn_coverage = ric.get("turn_coverage") or model.turn_coverage
         cfg.low_res = gc.get("media_resolution") == "MEDIA_RESOLUTION_LOW"
         cfg.tools = _function_declarations(s.get("tools"))
         return cfg
@@ -424,25 +443,35 @@ class Connection:
     def _start_timers(self) -> None:
         lead = float(catalog.limits()["goaway_lead_seconds"])
         left = self.svc.connection_seconds
+        code = 1011  # the connection's lifetime ends: 1011 "Deadline expired ..." (sokuji#179)
         limit = self.svc.sessions.limit(self.state)
         if limit is not None:
-            left = min(left, max(0.0, limit - self.svc.sessions.elapsed(self.state)))
+            session_left = max(0.0, limit - self.svc.sessions.elapsed(self.state))
+            if session_left <= left:  # the session's duration ends: 1008 (reachy_mini#357)
+                left, code = session_left, 1008
         if getattr(self, "lifetime", None) is not None:
             self.lifetime.cancel()
-        self.lifetime = asyncio.create_task(self._lifetime(left, min(lead, left)))
+        self.lifetime = asyncio.create_task(self._lifetime(left, min(lead, left), code))
         self.tasks.append(self.lifetime)
 
-    async def _lifetime(self, left: float, lead: float) -> None:
+    async def _lifetime(self, left: float, lead: float, code: int) -> None:
         await asyncio.sleep(max(0.0, left - lead) / self.svc.scale)
         await self.send_json({"goAway": {"timeLeft": P.duration(lead)}})
-        await self._deadline(lead / self.svc.scale)
+        await self._deadline(lead / self.svc.scale, code)
 
-    async def _deadline(self, seconds: float) -> None:
+    async def _deadline(self, seconds: float, code: int = 1008) -> None:
+        """Close a connection the client kept open after GoAway: 1008 with the GoAway text when the
+        session's duration expired, 1011 "Deadline expired ..." when the connection's did."""
         await asyncio.sleep(seconds)
         limit = self.svc.sessions.limit(self.state)
         if limit is not None and self.svc.sessions.elapsed(self.state) >= limit - 1e-6:
             self.state.closed = True
-        await self.close(1008, P.GOAWAY_IGNORED)
+        await self.close(code, P.GOAWAY_IGNORED if code == 1008 else P.DEADLINE_EXPIRED)
+
+    async def _token_expiry(self, token) -> None:
+        left = (dt.datetime.fromisoformat(token.expire_time) - dt.datetime.now(dt.timezone.utc)).total_seconds()
+        await asyncio.sleep(max(0.0, left))
+        await self.close(1008, P.TOKEN_EXPIRED)
 
     async def _resumption_update(self, resumable: bool) -> None:
         msg: dict = {"newHandle": self.svc.sessions.issue_handle(self.state) if resumable else "", "resumable": resumable}
@@ -511,8 +540,9 @@ class Connection:
             turns = body.get("turns") or []
             if not isinstance(turns, list):
                 raise P.ProtocolError()
-            if self.cfg.model.client_content == "initial" and self.state.turn_index > 0:
-                raise P.ProtocolError()  # 3.1: initial history only (livekit/agents#5251)
+            if self.cfg.model.client_content == "initial" and (self.state.turn_index > 0 or
+                                                                not self.cfg.history_in_client_content):
+                raise P.ProtocolError()  # 3.1 at launch: initial history only, with history_config (livekit/agents#5251)
             texts = []
             for turn in turns:
                 if not isinstance(turn, dict):
@@ -817,6 +847,8 @@ class Cfg:
     output_transcription: bool = False
     low_res: bool = False
     tools: list = field(default_factory=list)
+    history_in_client_content: bool = False
+    turn_coverage: str = "TURN_INCLUDES_ONLY_ACTIVITY"
 
 
 def _opt_int(v):
@@ -890,13 +922,6 @@ def _fill_args(decl: dict, text: str | None) -> dict:
         else:
             args[name] = (text or "emulator").strip() or "emulator"
     return args
-
-
-def _deep_merge(base: dict, over: dict) -> dict:
-    out = dict(base)
-    for k, v in over.items():
-        out[k] = _deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
-    return out
 
 
 def _cut(text: str, frac: float) -> int:

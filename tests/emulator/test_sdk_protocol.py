@@ -182,7 +182,9 @@ async def test_unknown_model_is_1008_not_found(emu):
 
 async def test_affective_needs_v1alpha(emu):
     e = await connect_error(emu.make_client(api_version="v1beta"), enable_affective_dialog=True)
-    assert e.code == 1007 and e.details == P.INVALID_ARGUMENT
+    # the field does not exist on v1beta: the proto parser's text (googleapis/java-genai#382)
+    assert e.code == 1007 and e.details == ('Invalid JSON payload received. Unknown name "enableAffectiveDialog" '
+                                            "at 'setup.generation_config': Cannot find field.")
 
 
 async def test_proactive_rejected_on_31(emu):
@@ -434,12 +436,17 @@ async def test_3x_models_send_transcript_with_audio_and_38_extended_sends_intera
     assert str(msgs[-1].server_content.interaction_status).endswith("IDLE")
 
 
-async def test_client_content_after_first_turn_is_1007_on_31(emu):
-    with pytest.raises(errors.APIError) as ei:
-        async with emu.client.aio.live.connect(model="gemini-3.1-flash-live-preview", config=cfg()) as s:
-            for _ in range(2):
-                await s.send_client_content(turns=types.Content(role="user", parts=[types.Part(text="hello")]))
-                await collect(s)
+async def test_client_content_after_first_turn_is_1007_on_31_under_launch_rules():
+    """The launch-time 3.1 rule, selectable by date (the current rule allows it: tests/conformance)."""
+    from livekit_lab import emulator
+
+    with emulator.run(pace="fast", rules_as_of="2026-03-27") as old:
+        conf = cfg(history_config=types.HistoryConfig(initial_history_in_client_content=True))
+        with pytest.raises(errors.APIError) as ei:
+            async with old.client.aio.live.connect(model="gemini-3.1-flash-live-preview", config=conf) as s:
+                for _ in range(2):
+                    await s.send_client_content(turns=types.Content(role="user", parts=[types.Part(text="hello")]))
+                    await collect(s)
     assert ei.value.code == 1007
 
 
