@@ -142,8 +142,8 @@ async def test_fifteen_minute_audio_session_across_goaways(received, client_sent
 
 
 async def test_two_minute_audio_video_session_across_goaways(received, client_sent):
-    # 1 s = 24 s of service time; connections last 80 s (GoAway after 20 s); the audio+video limit is 2 min
-    with emulator.run(pace="fast", time_scale=24, connection_seconds=80) as emu:
+    # 1 s = 24 s of service time; connections last 70 s (GoAway, 50 s ahead, after 20 s); the audio+video limit is 2 min
+    with emulator.run(pace="fast", time_scale=24, connection_seconds=70) as emu:
         elapsed = await _long_session(emu, received, client_sent, service_seconds=115, n_turns=8, video=True,
                                       label="long: 2-min audio+video session (x24)", min_turns=3)
     assert 90 < elapsed < 120
