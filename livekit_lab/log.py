@@ -137,7 +137,7 @@ CASE_COLUMNS: tuple[Column, ...] = tuple(
             ("dnsmos_bak", "float", "DNSMOS P.835 background quality (BAK), 1–5."),
             ("dnsmos_ovrl", "float", "DNSMOS P.835 overall quality (OVRL), 1–5."),
             ("dnsmos_p808", "float", "DNSMOS P.808 MOS, 1–5."))
-    + _cols("usage of this turn (differences of the session's cumulative counts)",
+    + _cols("usage of this turn (its last usageMetadata report: per turn, not cumulative)",
             ("prompt_tokens", "int", "Prompt (input) tokens of the turn."),
             ("response_tokens", "int", "Response (output) tokens of the turn."),
             ("total_tokens", "int", "Total tokens of the turn as reported."),

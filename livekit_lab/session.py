@@ -105,7 +105,6 @@ class LiveSession:
         self._cur_buf: list[tuple[str, Any]] = []  # what the current turn sent: ("audio", bytes) | ("text", str) | ...
         self._nxt_buf: list[tuple[str, Any]] = []
         self._reply_started = False
-        self._prev_usage: dict | None = None
         self._done: dict[int, asyncio.Future] = {}
         self._last_frame_t = -1e9
         self._t_open = 0.0
@@ -496,8 +495,9 @@ class LiveSession:
             if sc.generation_complete:
                 self._emit(Event(t, "generation_complete"))
         if msg.usage_metadata is not None:
-            rec.usage_cumulative = msg.usage_metadata.model_dump(exclude_none=True)
-            self._emit(Event(t, "usage", rec.usage_cumulative))
+            # per turn, not cumulative: the turn's last report is its usage (turns.turn_usage)
+            rec.usage_raw = msg.usage_metadata.model_dump(exclude_none=True)
+            self._emit(Event(t, "usage", rec.usage_raw))
         if sc is not None and sc.turn_complete:
             self._emit(Event(t, "turn_complete"))
             self._complete_turn()
@@ -514,9 +514,7 @@ class LiveSession:
     def _complete_turn(self) -> None:
         rec = self._cur
         rec.user_chunks = [p for k, p in self._cur_buf if k == "audio"]
-        rec.finish(self._prev_usage)
-        if rec.usage_cumulative:
-            self._prev_usage = rec.usage_cumulative
+        rec.finish()
         self.turns.append(rec)
         self._unplanned_resumes = 0
         self._turn_done.set()  # first: a planned resume waiting for this turn runs before the caller
@@ -620,7 +618,7 @@ class LiveSession:
                     old = self._cur
                     old.incomplete, old.fault = True, why
                     old.user_chunks = [p for k, p in self._cur_buf if k == "audio"]
-                    old.finish(self._prev_usage)
+                    old.finish()
                     if self.retries > 0:
                         old.retried = True
                         self.turns.append(old)

@@ -205,8 +205,8 @@ class TurnRecord:
     output_transcript: str = ""
     input_transcript: str = ""
     text: str = ""
-    usage_cumulative: dict | None = None
-    usage: dict = field(default_factory=dict)  # this turn's tokens (difference of cumulative counts)
+    usage_raw: dict | None = None  # the turn's last usageMetadata report, as the SDK parsed it
+    usage: dict = field(default_factory=dict)  # this turn's tokens: `usage_raw` flattened (per turn)
     interrupted: bool = False
     incomplete: bool = False
     fault: str | None = None
@@ -295,7 +295,7 @@ class TurnRecord:
                 return e
         return None
 
-    def finish(self, prev_usage: dict | None = None) -> "TurnRecord":
+    def finish(self) -> "TurnRecord":
         """Compute the metrics from the recorded events (after the turn, off the streaming path)."""
         self.t_end_of_speech_ns = self._end_of_speech()
         eos = self.t_end_of_speech_ns
@@ -317,7 +317,7 @@ class TurnRecord:
             last_len = (self.reply_bytes - self.audio_chunks[-1][1]) / 2 / audio.OUTPUT_RATE
             wall = span + last_len
             self.reply_rtf = self.reply_seconds / wall if wall > 0 else None
-        self.usage = usage_delta(self.usage_cumulative, prev_usage)
+        self.usage = turn_usage(self.usage_raw)
         return self
 
     def _end_of_speech(self) -> int | None:
@@ -341,8 +341,9 @@ class TurnRecord:
             "reply_seconds": self.reply_seconds, "reply_rtf": self.reply_rtf, "incomplete": self.incomplete,
             "prompt_tokens": u.get("prompt"), "response_tokens": u.get("response"), "total_tokens": u.get("total"),
             "prompt_audio_tokens": u.get("prompt_audio"), "prompt_text_tokens": u.get("prompt_text"),
-            "prompt_video_tokens": u.get("prompt_video"), "response_audio_tokens": u.get("response_audio"),
-            "response_text_tokens": u.get("response_text"),
+            "prompt_video_tokens": _add(u.get("prompt_video"), u.get("prompt_image")),  # frames: one price
+            "response_audio_tokens": u.get("response_audio"), "response_text_tokens": u.get("response_text"),
+            "thoughts_tokens": u.get("thoughts"), "tool_use_prompt_tokens": u.get("tool_use_prompt"),
         }
 
     def summary(self) -> dict:
@@ -355,21 +356,36 @@ class TurnRecord:
                 "retried": self.retried, "fault": self.fault, "usage": self.usage}
 
 
-def _flat_usage(u: dict | None) -> dict:
-    if not u:
+def _add(a: int | None, b: int | None) -> int | None:
+    return None if a is None and b is None else (a or 0) + (b or 0)
+
+
+_USAGE_KEYS = ("prompt", "response", "total", "prompt_audio", "prompt_text", "prompt_video", "response_audio",
+               "response_text")
+
+
+def turn_usage(report: dict | None) -> dict:
+    """One turn's usage from its last ``usageMetadata`` report (``model_dump`` of the SDK's
+    `UsageMetadata`), flattened: ``prompt``, ``response``, ``total``, ``thoughts``,
+    ``tool_use_prompt``, ``cached`` and ``<side>_<modality>`` from the per-modality details.
+
+    The service reports usage per turn, not cumulatively: ``prompt`` is the whole context billed
+    again at this turn and ``response`` this turn's output (a live three-turn probe read prompt
+    373 -> 413 -> 452 and response 23, 22, 24; pydantic/pydantic-ai PR #7269), and the bill is the
+    sum of the turns' reports (discuss.ai.google.dev/t/173248). So nothing is subtracted; when a
+    turn carries several reports the session keeps the last. Empty dict when the turn had none.
+    """
+    if not report:
         return {}
-    out = {"prompt": u.get("prompt_token_count") or 0, "response": u.get("response_token_count") or 0,
-           "total": u.get("total_token_count") or 0}
-    for side, key in (("prompt", "prompt_tokens_details"), ("response", "response_tokens_details")):
-        for d in u.get(key) or []:
+    out = {"prompt": report.get("prompt_token_count") or 0, "response": report.get("response_token_count") or 0,
+           "total": report.get("total_token_count") or 0}
+    for key, name in (("thoughts_token_count", "thoughts"), ("tool_use_prompt_token_count", "tool_use_prompt"),
+                      ("cached_content_token_count", "cached")):
+        if report.get(key) is not None:
+            out[name] = report[key]
+    for side, key in (("prompt", "prompt_tokens_details"), ("response", "response_tokens_details"),
+                      ("tool_use_prompt", "tool_use_prompt_tokens_details")):
+        for d in report.get(key) or []:
             mod = str(d.get("modality", "")).split(".")[-1].lower()
             out[f"{side}_{mod}"] = out.get(f"{side}_{mod}", 0) + (d.get("token_count") or 0)
-    return out
-
-
-def usage_delta(cur: dict | None, prev: dict | None) -> dict:
-    """Per-turn usage: the service reports cumulative counts per session, so subtract the previous turn's."""
-    c, p = _flat_usage(cur), _flat_usage(prev)
-    keys = set(c) | {"prompt", "response", "total", "prompt_audio", "prompt_text", "prompt_video",
-                     "response_audio", "response_text"}
-    return {k: max(0, c.get(k, 0) - p.get(k, 0)) for k in sorted(keys)} if c else {}
+    return {k: out.get(k, 0) for k in _USAGE_KEYS} | out

@@ -18,6 +18,8 @@ SPEC is a ``;``-separated list of items ``name[=value][@point]`` and options:
                           after 5 s (scaled by the time scale) with 1008 if still open
 ``goaway=5/1011@POINT``   the same, ending with 1011 "Deadline expired before operation could
                           complete." (the other close the service sends after GoAway)
+``usage@POINT``           send an interim ``usageMetadata`` (the turn's counts so far) at POINT;
+                          the service sends usage "periodically", the turn's last report counts
 ``times=N``               one-shot items fire at most N times per emulator (default 1)
 ``p=0.5``                 each connection draws whether the one-shot items apply
 ``seed=7``                seed for jitter and p
@@ -37,7 +39,7 @@ from dataclasses import dataclass, field
 from .protocol import INTERNAL, INVALID_ARGUMENT, GOAWAY_IGNORED
 
 REASONS = {1007: INVALID_ARGUMENT, 1008: GOAWAY_IGNORED, 1011: INTERNAL, 1001: "", 1000: ""}
-ONE_SHOT = ("close", "drop", "malformed", "goaway")
+ONE_SHOT = ("close", "drop", "malformed", "goaway", "usage")
 
 
 class FaultSpecError(ValueError):

@@ -29,9 +29,8 @@ class LiveState:
     created_mono: float
     turn_index: int = 0
     history: list[dict] = field(default_factory=list)  # {"role", "kind", "text"}
-    context: dict = field(default_factory=lambda: {m: 0 for m in MODALITIES})  # tokens in context
-    prompt: dict = field(default_factory=lambda: {m: 0 for m in MODALITIES})  # cumulative billed prompt
-    response: dict = field(default_factory=lambda: {m: 0 for m in MODALITIES})  # cumulative response
+    # the context turn by turn: {"in": {modality: tokens}, "out": {...}} (what compression slides)
+    turns: list[dict] = field(default_factory=list)
     has_video: bool = False
     compression: bool = False
     connected_s: float = 0.0  # wall seconds with a connection attached, closed connections only
@@ -40,13 +39,56 @@ class LiveState:
     ended_wall: float | None = None
     closed: bool = False  # the session hit its limit: resuming it is refused
 
-    def usage_json(self) -> dict:
-        """usageMetadata as the Gemini API sends it (cumulative per session)."""
-        def details(d):
-            return [{"modality": m, "tokenCount": n} for m, n in d.items() if n]
-        p, r = sum(self.prompt.values()), sum(self.response.values())
-        return {"promptTokenCount": p, "responseTokenCount": r, "totalTokenCount": p + r,
-                "promptTokensDetails": details(self.prompt), "responseTokensDetails": details(self.response)}
+
+def _sum(dicts) -> dict:
+    out = {m: 0 for m in MODALITIES}
+    for d in dicts:
+        for m, n in d.items():
+            out[m] = out.get(m, 0) + int(n)
+    return out
+
+
+def context_tokens(turns: list[dict]) -> dict:
+    """Tokens per modality in a context of ``turns`` (each turn's input and output)."""
+    return _sum([t.get("in", {}) for t in turns] + [t.get("out", {}) for t in turns])
+
+
+def slide(turns: list[dict], *, prefix: int, trigger: int, target: int) -> int:
+    """Context-window compression by sliding window, as the SDK documents it: when the context
+    before running a turn exceeds ``trigger`` tokens, the oldest turns are dropped, cutting at the
+    start of a user turn, until it is at most ``target``; the ``prefix`` (system instruction) and the
+    turn being run always stay. Returns the number of turns dropped (``turns`` is changed in place).
+
+    Sources: `SlidingWindow` / `ContextWindowCompressionConfig` docstrings in google-genai types.py
+    ("Context window will always be cut at start of USER role turn"; target "If not set,
+    trigger_tokens/2 is assumed"; trigger counted "before running turn").
+    """
+    total = prefix + sum(context_tokens(turns).values())
+    if total <= trigger:
+        return 0
+    dropped = 0
+    while len(turns) > 1 and total > target:
+        old = turns.pop(0)
+        total -= sum(old.get("in", {}).values()) + sum(old.get("out", {}).values())
+        dropped += 1
+    return dropped
+
+
+def usage_json(prompt: dict, response: dict, *, backend: str = "gemini") -> dict:
+    """One turn's usageMetadata: ``prompt`` is the whole context billed at this turn, ``response``
+    this turn's output (per modality). Per turn, not cumulative (pydantic/pydantic-ai PR #7269:
+    prompt 373 -> 413 -> 452, response 23, 22, 24 on a live three-turn probe). Vertex names the
+    output ``candidates*`` (the SDK's ``_UsageMetadata_from_vertex`` maps only those to
+    ``response_*``); the Gemini API names it ``response*``."""
+    def details(d):
+        return [{"modality": m, "tokenCount": int(n)} for m, n in d.items() if n]
+    p, r = int(sum(prompt.values())), int(sum(response.values()))
+    out = "candidates" if backend == "vertex" else "response"
+    body = {"promptTokenCount": p, f"{out}TokenCount": r, "totalTokenCount": p + r,
+            "promptTokensDetails": details(prompt), f"{out}TokensDetails": details(response)}
+    if backend == "vertex":
+        body["trafficType"] = "ON_DEMAND"
+    return body
 
 
 class SessionStore:

@@ -23,6 +23,7 @@ from . import protocol as P
 from . import responder
 from . import rules
 from .detector import ActivityDetector
+from . import lifecycle
 from .lifecycle import LiveState, SessionStore, TokenStore
 from .trace import Trace, TurnTrace
 from .voice import CHUNK_SAMPLES, PhraseCache
@@ -281,6 +282,8 @@ class Connection:
                 raise Dropped()
             if s.kind == "malformed":
                 await self.send(b"\x00this is not JSON{")
+            if s.kind == "usage":
+                await self.send_json({"usageMetadata": self._interim_usage()})
             if s.kind == "goaway":
                 await self.send_json({"goAway": {"timeLeft": P.duration(s.value)}})
                 self.tasks.append(asyncio.create_task(self._deadline(s.value / self.svc.scale, s.code or 1008)))
@@ -433,6 +436,9 @@ class Connection:
         if cfg.transparent and self.route.backend != "vertex":
             raise CloseWith(1007, P.INVALID_ARGUMENT)
         cfg.compression = "context_window_compression" in s
+        if cfg.compression:
+            cfg.compression_trigger, cfg.compression_target = _compression(
+                _dict(s.get("context_window_compression")), model.context_tokens)
         cfg.output_transcription = "output_audio_transcription" in s
         cfg.turn_coverage = ric.get("turn_coverage") or model.turn_coverage
         cfg.low_res = gc.get("media_resolution") == "MEDIA_RESOLUTION_LOW"
@@ -672,7 +678,7 @@ class Connection:
                        language=cfg.language, voice=cfg.voice)
         st.turn_index += 1
         st.history.append({"role": "user", "kind": job.kind, "text": job.text or ""})
-        out_tokens = {"AUDIO": 0.0, "TEXT": 0.0}
+        out_tokens = self.out_tokens = {"AUDIO": 0.0, "TEXT": 0.0}
         interrupted = False
         if not reply.silent:
             if cfg.resumption:
@@ -687,28 +693,46 @@ class Connection:
                 interrupted = await (self._speak_text(reply, tr, out_tokens, n) if cfg.modality == "TEXT"
                                      else self._speak_audio(reply, tr, out_tokens, n))
             st.history.append({"role": "model", "kind": cfg.modality.lower(), "text": tr.reply_text})
-        # usage: the whole context is billed again every turn (cumulative per session)
-        tk = catalog.tokens()
-        for m, v in self.pending_input.items():
-            st.context[m] += int(round(v))
-            self.pending_input[m] = 0.0
-        for m in st.context:
-            st.prompt[m] += st.context[m]
-        out_tokens["TEXT"] = math.ceil(out_tokens["TEXT"])
-        for m, v in out_tokens.items():
-            st.response[m] += int(round(v))
-            st.context[m] += int(round(v))
+        usage = self._turn_usage(out_tokens)
         sc: dict = {"turnComplete": True}
         if cfg.model.interaction_status:
             sc["interactionStatus"] = "IDLE"
-        await self.send_json({"serverContent": sc, "usageMetadata": st.usage_json()})
+        await self.send_json({"serverContent": sc, "usageMetadata": usage})
         tr.interrupted = interrupted
         self.svc.trace.add(tr)
         if cfg.resumption:
             await self._resumption_update(True)
         self.svc.sessions.save(self.state)
         await self.fire(f"turn-end:{n}")
-        _ = tk
+
+    def _turn_usage(self, out_tokens: dict) -> dict:
+        """This turn's usageMetadata (per turn, not cumulative): the prompt is the whole context
+        billed again at this turn (system instruction, earlier turns' input and output, this turn's
+        input), after context-window compression slid it; the response is this turn's output."""
+        st, cfg = self.state, self.cfg
+        turn_in = {m: int(round(v)) for m, v in self.pending_input.items() if round(v)}
+        self.pending_input = {m: 0.0 for m in self.pending_input}
+        st.turns.append({"in": turn_in, "out": {}})
+        # the system instruction is billed as prompt text (ai.google.dev/gemini-api/docs/tokens
+        # #system-instructions-and-tools, cited in googleapis/python-genai#1342)
+        prefix = math.ceil(len(cfg.instruction or "") / catalog.tokens()["text_chars_per_token"])
+        if cfg.compression:
+            lifecycle.slide(st.turns, prefix=prefix, trigger=cfg.compression_trigger, target=cfg.compression_target)
+        prompt = lifecycle.context_tokens(st.turns)
+        prompt["TEXT"] += prefix
+        out = {m: int(math.ceil(v)) if m == "TEXT" else int(round(v)) for m, v in out_tokens.items()}
+        st.turns[-1]["out"] = {m: n for m, n in out.items() if n}
+        return lifecycle.usage_json(prompt, out, backend=self.route.backend)
+
+    def _interim_usage(self) -> dict:
+        """A report part-way through a turn: the context so far and the output so far (smaller
+        than the turn's final report; nothing in the session state changes)."""
+        prompt = lifecycle.context_tokens(self.state.turns)
+        for m, v in self.pending_input.items():
+            prompt[m] += int(round(v))
+        prompt["TEXT"] += math.ceil(len(self.cfg.instruction or "") / catalog.tokens()["text_chars_per_token"])
+        out = {m: int(v) for m, v in getattr(self, "out_tokens", {}).items()}
+        return lifecycle.usage_json(prompt, out, backend=self.route.backend)
 
     def _tool_calls(self, job: Job, n: int) -> list[dict]:
         """Documented rule: a declared function is called when its name occurs in the turn's text,
@@ -844,11 +868,29 @@ class Cfg:
     resumption: bool = False
     transparent: bool = False
     compression: bool = False
+    compression_trigger: int = 0
+    compression_target: int = 0
     output_transcription: bool = False
     low_res: bool = False
     tools: list = field(default_factory=list)
     history_in_client_content: bool = False
     turn_coverage: str = "TURN_INCLUDES_ONLY_ACTIVITY"
+
+
+def _compression(c: dict, context_tokens: int) -> tuple[int, int]:
+    """(trigger, target) of a contextWindowCompression setup. Defaults as documented: trigger 80 %
+    of the model's context window (generativelanguage v1beta ContextWindowCompressionConfig
+    .trigger_tokens: "If not set, the default is 80% of the model's context window limit"), target
+    trigger / 2 (google-genai types.SlidingWindow.target_tokens). int64 fields may be strings."""
+    try:
+        trigger = int(c["trigger_tokens"]) if c.get("trigger_tokens") is not None else int(0.8 * context_tokens)
+        sw = _dict(c.get("sliding_window"))
+        target = int(sw["target_tokens"]) if sw.get("target_tokens") is not None else trigger // 2
+    except (TypeError, ValueError):
+        raise P.ProtocolError() from None
+    if trigger < 0 or target < 0:
+        raise P.ProtocolError()
+    return trigger, target
 
 
 def _opt_int(v):

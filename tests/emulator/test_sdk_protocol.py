@@ -231,7 +231,7 @@ async def test_bad_frames_get_1007(emu, frames):
 
 # -- message types and close codes -> SDK exceptions ------------------------------------------------
 
-async def test_usage_is_cumulative_and_resumption_updates(emu):
+async def test_usage_per_turn_and_resumption_updates(emu):
     async with emu.client.aio.live.connect(model=MODEL, config=cfg(session_resumption=types.SessionResumptionConfig())) as s:
         usages, updates = [], []
         for _ in range(2):
@@ -241,7 +241,7 @@ async def test_usage_is_cumulative_and_resumption_updates(emu):
             updates += [m.session_resumption_update for m in msgs if m.session_resumption_update]
         gen = [m for m in msgs if m.server_content and m.server_content.generation_complete]
     assert len(gen) == 1
-    assert usages[1].prompt_token_count > usages[0].prompt_token_count  # cumulative, context re-billed
+    assert usages[1].prompt_token_count > usages[0].prompt_token_count  # per turn: the context is re-billed (tests/test_usage.py)
     audio_details = [d for d in usages[0].response_tokens_details if d.modality == "AUDIO"]
     assert audio_details and audio_details[0].token_count > 0
     assert any(u.resumable and u.new_handle for u in updates) and any(not u.resumable for u in updates)
