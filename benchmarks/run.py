@@ -1005,7 +1005,7 @@ def _sweep_costs(sw: dict) -> list[dict]:
     scoring-thread timers."""
     inc = {x["function"]: x["inclusive_s"] for x in sw.get("top_inclusive", []) + sw.get("top_livekit_lab", [])}
     st = sw.get("scoring_threads") or {}
-    costs = [{"cost": "reply scoring in the sweep's thread pool (sweep.py:score_reply: DNSMOS, pyin pitch, VAD; see "
+    costs = [{"cost": "reply scoring in the sweep's thread pool (analysis/reply.py:score_reply: DNSMOS, pyin pitch, VAD; see "
                       "score_reply_profile_top); the main thread sits idle in epoll waiting for it",
               "seconds": round(st.get("wall_s", 0.0), 2), "thread_cpu_s": round(st.get("thread_cpu_s", 0.0), 2),
               "calls": st.get("calls"), "main_thread_idle_s": inc.get("<built-in>:epoll.poll")},

@@ -41,14 +41,12 @@ backoff, and a case that still fails is recorded with ``error`` set. Cases alrea
 (`EvalLog.finished`) are skipped, so a sweep killed at any point (even with SIGKILL) resumes where
 it stopped, with exactly one row per case.
 
-Scores per reply (see ``docs/scoring.md``): silero speech seconds and ``responded``; F0 median and
-spread, active level, speaking rate (characters per speech-second), syllable rate, pauses (raw
-prosody, the inputs of the arousal index); ``arousal``: the arousal shift against the group's
-baseline, the same configuration's reply to the neutral directed prompt with affective and proactive
-off (from this run, or read back from the log when an earlier run finished it); VADER polarity, empathy
-lexicon score; language check; DNSMOS on one 9.01 s window (the reply tiled to the window length,
-as the reference implementation tiles short clips; replies longer than a window get every window).
-Identical replies (same audio, transcript and language) are scored once per process.
+Scores per reply: `livekit_lab.analysis.reply.score_reply` (one `ReplyScores` per reply, logged
+with its ``to_row()``; see ``docs/scoring.md``). ``arousal``: the reply against its baseline
+(`baselines`: the same configuration's reply to the neutral directed prompt with affective and
+proactive off, repeat 0, from this run or read back from the log when an earlier run finished it),
+computed by `ReplyScores.adaptation` only; ``extra`` records ``baseline_id``, the index's terms and
+``empathy_gain``. Identical replies (same audio, transcript and language) are scored once per process.
 """
 
 from __future__ import annotations
@@ -71,11 +69,12 @@ from typing import Any, Callable, Mapping
 import numpy as np
 
 from . import audio, catalog
+from .analysis.reply import ReplyScores, score_reply
 from .config import LiveOptions
 from .errors import LiveLabError, LiveSessionError
 
 __all__ = ["Sweep", "Case", "SweepError", "SweepResult", "case_id", "load", "run", "run_async", "score_reply",
-           "adaptation", "CONFIG_KEYS", "STIMULUS_KEYS"]
+           "adaptation", "baselines", "CONFIG_KEYS", "STIMULUS_KEYS"]
 
 log = logging.getLogger("livekit_lab.sweep")
 
@@ -429,15 +428,6 @@ class Case:
 
 # ----------------------------------------------------------------------------------------- scoring
 
-def _dnsmos_input(y24: np.ndarray) -> np.ndarray:
-    from .analysis import quality
-
-    y16 = audio.resample(y24, orig_sr=audio.OUTPUT_RATE, target_sr=quality.SR)
-    if len(y16) <= quality._SEG:
-        y16 = np.resize(y16, quality._SEG)  # tile to exactly one window (np.resize repeats the clip)
-    return y16.astype(np.float32)
-
-
 def _finite(v: Any) -> float | None:
     try:
         f = float(v)
@@ -446,101 +436,37 @@ def _finite(v: Any) -> float | None:
     return f if np.isfinite(f) else None
 
 
-def score_reply(pcm: bytes, transcript: str | None, language: str | None, *, dnsmos: bool = True,
-                prosody: bool = True) -> dict:
-    """Scores of one reply (24 kHz PCM16 bytes + its transcript), as log columns and extra keys.
+def adaptation(df):
+    """Add the arousal shift's columns to a log DataFrame, as the runner logged them.
 
-    Columns: ``responded``, ``reply_speech_s``, ``f0_median_hz``, ``f0_spread_st``, ``level_dbfs``,
-    ``rate_cps``, ``polarity``, ``empathy``, ``language_ok``, ``dnsmos_*``; extra keys (raw
-    prosody for `adaptation`): ``f0_range_st``, ``syllables_per_s``, ``pause_s``, ``n_pauses``,
-    ``empathy_count``, ``detected_script`` and ``score_s`` (seconds spent scoring).
-    """
-    from .analysis import prosody as _prosody, quality, scores, text
-
-    t0 = time.perf_counter()
-    y = audio.pcm16_to_float(pcm) if pcm else np.zeros(0, np.float32)
-    r = scores.responded(y, sr=audio.OUTPUT_RATE)
-    out: dict[str, Any] = {"responded": r.answered, "reply_speech_s": r.speech_s}
-    lang = language or "en"
-    if r.answered and prosody:
-        p = _prosody.pitch(y, sr=audio.OUTPUT_RATE)
-        lv = _prosody.loudness(y, sr=audio.OUTPUT_RATE)
-        rt = _prosody.speaking_rate(y, sr=audio.OUTPUT_RATE, transcript=transcript or None, speech_s=r.speech_s,
-                                    pitch_track=p)
-        pa = _prosody.pauses(y, sr=audio.OUTPUT_RATE)
-        out.update(f0_median_hz=_finite(p.median_hz), f0_spread_st=_finite(p.spread_st), level_dbfs=_finite(lv.level_dbfs),
-                   rate_cps=_finite(rt.chars_per_s), f0_range_st=_finite(p.range_st),
-                   syllables_per_s=_finite(rt.syllables_per_s), pause_s=_finite(pa.total_s), n_pauses=int(pa.count))
-    if r.answered and dnsmos:
-        d = quality.dnsmos(_dnsmos_input(y), sr=quality.SR, threads=1)
-        out.update(dnsmos_sig=d.sig, dnsmos_bak=d.bak, dnsmos_ovrl=d.ovrl, dnsmos_p808=d.p808)
-    if transcript:
-        e = text.empathy(transcript, language=lang)
-        lc = scores.language_check(transcript, language=lang) if language else None
-        out.update(polarity=_finite(text.polarity(transcript, language=lang).compound), empathy=float(e.score),
-                   empathy_count=int(e.count))
-        if lc is not None:
-            out.update(language_ok=lc.matches, detected_script=lc.detected_script)
-    out["score_s"] = round(time.perf_counter() - t0, 4)
-    return out
-
-
-def adaptation(df, *, by: tuple[str, ...] = ("sweep", "voice", "language", "model", "modality")):
-    """Add ``arousal_shift`` (and its terms) to a log DataFrame, after the sweep.
-
-    Each answered reply is compared with the same voice's reply to the *neutral directed* prompt
-    in the same ``by`` group with affective dialog and proactive audio off (the baseline), using
-    `livekit_lab.analysis.scores.arousal_shift` on the raw prosody stored in the row (its
-    ``extra`` keys ``syllables_per_s``, ...). Rows without a baseline get NaN. Also adds
-    ``empathy_gain`` (empathy lexicon count minus the baseline's). Returns a new DataFrame.
+    The runner scores each reply against its group's baseline (`baseline_for`) with
+    `livekit_lab.analysis.reply.ReplyScores.adaptation` (the only place the index is computed)
+    and logs ``arousal`` plus, in ``extra``, ``baseline_id``, ``d_rate``, ``d_level_db``,
+    ``d_spread_st``, ``d_f0_st`` and ``empathy_gain``. This adds those as columns, with
+    ``arousal_shift`` = ``arousal`` (NaN where there was no answered baseline). Returns a new DataFrame.
     """
     import pandas as pd
 
-    from .analysis import prosody as _prosody, scores
-
     df = df.copy()
-    if "syllables_per_s" not in df.columns and "extra" in df.columns:
-        ext = pd.DataFrame([json.loads(x) if isinstance(x, str) else {} for x in df["extra"]], index=df.index)
-        for k in ("syllables_per_s", "f0_range_st", "pause_s", "n_pauses", "empathy_count"):
-            if k in ext:
-                df[k] = ext[k]
-    cols = ["arousal_shift", "d_rate", "d_level_db", "d_spread_st", "d_f0_st", "empathy_gain"]
-    for c in cols:
-        df[c] = np.nan
-    need = {"voice", "tone", "address", "affective", "proactive", "responded", "f0_median_hz"}
-    if len(df) == 0 or need - set(df.columns):
-        return df
-    keys = [k for k in by if k in df.columns]
-
-    def pros(row) -> _prosody.Prosody:
-        g = lambda k: float(row[k]) if k in row and pd.notna(row[k]) else float("nan")  # noqa: E731
-        return _prosody.Prosody(f0_median_hz=g("f0_median_hz"), f0_spread_st=g("f0_spread_st"),
-                                f0_range_st=g("f0_range_st"), level_dbfs=g("level_dbfs"), speech_s=g("reply_speech_s"),
-                                chars_per_s=g("rate_cps"), syllables_per_s=g("syllables_per_s"), pause_s=g("pause_s"),
-                                n_pauses=int(g("n_pauses")) if np.isfinite(g("n_pauses")) else 0)
-
-    answered = df["responded"].fillna(False).astype(bool) & df["f0_median_hz"].notna()
-    base_mask = answered & (df["tone"] == "neutral") & (df["address"] == "directed") & \
-        ~df["affective"].fillna(False).astype(bool) & ~df["proactive"].fillna(False).astype(bool)
-    for key, grp in df.groupby(keys, dropna=False, sort=False):
-        base = grp[base_mask.loc[grp.index]]
-        if base.empty:
-            continue
-        b = base.iloc[0]
-        bp = pros(b)
-        b_emp = b.get("empathy_count")
-        for idx in grp.index[answered.loc[grp.index]]:
-            row = df.loc[idx]
-            s = scores.arousal_shift(pros(row), bp)
-            df.loc[idx, cols[:5]] = [s.arousal, s.d_rate, s.d_level_db, s.d_spread_st, s.d_f0_st]
-            e = row.get("empathy_count")
-            if pd.notna(e) and pd.notna(b_emp):
-                df.loc[idx, "empathy_gain"] = float(e) - float(b_emp)
+    keys = ("baseline_id", *_ADAPT_KEYS)
+    if "extra" in df.columns and any(k not in df.columns for k in keys):
+        ext = pd.DataFrame([json.loads(x) if isinstance(x, str) else (x if isinstance(x, dict) else {})
+                            for x in df["extra"]], index=df.index)
+        for k in keys:
+            if k not in df.columns:
+                df[k] = ext[k] if k in ext else np.nan
+    for k in keys:
+        if k not in df.columns:
+            df[k] = np.nan
+    arousal = df["arousal"] if "arousal" in df.columns else pd.Series(np.nan, index=df.index)
+    df["arousal_shift"] = pd.to_numeric(arousal, errors="coerce").astype(float)
+    for k in _ADAPT_KEYS:
+        df[k] = pd.to_numeric(df[k], errors="coerce").astype(float)
     return df
 
 
-_PROSODY_KEYS = ("f0_median_hz", "f0_spread_st", "f0_range_st", "level_dbfs", "reply_speech_s", "rate_cps",
-                 "syllables_per_s", "pause_s", "n_pauses")
+#: What the runner logs in ``extra`` about a reply against its baseline (besides ``baseline_id``).
+_ADAPT_KEYS = ("d_rate", "d_level_db", "d_spread_st", "d_f0_st", "empathy_gain")
 
 
 def _group_key(case: "Case") -> str:
@@ -555,19 +481,19 @@ def _is_baseline(case: "Case") -> bool:
             and st.get("address") == "directed" and case.repeat == 0)
 
 
-def _prosody_of(values: Mapping[str, Any]):
-    from .analysis import prosody as _prosody
+def baselines(cases: list["Case"]) -> dict[str, "Case | None"]:
+    """The baseline of each case (by ``case_id``): the arousal index compares a reply with it.
 
-    def g(k):
-        v = _finite(values.get(k))
-        return float("nan") if v is None else v
-
-    if not values.get("responded") or _finite(values.get("f0_median_hz")) is None:
-        return None
-    return _prosody.Prosody(f0_median_hz=g("f0_median_hz"), f0_spread_st=g("f0_spread_st"), f0_range_st=g("f0_range_st"),
-                            level_dbfs=g("level_dbfs"), speech_s=g("reply_speech_s"), chars_per_s=g("rate_cps"),
-                            syllables_per_s=g("syllables_per_s"), pause_s=g("pause_s"),
-                            n_pauses=int(g("n_pauses")) if np.isfinite(g("n_pauses")) else 0)
+    A case's group is its configuration but for the affective and proactive flags (voice, language,
+    model, modality, VAD settings, options); its baseline is the group's first case, in definition
+    order, with the neutral directed prompt, affective and proactive off, repeat 0. None when the
+    sweep has no such case for the group.
+    """
+    first: dict[str, Case] = {}
+    for c in cases:
+        if _is_baseline(c):
+            first.setdefault(_group_key(c), c)
+    return {c.case_id: first.get(_group_key(c)) for c in cases}
 
 
 class _Scorer:
@@ -583,16 +509,16 @@ class _Scorer:
         self._first = threading.Lock()  # the first reply is scored alone: librosa's numba kernels compile once
         self._warm = False
 
-    def _score(self, pcm: bytes, transcript: str | None, language: str | None) -> dict:
+    def _score(self, pcm: bytes, transcript: str | None, language: str | None) -> ReplyScores:
         if not self._warm:
             with self._first:
                 if not self._warm:
-                    res = score_reply(pcm, transcript, language, **self.kw)
-                    self._warm = "f0_median_hz" in res or not self.kw["prosody"]  # pitch ran (or never will)
+                    res = score_reply(pcm, transcript=transcript, language=language, **self.kw)
+                    self._warm = res.f0_median_hz is not None or not self.kw["prosody"]  # pitch ran (or never will)
                     return res
-        return score_reply(pcm, transcript, language, **self.kw)
+        return score_reply(pcm, transcript=transcript, language=language, **self.kw)
 
-    async def score(self, pcm: bytes, transcript: str | None, language: str | None) -> dict:
+    async def score(self, pcm: bytes, transcript: str | None, language: str | None) -> ReplyScores:
         key = hashlib.sha1(pcm + b"\0" + (transcript or "").encode() + b"\0" + (language or "").encode()).hexdigest()
         fut = self._cache.get(key)
         if fut is None:
@@ -601,8 +527,7 @@ class _Scorer:
             self._cache[key] = fut
         else:
             self.hits += 1
-        res = dict(await asyncio.shield(fut))
-        return res
+        return await asyncio.shield(fut)
 
     def close(self) -> None:
         self.pool.shutdown(wait=False, cancel_futures=True)
@@ -746,24 +671,23 @@ async def run_async(sweep: Sweep, log, *, backend: Any = "emulator", concurrency
             b.close()
         res.wall_s = time.perf_counter() - t_start
         return res
-    # the arousal index compares each reply with its group's baseline (the neutral directed prompt,
-    # affective and proactive off): finished baselines come from the log, the others from this run
-    baselines: dict[str, asyncio.Future] = {}
-    base_case: dict[str, Case] = {}
-    for c in cases:
-        if _is_baseline(c):
-            base_case.setdefault(_group_key(c), c)
+    # the arousal index compares each reply with its baseline (`baselines`): finished baselines
+    # come from the log, the others from this run; a future holds the baseline's scores or None
+    base_of = baselines(cases)
+    base_scores: dict[str, asyncio.Future] = {}
     todo_ids = {c.case_id for c in todo}
+    base_cases = {b.case_id: b for b in base_of.values() if b is not None}
     logged = {}
-    old_ids = [c.for_backend(name) for c in base_case.values() if c.case_id not in todo_ids]
+    old_ids = [b.for_backend(name) for b in base_cases.values() if b.case_id not in todo_ids]
     if old_ids:
         prev = log.to_pandas(expand_extra=True, case_id=old_ids)
         logged = {r["case_id"]: r for r in prev.to_dict("records")}
-    for g, c in base_case.items():
+    for bid, b in base_cases.items():
         fut = asyncio.get_running_loop().create_future()
-        if c.case_id not in todo_ids:
-            fut.set_result(_prosody_of(logged.get(c.for_backend(name), {})))
-        baselines[g] = fut
+        if bid not in todo_ids:
+            row0 = logged.get(b.for_backend(name))
+            fut.set_result(ReplyScores.from_row(row0) if row0 is not None else None)
+        base_scores[bid] = fut
     sc = dict(sweep.scoring)
     scorer = _Scorer(scoring_workers or max(1, min(4, os.cpu_count() or 2)), dnsmos=sc.get("dnsmos", True),
                      prosody=sc.get("prosody", True))
@@ -783,15 +707,14 @@ async def run_async(sweep: Sweep, log, *, backend: Any = "emulator", concurrency
             return rec, s.reconnects, s.backend.api_version
 
     async def one(case: Case) -> None:
-        gkey = _group_key(case)
-        is_base = base_case.get(gkey) is case
+        base = base_of[case.case_id]
         try:
-            await one_case(case, gkey, is_base)
+            await one_case(case, base)
         finally:
-            if is_base and not baselines[gkey].done():
-                baselines[gkey].set_result(None)  # failed or cancelled: the group has no baseline
+            if base is case and not base_scores[case.case_id].done():
+                base_scores[case.case_id].set_result(None)  # failed or cancelled: the group has no baseline
 
-    async def one_case(case: Case, gkey: str, is_base: bool) -> None:
+    async def one_case(case: Case, base: Case | None) -> None:
         cid = case.for_backend(name)
         row = _base_row(case, cid, name)
         rec = err = None
@@ -830,21 +753,17 @@ async def run_async(sweep: Sweep, log, *, backend: Any = "emulator", concurrency
             reply = rec.reply_audio
             transcript = rec.output_transcript or rec.text or None
             scored = await scorer.score(reply, transcript, case.config["language"])
-            res.score_s += scored.get("score_s", 0.0)
-            row.update(scored)
+            res.score_s += scored.score_s or 0.0
+            row.update(scored.to_row())
             if case.config["modality"] == "TEXT":  # a text reply has no audio for the VAD to hear
                 row["responded"] = bool(rec.text)
-            mine = _prosody_of(row)
-            if is_base:
-                baselines[gkey].set_result(mine)
-            elif gkey in baselines and mine is not None:
-                base = await baselines[gkey]
-                if base is not None:
-                    from .analysis import scores as _scores
-
-                    row["arousal"] = _finite(_scores.arousal_shift(mine, base).arousal)
-            if is_base and mine is not None:
-                row["arousal"] = 0.0
+            if base is case:
+                base_scores[case.case_id].set_result(scored)
+            if base is not None and scored.prosody() is not None:
+                base_s = await base_scores[base.case_id]
+                adapt = scored.adaptation(base_s) if base_s is not None else None
+                if adapt is not None:
+                    row.update(adapt.to_row(), baseline_id=base.for_backend(name))
             if audio_dir is not None and reply:
                 path = audio_dir / f"{cid}.wav"
 

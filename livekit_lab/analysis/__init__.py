@@ -12,6 +12,8 @@ quality
     DNSMOS P.835 (SIG, BAK, OVRL) and P.808 via onnxruntime.
 scores
     Affect adaptation, A/B effect sizes, proactive-audio confusion.
+reply
+    One scoring stage per reply: ``score_reply`` -> ``ReplyScores`` (``to_row`` / ``from_row``).
 language
     Language check of a transcript (``language_check``, also reachable as ``analysis.language_check``).
 
@@ -22,9 +24,10 @@ from __future__ import annotations
 
 import importlib
 
-_MODULES = ("vad", "prosody", "text", "quality", "scores", "language")
+_MODULES = ("vad", "prosody", "text", "quality", "scores", "language", "reply")
 #: Functions and results re-exported lazily: name -> submodule.
-_NAMES = {"language_check": "language", "LanguageCheck": "language"}
+_NAMES = {"language_check": "language", "LanguageCheck": "language", "score_reply": "reply",
+          "ReplyScores": "reply"}
 __all__ = [*_MODULES, *_NAMES]
 
 
