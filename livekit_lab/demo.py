@@ -20,8 +20,8 @@ DEMO_SWEEP = ROOT / "sweeps" / "demo.toml"
 
 
 def summary(df):
-    """One row per voice: voice, language(s), turns, responded rate, TTFA p50, DNSMOS OVRL, language OK,
-    mean arousal shift of the emotional prompts with affective dialog on (vs the voice's neutral reply)."""
+    """One row per voice: voice, language(s), turns, responded rate, TTFA p50, DNSMOS OVRL, language OK
+    (share of the decided replies), language unsure (replies the check could not decide), mean arousal shift of the emotional prompts with affective dialog on (vs the voice's neutral reply)."""
     import pandas as pd
 
     from . import report
@@ -34,7 +34,7 @@ def summary(df):
     emo = df[(df["tone"] != "neutral") & df["affective"].fillna(False).astype(bool)]
     t["arousal_aff_on"] = t["voice"].map(emo.groupby("voice")["arousal"].mean())
     cols = ["voice", "languages", "turns", "responded", "ttfa_p50_ms", "dnsmos_ovrl", "language_ok",
-            "arousal_aff_on", "errors"]
+            "language_unsure", "arousal_aff_on", "errors"]
     return pd.DataFrame(t[cols]).sort_values("voice").reset_index(drop=True)
 
 

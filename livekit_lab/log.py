@@ -131,8 +131,13 @@ CASE_COLUMNS: tuple[Column, ...] = tuple(
             ("rate_cps", "float", "Speaking rate of the reply: transcript characters per second of speech (silero VAD)."),
             ("polarity", "float", "Sentiment polarity of the reply transcript, −1…1 (VADER compound)."),
             ("empathy", "float", "Empathy-lexicon score of the reply transcript: min(phrases found, 2) / 2, in 0…1."),
-            ("arousal", "float", "Arousal shift of the reply from the same voice's neutral baseline (unbounded; NaN without a baseline)."),
-            ("language_ok", "bool", "Whether the reply is in the requested language."),
+            ("arousal", "float", "Arousal shift of the reply from its baseline, the same configuration's reply to the "
+                                 "neutral directed prompt (unbounded; 0 for the baseline; NULL, never NaN, without an "
+                                 "answered baseline). `extra` holds `baseline_id` and the terms `d_rate`, `d_level_db`, "
+                                 "`d_spread_st`, `d_f0_st`, `empathy_gain`."),
+            ("language_ok", "bool", "Whether the reply transcript is in the requested language "
+                                    "(`analysis.language_check`); NULL when it cannot tell (`extra.language_reason` "
+                                    "says why) or when there is no transcript or no requested language."),
             ("dnsmos_sig", "float", "DNSMOS P.835 speech quality (SIG), 1–5."),
             ("dnsmos_bak", "float", "DNSMOS P.835 background quality (BAK), 1–5."),
             ("dnsmos_ovrl", "float", "DNSMOS P.835 overall quality (OVRL), 1–5."),

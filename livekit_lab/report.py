@@ -38,7 +38,8 @@ from . import cost as _cost
 from .log import CASE_COLUMNS, EvalLog
 
 __all__ = ["voice_ranking", "latency_distributions", "heatmap", "affect_effect", "proactive_confusion",
-           "cost_per_1000_turns", "figures", "summary_table", "write_html", "main", "LOWER_IS_BETTER"]
+           "cost_per_1000_turns", "figures", "summary_table", "language_undecided", "write_html", "main",
+           "LOWER_IS_BETTER"]
 
 #: Metrics where smaller is better (colour maps and rankings are flipped for them).
 LOWER_IS_BETTER = frozenset({"ttfa_ms", "ttfb_ms", "turn_ms", "interrupt_ms", "cost_usd"})
@@ -74,6 +75,33 @@ def _col(df: pd.DataFrame, name: str) -> pd.Series:
         s = s.map(lambda v: np.nan if v is None or v is pd.NA or (isinstance(v, float) and np.isnan(v))
                   else float(bool(v)) if isinstance(v, (bool, np.bool_)) else v)
     return pd.to_numeric(s, errors="coerce").astype("float64")
+
+
+def _extra_key(df: pd.DataFrame, key: str) -> pd.Series:
+    """A key of the rows' ``extra`` (a column when expanded, else read from the JSON); NA if absent."""
+    if key in df:
+        return df[key]
+    if "extra" not in df:
+        return pd.Series(pd.NA, index=df.index, dtype="object")
+
+    def get(x: Any) -> Any:
+        if isinstance(x, str):
+            try:
+                x = json.loads(x)
+            except ValueError:
+                return pd.NA
+        return x.get(key, pd.NA) if isinstance(x, dict) else pd.NA
+
+    return df["extra"].map(get).astype("object")
+
+
+def language_undecided(df: pd.DataFrame) -> pd.Series:
+    """Rows whose language check ran but could not tell: ``language_ok`` NULL with a ``language_reason``.
+
+    They are left out of the ``language_ok`` share and counted on their own (``language_unsure``).
+    """
+    ok = df["language_ok"] if "language_ok" in df else pd.Series(pd.NA, index=df.index, dtype="object")
+    return (ok.isna() & _extra_key(df, "language_reason").notna()).astype(bool)
 
 
 def _labels(df: pd.DataFrame, name: str) -> pd.Series:
@@ -288,7 +316,9 @@ def heatmap(df: pd.DataFrame, *, metric: str = "dnsmos_ovrl", rows: str = "voice
     cb = fig.colorbar(im, ax=ax, shrink=0.8, label=metric)
     cb.formatter.set_useOffset(False)
     total = int(np.nansum(n.to_numpy(dtype="float64")))
-    ax.set_title(f"{title} · {total} turns", loc="left", fontsize=11, fontweight="bold")
+    unsure = int(language_undecided(data).sum()) if metric == "language_ok" else 0
+    note = f" · {unsure} undecided (not in the share)" if unsure else ""
+    ax.set_title(f"{title} · {total} turns{note}", loc="left", fontsize=11, fontweight="bold")
     return fig
 
 
@@ -471,9 +501,13 @@ def figures(df: pd.DataFrame) -> dict[str, Figure]:
 # ----------------------------------------------------------------------------------- tables
 
 def summary_table(df: pd.DataFrame, *, by: str = "voice") -> pd.DataFrame:
-    """One row per ``by`` value: turns, responded, TTFA p50/p95, DNSMOS OVRL, language OK, errors, $/1000 turns."""
-    cols = ["turns", "responded", "ttfa_p50_ms", "ttfa_p95_ms", "dnsmos_ovrl", "language_ok", "errors",
-            "usd_per_1000_turns"]
+    """One row per ``by`` value: turns, responded, TTFA p50/p95, DNSMOS OVRL, language OK, errors, $/1000 turns.
+
+    ``language_ok`` is the share of the replies the language check could decide; ``language_unsure``
+    counts those it could not (`language_undecided`).
+    """
+    cols = ["turns", "responded", "ttfa_p50_ms", "ttfa_p95_ms", "dnsmos_ovrl", "language_ok", "language_unsure",
+            "errors", "usd_per_1000_turns"]
     if by not in df or len(df) == 0:
         return pd.DataFrame(columns=[by, *cols])
     data, _ = _measured(df)
@@ -488,6 +522,7 @@ def summary_table(df: pd.DataFrame, *, by: str = "voice") -> pd.DataFrame:
         "ttfa_p95_ms": ttfa.groupby(g).quantile(0.95),
         "dnsmos_ovrl": _col(data, "dnsmos_ovrl").groupby(g).mean(),
         "language_ok": _col(data, "language_ok").groupby(g).mean(),
+        "language_unsure": language_undecided(data).groupby(g).sum(),
         "errors": err.groupby(g).sum(),
         "usd_per_1000_turns": c.groupby(g).mean() * 1000.0,
     })
@@ -613,7 +648,7 @@ def write_html(df: pd.DataFrame, path: str | os.PathLike[str], *, title: str = "
     parts += ["<h2>Per voice</h2>", _table_html(summary_table(df), formats={
         "responded": _pct, "language_ok": _pct, "ttfa_p50_ms": _ms, "ttfa_p95_ms": _ms,
         "dnsmos_ovrl": lambda v: f"{v:.2f}", "usd_per_1000_turns": lambda v: f"${v:.2f}",
-        "turns": lambda v: f"{int(v)}", "errors": lambda v: f"{int(v)}"})]
+        "turns": lambda v: f"{int(v)}", "errors": lambda v: f"{int(v)}", "language_unsure": lambda v: f"{int(v)}"})]
     parts.append("<h2>Cost</h2>")
     try:
         cmp = _cost.compare_monthly(minutes_per_month, measured=df if n else None)

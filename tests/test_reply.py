@@ -7,6 +7,7 @@ import math
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from livekit_lab import audio, sweep
@@ -121,3 +122,26 @@ def test_arousal_is_computed_in_one_place():
     pkg = ROOT / "livekit_lab"
     callers = sorted(str(p.relative_to(pkg)) for p in pkg.rglob("*.py") if "arousal_shift(" in p.read_text())
     assert callers == ["analysis/reply.py", "analysis/scores.py"]
+
+
+def test_undecided_language_checks_are_counted_not_dropped():
+    """language_ok NULL with a reason: out of the share, counted in `language_unsure` (report, demo)."""
+    from livekit_lab import demo, report
+
+    texts = {"a": ("Sure, here you go.", "en"), "b": ("Of course, that is fine.", "en"),
+             "c": ("Claro, aquí tienes.", "en"), "d": ("Okay.", "en")}
+    with EvalLog(":memory:") as lg:
+        lg.start_run(sweep="t", config={}, backend="emulator")
+        for cid, (t, lang) in texts.items():
+            s = score_reply(None, transcript=t, language=lang)
+            lg.add({"case_id": cid, "voice": "Puck", "language": lang, "output_transcript": t, **s.to_row()})
+        lg.add({"case_id": "e", "voice": "Puck", "language": "en", "responded": False})  # no transcript: no check
+        df = lg.to_pandas()
+    ok = df.set_index("case_id")["language_ok"]
+    assert (ok["a"], ok["b"], ok["c"]) == (True, True, False) and ok[["d", "e"]].isna().all()
+    assert report.language_undecided(df).tolist() == [False, False, False, True, False]
+    t = report.summary_table(df)
+    assert t.loc[0, "language_ok"] == pytest.approx(2 / 3, abs=1e-12) and t.loc[0, "language_unsure"] == 1
+    assert demo.summary(df.assign(tone="neutral", affective=False)).loc[0, "language_unsure"] == 1
+    fig = report.heatmap(df, metric="language_ok")
+    assert fig.axes[0].get_title(loc="left").endswith("· 3 turns · 1 undecided (not in the share)")
