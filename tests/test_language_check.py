@@ -40,6 +40,64 @@ REPLIES = {
     "ja": "もちろんです！そのお手伝いができます。何時に会いたいですか？",
 }
 
+#: Three more replies per language: sympathy, a forecast with a name and a number, an English term.
+MORE = {
+ "en": ["I'm sorry to hear that. It sounds like a really tough day. Would you like to talk about it?",
+        "The weather in Paris tomorrow will be sunny with a high of 22 degrees.",
+        "Great question! Python is a programming language that is easy to learn."],
+ "es": ["Lo siento mucho. Parece que ha sido un día muy difícil. ¿Quieres hablar de ello?",
+        "Mañana en París hará sol, con una máxima de 22 grados.",
+        "¡Buena pregunta! Python es un lenguaje de programación fácil de aprender."],
+ "pt": ["Sinto muito por isso. Parece que foi um dia muito difícil. Você quer conversar sobre isso?",
+        "Amanhã em Paris vai fazer sol, com máxima de 22 graus.",
+        "Ótima pergunta! Python é uma linguagem de programação fácil de aprender."],
+ "it": ["Mi dispiace molto. Sembra che sia stata una giornata davvero difficile. Vuoi parlarne?",
+        "Domani a Parigi ci sarà il sole, con una massima di 22 gradi.",
+        "Ottima domanda! Python è un linguaggio di programmazione facile da imparare."],
+ "fr": ["Je suis désolé d'entendre ça. On dirait que la journée a été très difficile. Voulez-vous en parler ?",
+        "Demain à Paris, il fera beau avec une température maximale de 22 degrés.",
+        "Bonne question ! Python est un langage de programmation facile à apprendre."],
+ "de": ["Das tut mir leid. Es klingt, als wäre es ein wirklich harter Tag gewesen. Möchtest du darüber reden?",
+        "Morgen wird es in Paris sonnig bei höchstens 22 Grad.",
+        "Gute Frage! Python ist eine Programmiersprache, die leicht zu lernen ist."],
+ "nl": ["Wat vervelend om te horen. Het klinkt als een heel zware dag. Wil je erover praten?",
+        "Morgen wordt het zonnig in Parijs met een maximumtemperatuur van 22 graden.",
+        "Goede vraag! Python is een programmeertaal die makkelijk te leren is."],
+ "ro": ["Îmi pare rău să aud asta. Pare că a fost o zi foarte grea. Vrei să vorbim despre asta?",
+        "Mâine la Paris va fi soare, cu o maximă de 22 de grade.",
+        "Bună întrebare! Python este un limbaj de programare ușor de învățat."],
+ "pl": ["Przykro mi to słyszeć. Brzmi to jak naprawdę ciężki dzień. Chcesz o tym porozmawiać?",
+        "Jutro w Paryżu będzie słonecznie, maksymalnie 22 stopnie.",
+        "Dobre pytanie! Python to język programowania, którego łatwo się nauczyć."],
+ "tr": ["Bunu duyduğuma üzüldüm. Gerçekten zor bir gün geçirmişsin gibi görünüyor. Bunun hakkında konuşmak ister misin?",
+        "Yarın Paris'te hava güneşli olacak, en yüksek sıcaklık 22 derece.",
+        "Güzel soru! Python öğrenmesi kolay bir programlama dilidir."],
+ "id": ["Saya turut prihatin mendengarnya. Sepertinya hari ini sangat berat. Apakah kamu ingin membicarakannya?",
+        "Besok di Paris akan cerah dengan suhu tertinggi 22 derajat.",
+        "Pertanyaan bagus! Python adalah bahasa pemrograman yang mudah dipelajari."],
+ "vi": ["Tôi rất tiếc khi nghe điều đó. Có vẻ như hôm nay là một ngày thật khó khăn. Bạn có muốn nói về nó không?",
+        "Ngày mai ở Paris trời nắng, nhiệt độ cao nhất 22 độ.",
+        "Câu hỏi hay! Python là một ngôn ngữ lập trình dễ học."],
+ "ru": ["Мне очень жаль это слышать. Похоже, день был действительно тяжёлым. Хотите поговорить об этом?",
+        "Завтра в Париже будет солнечно, до 22 градусов.",
+        "Хороший вопрос! Python — это язык программирования, который легко выучить."],
+ "uk": ["Мені дуже шкода це чути. Схоже, день був справді важким. Хочете поговорити про це?",
+        "Завтра в Парижі буде сонячно, до 22 градусів.",
+        "Гарне питання! Python — це мова програмування, яку легко вивчити."],
+ "hi": ["यह सुनकर मुझे बहुत दुख हुआ। लगता है आज का दिन सच में बहुत मुश्किल था। क्या आप इसके बारे में बात करना चाहेंगे?",
+        "कल पेरिस में धूप रहेगी और अधिकतम तापमान 22 डिग्री रहेगा।",
+        "अच्छा सवाल! Python एक प्रोग्रामिंग भाषा है जिसे सीखना आसान है।"],
+ "mr": ["हे ऐकून मला खूप वाईट वाटलं. आजचा दिवस खरंच खूप कठीण होता असं दिसतं. तुम्हाला याबद्दल बोलायचं आहे का?",
+        "उद्या पॅरिसमध्ये ऊन असेल आणि कमाल तापमान 22 अंश असेल.",
+        "छान प्रश्न! Python ही शिकायला सोपी प्रोग्रामिंग भाषा आहे."],
+ "zh": ["听到这个消息我很难过。看起来今天真的很辛苦。你想聊聊吗？",
+        "明天巴黎晴天，最高气温22度。",
+        "好问题！Python 是一种容易学习的编程语言。"],
+ "ja": ["それを聞いてとても残念です。本当に大変な一日だったようですね。お話ししたいですか？",
+        "明日のパリは晴れで、最高気温は22度です。",
+        "いい質問ですね！Python は学びやすいプログラミング言語です。"],
+}
+
 PAIRS = [(a, b) for members in language.groups().values() for a, b in itertools.permutations(members, 2)]
 
 
@@ -63,6 +121,15 @@ def test_a_reply_fails_every_other_language_of_its_script(written, asked):
     r = language_check(REPLIES[written], language=asked)
     assert r.script_ok is True and r.ok is False, r.reason
     assert r.stopword_language == written and written in r.reason
+
+
+@pytest.mark.parametrize("written", sorted(MORE))
+def test_more_replies_pass_their_own_language_and_fail_the_rest_of_their_script(written):
+    group = next(m for m in language.groups().values() if written in m)
+    for text in MORE[written]:
+        for asked in group:
+            r = language_check(text, language=asked)
+            assert r.ok is (asked == written), (text, asked, r.reason)
 
 
 def test_italian_with_u_grave_is_not_french():
