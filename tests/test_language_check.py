@@ -4,7 +4,10 @@ Every case below is a realistic assistant reply. The evidence lists are in
 ``livekit_lab/analysis/languages.toml``; the rule is in ``livekit_lab/analysis/language.py``.
 On the real API the transcript is the service's output transcription (`outputTranscription`,
 free text in the reply language), not the emulator's phrase bank, so the check must hold on
-text it has never seen; the cross-language matrix below is the guard.
+text it has never seen; the cross-language matrices below are the guard. That transcription can
+itself switch language or script (livekit/livekit#4338: non-English output transcripts with
+language="en-US"; google-gemini/gemini-live-api-examples#45: Arabic in Latin transliteration), which
+is why a transliterated reply must fail on its script with a reason naming what was seen.
 """
 
 from __future__ import annotations
@@ -197,6 +200,13 @@ def test_undecidable_replies_say_so_instead_of_guessing():
     for empty in ("", "123 ?!"):
         r = language_check(empty, language="en")
         assert r.ok is None and r.reason == "no letters"
+
+
+def test_a_transliterated_reply_fails_on_its_script():
+    # google-gemini/gemini-live-api-examples#45: Arabic speech transcribed in Latin letters
+    r = language_check("Ahlan, kayfa yumkinuni musaadatuka al-yawm?", language="ar")
+    assert (r.script_ok, r.ok, r.method) == (False, False, "script")
+    assert r.reason == "mostly Latin (6 words) vs Arabic 0" and r.detected_script == "Latin"
 
 
 def test_other_scripts_are_checked_by_words_of_their_script():

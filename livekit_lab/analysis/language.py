@@ -34,6 +34,15 @@ name); Thai, also unspaced, counts one unit per 4 characters. Other words count 
 
 Languages alone in their script (ar, bn, ko, ta, te, th) are checked by script only
 (``method="script"``). ``ok`` is ``script_ok`` when the script stage is not True.
+
+What it judges
+--------------
+The transcript, not the audio. On the real API that is the output transcription, which can itself
+be in another language or script than the speech (output transcripts in other languages with
+``language="en-US"``: livekit/livekit#4338; Arabic rendered in Latin transliteration:
+google-gemini/gemini-live-api-examples#45). A False can therefore be a transcription fault;
+``reason`` and ``scripts`` say what was seen. On the emulator the transcript is the phrase-bank
+text, so the check there only shows that the rule accepts correct text.
 """
 
 from __future__ import annotations

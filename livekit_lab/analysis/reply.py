@@ -30,9 +30,12 @@ import json
 import math
 import time
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from .prosody import Prosody
 
 __all__ = ["ReplyScores", "score_reply", "Adaptation", "COLUMNS", "EXTRA"]
 
@@ -136,7 +139,7 @@ class ReplyScores:
         kw["reply_speech_s"] = kw["reply_speech_s"] or 0.0
         return cls(**kw)
 
-    def prosody(self):
+    def prosody(self) -> "Prosody | None":
         """The raw prosody as `prosody.Prosody` (None for a silent reply or one without pitch)."""
         from .prosody import Prosody
 
