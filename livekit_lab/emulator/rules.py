@@ -173,3 +173,23 @@ def effective_setup(client: dict, token_setup: dict | None, field_mask: str | No
         else:
             dst[parts[-1]] = src
     return out
+
+
+def blocking(model: catalog.Model, declaration: dict) -> bool:
+    """Whether the service waits for this function's result before answering (the catalog's
+    ``tools`` rule): 2.5 NON_BLOCKING is opt-in, 3.1 calls synchronously only, 3.8 calls are
+    NON_BLOCKING unless declared BLOCKING, 3.8 extended thinking asynchronously only."""
+    behavior = str(declaration.get("behavior") or "").upper()
+    return {"sync": True, "sync_async": behavior != "NON_BLOCKING",
+            "async_default": behavior == "BLOCKING", "async_only": False}[model.tools]
+
+
+def scheduling(response: dict) -> str:
+    """A NON_BLOCKING result's scheduling: SILENT (added to the context, not spoken), WHEN_IDLE
+    (the default: spoken after the current reply) or INTERRUPT (cuts the current reply).
+    Source: ai.google.dev/gemini-api/docs/live-api/tools (asynchronous function calling) and the
+    gemini-3.8-live page."""
+    value = str(response.get("scheduling") or "WHEN_IDLE").upper()
+    if value not in ("SILENT", "WHEN_IDLE", "INTERRUPT"):
+        raise P.ProtocolError()
+    return value

@@ -76,7 +76,7 @@ class Dropped(Exception):
 
 @dataclass
 class Job:
-    kind: str  # "audio" | "text" | "activity"
+    kind: str  # "audio" | "text" | "activity" | "tool" (a NON_BLOCKING result)
     t_decision_ns: int
     t_last_voiced_ns: int | None = None
     utterance: np.ndarray | None = None
@@ -218,6 +218,7 @@ class Connection:
         self.t_barge_ns: int | None = None
         self.replying = False
         self.pending_tools: dict[str, asyncio.Future] = {}
+        self.async_calls: dict[str, str] = {}  # NON_BLOCKING call id -> function name
         self.pending_input = {m: 0.0 for m in ("TEXT", "AUDIO", "VIDEO")}  # tokens since last turn
         self.turns_here = 0
         self.last_frame: responder.FrameInfo | None = None
@@ -572,6 +573,8 @@ class Connection:
                 fut = self.pending_tools.get(str(fr.get("id")))
                 if fut is not None and not fut.done():
                     fut.set_result(fr)
+                elif str(fr.get("id")) in self.async_calls:
+                    self._async_result(self.async_calls.pop(str(fr.get("id"))), fr, t_ns)
         elif kind == "context_update":
             if "system_instruction" in body:
                 self.cfg.instruction = _text_of(body["system_instruction"])
@@ -671,7 +674,10 @@ class Connection:
             utterance=job.utterance, text=job.text, affective=cfg.affective, proactive=cfg.proactive, frame=frame)
         # the affect estimate takes milliseconds: a worker thread; everything else is microseconds
         # (a thread hop costs more than that on a busy loop)
-        reply = await self.loop.run_in_executor(None, compose) if cfg.affective and job.kind != "text" else compose()
+        if job.kind == "tool":  # a NON_BLOCKING function's result, spoken as its own reply
+            reply = responder.Reply(text=job.text or "")
+        else:
+            reply = await self.loop.run_in_executor(None, compose) if cfg.affective and job.kind != "text" else compose()
         tr = TurnTrace(session=st.id, connection=self.number, turn=st.turn_index, tag=self.tag, kind=job.kind,
                        t_last_voiced_ns=job.t_last_voiced_ns, t_decision_ns=job.t_decision_ns, silent=reply.silent,
                        reply_text=reply.text, mood=reply.mood, level_dbfs=reply.level_dbfs,
@@ -683,10 +689,10 @@ class Connection:
         if not reply.silent:
             if cfg.resumption:
                 await self._resumption_update(False)
-            calls = self._tool_calls(job, n)
+            calls = self._tool_calls(job, n) if job.kind != "tool" else []
             if calls:
                 interrupted = await self._run_tools(calls, tr)
-                if not interrupted:
+                if not interrupted and calls_done(calls):
                     reply.text = f"{reply.text} " + " ".join(
                         f"{c['name']}: {json.dumps(r.get('response', {}), ensure_ascii=False)}" for c, r in calls_done(calls))
             if not interrupted:
@@ -734,6 +740,19 @@ class Connection:
         out = {m: int(v) for m, v in getattr(self, "out_tokens", {}).items()}
         return lifecycle.usage_json(prompt, out, backend=self.route.backend)
 
+    def _async_result(self, name: str, fr: dict, t_ns: int) -> None:
+        """A NON_BLOCKING function's result, by its scheduling: SILENT only joins the context,
+        WHEN_IDLE is spoken once the current reply ends, INTERRUPT cuts the current reply first."""
+        text = f"{name}: {json.dumps(fr.get('response', {}), ensure_ascii=False)}"
+        self._add_text_tokens(text)
+        how = rules.scheduling(fr)
+        if how == "SILENT":
+            return
+        if how == "INTERRUPT" and self.replying and not self.barge.is_set():
+            self.t_barge_ns = t_ns
+            self.barge.set()
+        self.jobs.put_nowait(Job("tool", t_ns, t_ns, text=text))
+
     def _tool_calls(self, job: Job, n: int) -> list[dict]:
         """Documented rule: a declared function is called when its name occurs in the turn's text,
         or, for audio turns, when the system instruction says "always call NAME"."""
@@ -746,12 +765,15 @@ class Connection:
             if (name.lower() in said or name.replace("_", " ").lower() in said or
                     (job.kind != "text" and f"always call {name}".lower() in (self.cfg.instruction or "").lower())):
                 calls.append({"id": f"fc-{self.state.id[:6]}-{self.state.turn_index}-{len(calls)}", "name": name,
-                              "args": _fill_args(decl, job.text), "_blocking": decl.get("behavior") != "NON_BLOCKING"})
+                              "args": _fill_args(decl, job.text), "_blocking": rules.blocking(self.cfg.model, decl)})
         return calls
 
     async def _run_tools(self, calls: list[dict], tr: TurnTrace) -> bool:
         for c in calls:
-            self.pending_tools[c["id"]] = self.loop.create_future()
+            if c["_blocking"]:
+                self.pending_tools[c["id"]] = self.loop.create_future()
+            else:
+                self.async_calls[c["id"]] = c["name"]
         await self.send_json({"toolCall": {"functionCalls": [{k: v for k, v in c.items() if not k.startswith("_")} for c in calls]}})
         blocking = [self.pending_tools[c["id"]] for c in calls if c["_blocking"]]
         if blocking:
@@ -763,8 +785,9 @@ class Connection:
                 await self._interrupted(tr)
                 return True
         for c in calls:
-            fut = self.pending_tools.pop(c["id"])
-            c["_result"] = fut.result() if fut.done() and not fut.cancelled() else {"response": {}}
+            fut = self.pending_tools.pop(c["id"], None)
+            if fut is not None:
+                c["_result"] = fut.result() if fut.done() and not fut.cancelled() else {"response": {}}
         return False
 
     async def _interrupted(self, tr: TurnTrace) -> None:

@@ -1,0 +1,44 @@
+"""Helpers for the conformance suite: the unmodified google-genai SDK against the emulator.
+
+Every test's docstring states one behaviour of the real service on its first line and cites its
+public source on a line starting ``Source:`` (documentation URL or owner/repo#N)."""
+
+import pytest
+from google.genai import errors, types
+
+GOOGLE_UNKNOWN = 'Invalid JSON payload received. Unknown name "{name}" at \'{path}\': Cannot find field.'
+INVALID = "Request contains an invalid argument."
+M25 = "gemini-2.5-flash-native-audio-preview-12-2025"
+M31 = "gemini-3.1-flash-live-preview"
+M38 = "gemini-3.8-live"
+M38X = "gemini-3.8-live-extended-thinking"
+
+
+def text_turn(text):
+    return types.Content(role="user", parts=[types.Part(text=text)])
+
+
+async def collect(s):
+    """One receive() turn -> (messages, audio bytes, output transcript)."""
+    msgs, data, text = [], b"", ""
+    async for m in s.receive():
+        msgs.append(m)
+        data += m.data or b""
+        sc = m.server_content
+        if sc and sc.output_transcription and sc.output_transcription.text:
+            text += sc.output_transcription.text
+    return msgs, data, text
+
+
+async def one_turn(client, model, config, text="hello"):
+    """Connect, send one text turn, return its messages, audio and transcript."""
+    async with client.aio.live.connect(model=model, config=config) as s:
+        await s.send_client_content(turns=text_turn(text))
+        return await collect(s)
+
+
+async def refused(client, model, config) -> errors.APIError:
+    """The APIError a setup gets (the service closes right after it)."""
+    with pytest.raises(errors.APIError) as ei:
+        await one_turn(client, model, config)
+    return ei.value
