@@ -14,9 +14,9 @@ import time
 from pathlib import Path
 
 from .backends import redact
+from .resources import sweep_file
 
-ROOT = Path(__file__).resolve().parent.parent
-DEMO_SWEEP = ROOT / "sweeps" / "demo.toml"
+DEMO_SWEEP = sweep_file("demo")
 
 
 def summary(df):

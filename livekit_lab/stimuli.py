@@ -563,8 +563,10 @@ def load_manifest(path: str | Path) -> "pd.DataFrame":
 
 
 def default_set_dir() -> Path:
-    """The committed default set: ``data/stimuli`` of the source checkout (not part of the wheel)."""
-    return Path(__file__).resolve().parent.parent / "data" / "stimuli"
+    """The default set: ``data/stimuli`` of the checkout, or the copy inside the installed wheel."""
+    from .resources import data_dir
+
+    return data_dir() / "stimuli"
 
 
 #: The arguments the committed ``data/stimuli`` set was generated with.

@@ -5,7 +5,7 @@
 ...     client = emu.client                          # a ready google.genai.Client
 ...     env = emu.env                                # or run unmodified code under these variables
 
-What it imitates and what it cannot is documented in the README ("The emulator").
+What it imitates and what it cannot is documented in docs/emulator.md.
 """
 
 from __future__ import annotations

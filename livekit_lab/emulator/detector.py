@@ -1,6 +1,6 @@
 """Automatic activity detection on 16 kHz input, as the emulator's turn-taking uses it.
 
-An energy detector on 10 ms frames (documented in the README):
+An energy detector on 10 ms frames (documented in docs/emulator.md):
 
 - a frame is *voiced* when its RMS level reaches the start threshold: -55 dBFS with
   ``START_SENSITIVITY_HIGH`` (the default), -45 dBFS with ``START_SENSITIVITY_LOW``;

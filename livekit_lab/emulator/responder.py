@@ -1,4 +1,4 @@
-"""What the emulator says: deterministic rules from the input, documented in the README.
+"""What the emulator says: deterministic rules from the input, documented in docs/emulator.md.
 
 - Text input is answered with a reply that quotes it.
 - Audio input is answered with a phrase from a fixed bank, chosen by (turn index + whole seconds
