@@ -216,6 +216,8 @@ def voice_ranking(df: pd.DataFrame, *, n_boot: int = 1000, seed: int = 0) -> Fig
         if m == "language_ok":
             ax.set_xlim(-0.05, 1.05)
             ax.xaxis.set_major_formatter(lambda x, _: f"{100 * x:.0f}%")
+            unsure = int(language_undecided(data).sum())
+            label = f"{label}; {unsure} undecided not counted" if unsure else label
         ax.set_xlabel(label, fontsize=9)
         ax.grid(axis="x", alpha=0.3)
         ax.tick_params(axis="y", length=0)

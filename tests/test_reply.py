@@ -145,3 +145,5 @@ def test_undecided_language_checks_are_counted_not_dropped():
     assert demo.summary(df.assign(tone="neutral", affective=False)).loc[0, "language_unsure"] == 1
     fig = report.heatmap(df, metric="language_ok")
     assert fig.axes[0].get_title(loc="left").endswith("· 3 turns · 1 undecided (not in the share)")
+    fig = report.voice_ranking(df.assign(dnsmos_ovrl=3.0, ttfa_ms=500.0))
+    assert fig.axes[2].get_xlabel().endswith("; 1 undecided not counted")
