@@ -20,8 +20,10 @@ DEMO_SWEEP = sweep_file("demo")
 
 
 def summary(df):
-    """One row per voice: voice, language(s), turns, responded rate, TTFA p50, DNSMOS OVRL, language OK
-    (share of the decided replies), language unsure (replies the check could not decide), mean arousal shift of the emotional prompts with affective dialog on (vs the voice's neutral reply)."""
+    """One row per voice: voice, language(s), turns, responded rate, TTFA p50, replies without a TTFA
+    (`livekit_lab.report.TTFA_FLAGS`), DNSMOS OVRL, language OK (share of the decided replies), language
+    unsure (replies the check could not decide), mean arousal shift of the emotional prompts with
+    affective dialog on (vs the voice's neutral reply)."""
     import pandas as pd
 
     from . import report
@@ -33,7 +35,7 @@ def summary(df):
     t.insert(1, "languages", t["voice"].map(langs))
     emo = df[(df["tone"] != "neutral") & df["affective"].fillna(False).astype(bool)]
     t["arousal_aff_on"] = t["voice"].map(emo.groupby("voice")["arousal"].mean())
-    cols = ["voice", "languages", "turns", "responded", "ttfa_p50_ms", "dnsmos_ovrl", "language_ok",
+    cols = ["voice", "languages", "turns", "responded", "ttfa_p50_ms", "ttfa_missing", "dnsmos_ovrl", "language_ok",
             "language_unsure", "arousal_aff_on", "errors"]
     return pd.DataFrame(t[cols]).sort_values("voice").reset_index(drop=True)
 
@@ -78,6 +80,8 @@ def main(*, backend: str = "emulator", log: str | None = None, out: str | None =
     wall = time.time() - t0
     print()
     print(redact(_fmt(summary(df))))
+    for note in report.ttfa_notes(df):
+        print(note)
     print()
     n_err = int(df["error"].notna().sum()) if "error" in df else 0
     print(f"{res.added} cases measured now, {res.skipped} resumed from the log, {len(df)} in the log"

@@ -116,7 +116,11 @@ CASE_COLUMNS: tuple[Column, ...] = tuple(
             ("input_transcript", "str", "The service's transcription of the user audio."),
             ("output_transcript", "str", "The service's transcription of its reply."))
     + _cols("latency and timing (NULL when not applicable)",
-            ("ttfa_ms", "float", "End of user speech → first audible reply sample, ms."),
+            ("ttfa_ms", "float", "End of user speech (capture time of the last voiced sample) → first audible reply "
+                                 "sample on the playback clock, ms; NULL whenever `ttfa_status` is not `ok`."),
+            ("ttfa_status", "str", "Why `ttfa_ms` is or is not a number: `ok`, `no_end_of_speech`, `no_reply_audio`, "
+                                   "`no_onset` (reply audio without an audible onset, e.g. quieter than −50 dBFS) or "
+                                   "`before_end_of_speech`. NULL in rows of logs written before this column."),
             ("ttfb_ms", "float", "End of user speech → first server message of the turn, ms."),
             ("turn_ms", "float", "End of user speech → `turnComplete`, ms."),
             ("interrupt_ms", "float", "Start of barge-in speech → `interrupted`, ms."),
@@ -180,6 +184,9 @@ RUN_COLUMNS: tuple[Column, ...] = tuple(_cols(
 
 _CASE = {c.name: c for c in CASE_COLUMNS}
 _CASE_NAMES = [c.name for c in CASE_COLUMNS]
+# Columns added to schema version 1 after logs of it were written: opening such a log adds them
+# (NULL in the old rows), or, read-only, reads them as NULL. Nothing else may be missing.
+_LATER_COLUMNS = frozenset({"ttfa_status"})
 _INSERT_CASE = f"INSERT INTO cases ({', '.join(_CASE_NAMES)}) VALUES ({', '.join('?' * len(_CASE_NAMES))})"
 _RUN = {c.name: c for c in RUN_COLUMNS}
 _PATH_COLUMNS = {"stimulus_path", "user_audio_path", "reply_audio_path"}
@@ -346,6 +353,7 @@ class EvalLog:
         self.read_only = bool(read_only)
         self._lock = threading.RLock()
         self._run: dict[str, Any] = {}
+        self._absent: set[str] = set()  # later columns a read-only old log lacks (read as NULL)
         memory = str(path) == ":memory:"
         self.path: str = ":memory:" if memory else str(Path(path).expanduser())
         if memory and self.read_only:
@@ -396,9 +404,17 @@ class EvalLog:
                                f"reads version {SCHEMA_VERSION}")
             cols = {r[0] for r in self._con.execute(
                 "SELECT column_name FROM information_schema.columns WHERE table_name = 'cases'").fetchall()}
-            missing = [c.name for c in CASE_COLUMNS if c.name not in cols]
-            if missing:
-                raise LogError(f"{self.path}: table 'cases' lacks columns {missing}")
+            missing = [c for c in CASE_COLUMNS if c.name not in cols]
+            if [c.name for c in missing if c.name not in _LATER_COLUMNS]:
+                raise LogError(f"{self.path}: table 'cases' lacks columns {[c.name for c in missing]}")
+            if missing and self.read_only:
+                self._absent = {c.name for c in missing}
+            for c in missing if not self.read_only else ():
+                try:
+                    self._con.execute(f"ALTER TABLE cases ADD COLUMN {c.name} {c.sql_type}")
+                    self._con.execute(f"COMMENT ON COLUMN cases.{c.name} IS '" + c.doc.replace("'", "''") + "'")
+                except duckdb.Error as e:
+                    raise _duck_error(e, self.path, "add a column to") from None
             return
         if tables:
             raise LogError(f"{self.path} is a DuckDB database but not an evaluation log (tables: {sorted(tables)})")
@@ -608,6 +624,9 @@ class EvalLog:
             col = _CASE.get(key)
             if col is None:
                 raise LogError(f"cannot filter on {key!r}: not a column of the log")
+            if key in self._absent:  # NULL in every row of this old log
+                clauses.append("TRUE" if _is_null(value) else "FALSE")
+                continue
             if isinstance(value, (list, tuple, set, frozenset)):
                 vals = [_check(col, v) for v in value]
                 if not vals:
@@ -625,7 +644,8 @@ class EvalLog:
     def to_arrow(self, **filters: Any) -> pa.Table:
         """The case rows as an Arrow table, filtered like `to_pandas`."""
         where, params = self._where(filters)
-        names = ", ".join(c.name for c in CASE_COLUMNS)
+        names = ", ".join(f"CAST(NULL AS {c.sql_type}) AS {c.name}" if c.name in self._absent else c.name
+                          for c in CASE_COLUMNS)
         return self._query(f"SELECT {names} FROM cases{where} ORDER BY started_at NULLS LAST, case_id", params)
 
     def to_pandas(self, *, expand_extra: bool = False, **filters: Any) -> pd.DataFrame:

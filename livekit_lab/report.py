@@ -49,6 +49,33 @@ _DOC = {c.name: c.doc for c in CASE_COLUMNS}
 
 # ----------------------------------------------------------------------------------- helpers
 
+# ttfa_status values that mean "a reply that should have a ttfa has none" (counted, never dropped
+# silently from p50/p95); "no_reply_audio" (text replies, no reply) is not one of them
+TTFA_FLAGS = ("no_onset", "before_end_of_speech", "no_end_of_speech")
+
+
+def ttfa_flagged(df: pd.DataFrame) -> pd.Series:
+    """Per row: whether `ttfa_status` is one of `TTFA_FLAGS` (False where it is missing)."""
+    if "ttfa_status" not in df:
+        return pd.Series(False, index=df.index)
+    return df["ttfa_status"].astype("object").isin(TTFA_FLAGS)
+
+
+def ttfa_notes(df: pd.DataFrame) -> list[str]:
+    """Plain-text notes on the TTFA statistics: turns without a ttfa by reason, and turns whose
+    ttfa exceeds turn_ms (explained: playback clock against arrival clock)."""
+    notes = []
+    flagged = df.loc[ttfa_flagged(df), "ttfa_status"].astype(str).value_counts() if "ttfa_status" in df else ()
+    if len(flagged):
+        notes.append(f"{int(flagged.sum())} replies have no TTFA and are not in its p50/p95 ("
+                     + ", ".join(f"{n} {k}" for k, n in flagged.items()) + ").")
+    over = int((_col(df, "ttfa_ms") > _col(df, "turn_ms")).sum())
+    if over:
+        notes.append(f"{over} turns have ttfa_ms > turn_ms: their reply arrived faster than real time, and "
+                     "ttfa_ms ends when a player reaches the first audible sample (playback clock) while turn_ms "
+                     "ends when turnComplete arrives (arrival clock); see docs/metrics.md.")
+    return notes
+
 def _figure(width: float, height: float) -> Figure:
     fig = Figure(figsize=(width, height), dpi=100, layout="constrained")
     FigureCanvasAgg(fig)
@@ -505,11 +532,12 @@ def figures(df: pd.DataFrame) -> dict[str, Figure]:
 def summary_table(df: pd.DataFrame, *, by: str = "voice") -> pd.DataFrame:
     """One row per ``by`` value: turns, responded, TTFA p50/p95, DNSMOS OVRL, language OK, errors, $/1000 turns.
 
-    ``language_ok`` is the share of the replies the language check could decide; ``language_unsure``
-    counts those it could not (`language_undecided`).
+    ``ttfa_missing`` counts the replies without a TTFA (`ttfa_status` in `TTFA_FLAGS`), which the
+    p50/p95 leave out. ``language_ok`` is the share of the replies the language check could decide;
+    ``language_unsure`` counts those it could not (`language_undecided`).
     """
-    cols = ["turns", "responded", "ttfa_p50_ms", "ttfa_p95_ms", "dnsmos_ovrl", "language_ok", "language_unsure",
-            "errors", "usd_per_1000_turns"]
+    cols = ["turns", "responded", "ttfa_p50_ms", "ttfa_p95_ms", "ttfa_missing", "dnsmos_ovrl", "language_ok",
+            "language_unsure", "errors", "usd_per_1000_turns"]
     if by not in df or len(df) == 0:
         return pd.DataFrame(columns=[by, *cols])
     data, _ = _measured(df)
@@ -522,6 +550,7 @@ def summary_table(df: pd.DataFrame, *, by: str = "voice") -> pd.DataFrame:
         "responded": _col(data, "responded").groupby(g).mean(),
         "ttfa_p50_ms": ttfa.groupby(g).quantile(0.5),
         "ttfa_p95_ms": ttfa.groupby(g).quantile(0.95),
+        "ttfa_missing": ttfa_flagged(data).groupby(g).sum(),
         "dnsmos_ovrl": _col(data, "dnsmos_ovrl").groupby(g).mean(),
         "language_ok": _col(data, "language_ok").groupby(g).mean(),
         "language_unsure": language_undecided(data).groupby(g).sum(),
@@ -630,6 +659,7 @@ def write_html(df: pd.DataFrame, path: str | os.PathLike[str], *, title: str = "
             ("languages", str(df["language"].nunique()) if "language" in df else "–"),
             ("TTFA p50", f"{ttfa.quantile(0.5):.0f} ms" if len(ttfa) else "–"),
             ("TTFA p95", f"{ttfa.quantile(0.95):.0f} ms" if len(ttfa) else "–"),
+            ("replies without TTFA", f"{int(ttfa_flagged(measured).sum()):,}"),
             ("errors", f"{errors:,}"), ("incomplete", f"{incomplete:,}")]
     parts = [f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
              f"<style>{_CSS}</style></head><body><main>",
@@ -650,7 +680,9 @@ def write_html(df: pd.DataFrame, path: str | os.PathLike[str], *, title: str = "
     parts += ["<h2>Per voice</h2>", _table_html(summary_table(df), formats={
         "responded": _pct, "language_ok": _pct, "ttfa_p50_ms": _ms, "ttfa_p95_ms": _ms,
         "dnsmos_ovrl": lambda v: f"{v:.2f}", "usd_per_1000_turns": lambda v: f"${v:.2f}",
-        "turns": lambda v: f"{int(v)}", "errors": lambda v: f"{int(v)}", "language_unsure": lambda v: f"{int(v)}"})]
+        "turns": lambda v: f"{int(v)}", "errors": lambda v: f"{int(v)}", "language_unsure": lambda v: f"{int(v)}",
+        "ttfa_missing": lambda v: f"{int(v)}"})]
+    parts += [f"<p class='muted'>{html.escape(note)}</p>" for note in ttfa_notes(measured)]
     parts.append("<h2>Cost</h2>")
     try:
         cmp = _cost.compare_monthly(minutes_per_month, measured=df if n else None)
@@ -685,7 +717,7 @@ def write_html(df: pd.DataFrame, path: str | os.PathLike[str], *, title: str = "
                                                                                 .unique()))) + "</p>")
     parts.append("<h2>Definitions</h2><ul>" + "".join(
         f"<li><code>{m}</code>: {_code(_DOC[m])}</li>" for m in
-        ("ttfa_ms", "ttfb_ms", "turn_ms", "dnsmos_ovrl", "language_ok", "empathy", "responded", "cost_usd"))
+        ("ttfa_ms", "ttfa_status", "ttfb_ms", "turn_ms", "dnsmos_ovrl", "language_ok", "empathy", "responded", "cost_usd"))
         + "</ul></main></body></html>")
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     try:

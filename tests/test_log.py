@@ -62,7 +62,7 @@ def test_schema_matches_definitions_and_docs(tmp_path):
     required = {"case_id", "run_id", "sweep", "started_at", "finished_at", "backend", "model", "api_version",
                 "voice", "language", "affective", "proactive", "modality", "vad", "repeat", "stimulus_id",
                 "stimulus_language", "stimulus_text", "tone", "address", "stimulus_path", "input_transcript",
-                "output_transcript", "ttfa_ms", "ttfb_ms", "turn_ms", "interrupt_ms", "reply_seconds",
+                "output_transcript", "ttfa_ms", "ttfa_status", "ttfb_ms", "turn_ms", "interrupt_ms", "reply_seconds",
                 "reply_rtf", "responded", "reply_speech_s", "f0_median_hz", "f0_spread_st", "level_dbfs",
                 "rate_cps", "polarity", "empathy", "arousal", "language_ok", "dnsmos_sig", "dnsmos_bak",
                 "dnsmos_ovrl", "dnsmos_p808", "prompt_tokens", "response_tokens", "total_tokens",
@@ -76,6 +76,28 @@ def test_schema_matches_definitions_and_docs(tmp_path):
     assert doc == schema_markdown(), "docs/schema.md is stale: python -m livekit_lab.log > docs/schema.md"
     for c in CASE_COLUMNS + RUN_COLUMNS:
         assert f"| `{c.name}` |" in doc
+
+
+def test_a_log_written_before_ttfa_status_opens_and_gains_the_column(tmp_path):
+    """Schema version 1 gained `ttfa_status` after logs of it existed: such a log reads it as NULL
+    read-only, and gets the column (NULL in its old rows) when opened for writing."""
+    import duckdb
+
+    path = tmp_path / "old.duckdb"
+    with EvalLog(path) as log:
+        log.add(row(1, ttfa_ms=500.0))
+    con = duckdb.connect(str(path))
+    con.execute("ALTER TABLE cases DROP COLUMN ttfa_status")
+    con.close()
+    with EvalLog(path, read_only=True) as log:
+        df = log.to_pandas()
+        assert df["ttfa_status"].isna().all() and df["ttfa_ms"].tolist() == [500.0]
+        assert len(log.to_pandas(ttfa_status=None)) == 1 and len(log.to_pandas(ttfa_status="ok")) == 0
+    with EvalLog(path) as log:
+        log.add(row(2, ttfa_ms=None, ttfa_status="no_onset"))
+        df = log.to_pandas()
+    assert df.set_index("case_id")["ttfa_status"].isna().tolist() == [True, False]
+    assert df["ttfa_status"].iloc[1] == "no_onset"
 
 
 # ------------------------------------------------------------------------------------ exact-once

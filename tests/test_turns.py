@@ -226,3 +226,27 @@ def test_interrupt_ms_is_from_the_capture_of_the_first_barge_in_sample():
     rec.interrupted, rec.t_barge_in_ns = True, T0 + 1700 * MS
     rec.events.append(Event(T0 + 1900 * MS, "interrupted"))
     assert rec.finish().interrupt_ms == pytest.approx(200.0)
+
+
+# -- shown in summaries: replies without a ttfa are counted, ttfa > turn_ms is explained ---------------
+
+def test_report_counts_replies_without_ttfa_and_explains_ttfa_over_turn_ms(tmp_path):
+    import pandas as pd
+
+    from livekit_lab import report
+
+    df = pd.DataFrame({
+        "case_id": [f"c{i}" for i in range(6)], "voice": ["Kore"] * 4 + ["Puck"] * 2,
+        "ttfa_ms": [800.0, 900.0, None, None, 700.0, None],
+        "turn_ms": [2000.0, 600.0, 2000.0, 2000.0, 2000.0, None],
+        "ttfa_status": ["ok", "ok", "no_onset", "before_end_of_speech", "ok", "no_reply_audio"],
+        "responded": [True] * 6,
+    })
+    t = report.summary_table(df).set_index("voice")
+    assert t.loc["Kore", "ttfa_missing"] == 2 and t.loc["Puck", "ttfa_missing"] == 0
+    assert t.loc["Kore", "ttfa_p50_ms"] == 850.0  # from the two turns that have one
+    notes = report.ttfa_notes(df)
+    assert notes[0].startswith("2 replies have no TTFA") and "1 no_onset" in notes[0] and "1 before_end_of_speech" in notes[0]
+    assert notes[1].startswith("1 turns have ttfa_ms > turn_ms") and "playback clock" in notes[1]
+    page = report.write_html(df, tmp_path / "r.html").read_text()
+    assert "replies without TTFA" in page and "2 replies have no TTFA" in page
