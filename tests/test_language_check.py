@@ -188,6 +188,11 @@ def test_mixed_reply_english_greeting_before_spanish():
     assert (es.ok, en.ok) == (True, False)
     assert en.evidence["en"] == 2  # "hi", "there"
     assert es.evidence["es"] > 2 and "points to es" in en.reason
+    # without a Spanish letter: the words alone carry it (claro te con eso la y el = 7; hello = 1)
+    text = "Hello! Claro, te ayudo con eso. Dime la hora y el lugar."
+    es, en = language_check(text, language="es"), language_check(text, language="en")
+    assert (es.ok, en.ok) == (True, False)
+    assert (es.evidence["es"], es.evidence["en"]) == (7.0, 1.0)
 
 
 def test_undecidable_replies_say_so_instead_of_guessing():
