@@ -74,6 +74,11 @@ def test_adaptation_against_hand_computed_values():
     assert a.empathy_gain == 2
     assert base.adaptation(base).to_row() == {"arousal": 0.0, "d_rate": 0.0, "d_level_db": 0.0, "d_spread_st": 0.0,
                                               "d_f0_st": 0.0, "empathy_gain": 0}
+    # a term that cannot be computed is None (never NaN) and leaves the index: (1 + 1) / 2
+    import dataclasses
+
+    no_rate = mine.adaptation(dataclasses.replace(base, rate_cps=None, syllables_per_s=None))
+    assert no_rate.d_rate is None and no_rate.arousal == 1.0
     silent = ReplyScores(responded=False, reply_speech_s=0.0)
     assert mine.adaptation(silent) is None and silent.adaptation(base) is None
 
