@@ -8,9 +8,9 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 BACKEND ?= emulator
 
-.PHONY: demo test bench lab setup system venv clean
+.PHONY: demo test bench lab setup system venv thirdparty clean
 
-setup: system venv
+setup: system venv thirdparty
 
 # apt part (root assumed; see README). Retries while another apt holds the dpkg lock.
 system:
@@ -25,6 +25,16 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[test]'
 	@touch $(STAMP)
 
+# Third-party Live clients for tests/conformance/test_third_party.py, one virtualenv each, pinned.
+THIRD := .venv-thirdparty
+THIRD_REQ := tests/conformance/third_party
+thirdparty: $(THIRD)/pipecat/.installed $(THIRD)/livekit/.installed
+
+$(THIRD)/%/.installed: $(THIRD_REQ)/requirements-%.txt
+	@test -x $(THIRD)/$*/bin/python || $(PY) -m venv $(THIRD)/$*
+	$(THIRD)/$*/bin/python -m pip install -q --disable-pip-version-check -r $<
+	@touch $@
+
 demo: setup
 	$(BIN)/livekit-lab demo --backend $(BACKEND)
 
@@ -38,4 +48,4 @@ lab: setup
 	$(BIN)/livekit-lab lab
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) $(THIRD) .pytest_cache
