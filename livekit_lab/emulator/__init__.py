@@ -28,8 +28,9 @@ from .server import Service
 from .trace import Trace, TurnTrace
 from .voice import PhraseCache
 
-__all__ = ["Emulator", "run", "serve", "Trace", "TurnTrace", "FAULT_HEADER", "TAG_HEADER"]
+__all__ = ["Emulator", "run", "serve", "Trace", "TurnTrace", "FAULT_HEADER", "TAG_HEADER", "PROACTIVE_THRESHOLD_DBFS"]
 
+from .responder import PROACTIVE_THRESHOLD_DBFS  # noqa: E402  (proactive audio: quieter input is not answered)
 from .server import FAULT_HEADER, TAG_HEADER  # noqa: E402
 
 _SHARED_CACHE = PhraseCache()  # emulators in one process share rendered phrases

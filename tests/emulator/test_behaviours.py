@@ -80,6 +80,23 @@ async def test_proactive_silent_for_ambient_answers_directed(emu, manifest, lang
     assert r.responded  # off: it answers everything
 
 
+@pytest.mark.parametrize("offset_db, answered", [(-1.0, False), (+1.0, True)])
+async def test_proactive_boundary_one_db_either_side(emu, manifest, offset_db, answered):
+    """The proactive rule at its exported threshold: 1 dB under it is left silent, 1 dB over is answered
+    (the input scaled to an active level of threshold -/+ 1 dB; the emulator's own measured level is checked)."""
+    target = emulator.PROACTIVE_THRESHOLD_DBFS + offset_db  # -41 / -39 dBFS
+    assert emulator.PROACTIVE_THRESHOLD_DBFS == -40.0
+    y, sr = audio.load(stim(manifest, "en", "neutral", "directed"))
+    y = (y * 10 ** ((target - audio.active_level_dbfs(y, sr=sr)) / 20)).astype(np.float32)
+    tag = f"proactive{offset_db:+.0f}"
+    async with connect(emu, proactive=True, headers={emulator.TAG_HEADER: tag}) as s:
+        r = await s.turn(y, sr=sr, realtime=False)
+    (tr,) = emu.trace.records(tag=tag)
+    assert tr.level_dbfs == pytest.approx(target, abs=0.1)  # what the rule compared (PCM16 and pre-roll: < 0.1 dB)
+    assert r.responded is answered and tr.silent is (not answered)
+    assert r.turn_ms is not None
+
+
 def jpeg(color, size=(64, 48)):
     buf = io.BytesIO()
     Image.new("RGB", size, color).save(buf, "JPEG")

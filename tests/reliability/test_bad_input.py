@@ -56,10 +56,11 @@ def arrays(draw):
 RATES = st.one_of(st.sampled_from([8000, 16000, 22050, 44100, 48000, 96000, 384000]), st.integers(-10, 10**6),
                   st.floats(allow_nan=True), st.none(), st.just(True), st.text(max_size=3))
 
-_seen = {"prepare": 0, "turn": 0, "frames": 0, "chunks": 0}
+_seen = {"prepare": 0, "prepare_bytes": 0, "turn": 0, "frames": 0, "chunks": 0}
+N_ARRAYS, N_BLOBS = 150, 60  # examples of the two media properties below
 
 
-@settings(max_examples=150, **SETTINGS)
+@settings(max_examples=N_ARRAYS, **SETTINGS)
 @given(y=arrays(), sr=RATES)
 def test_prepare_input_refuses_or_returns_clean_audio(y, sr):
     _seen["prepare"] += 1
@@ -72,13 +73,13 @@ def test_prepare_input_refuses_or_returns_clean_audio(y, sr):
     assert out.size > 0  # input shorter than one 16 kHz sample raises instead (was: an empty array)
 
 
-@settings(max_examples=60, **SETTINGS)
+@settings(max_examples=N_BLOBS, **SETTINGS)
 @given(blob=st.one_of(st.binary(max_size=2048),
                       st.binary(max_size=512).map(lambda b: b"RIFF\x24\x00\x00\x00WAVEfmt " + b),
                       st.binary(max_size=512).map(lambda b: b"fLaC" + b),
                       st.binary(max_size=512).map(lambda b: b"OggS" + b)))
 def test_audio_bytes_refused_or_decoded(blob):
-    _seen["prepare"] += 1
+    _seen["prepare_bytes"] += 1
     try:
         out = audio.prepare_input(blob)
     except InvalidMediaError:
@@ -392,6 +393,14 @@ async def test_raw_bytes_wrong_order_and_oversized(emu, emulator_errors):
 
 
 def test_counts_of_generated_media_inputs():
-    """Runs last in this module: records how many generated media inputs were tried."""
+    """Every generated media input was tried (no example filtered or cut short), and the count is recorded.
+
+    Runs last in this module; run alone (``-k``), it runs the two properties itself first."""
+    if not _seen["prepare"]:
+        test_prepare_input_refuses_or_returns_clean_audio()
+    if not _seen["prepare_bytes"]:
+        test_audio_bytes_refused_or_decoded()
+    # derandomized, no failure: each property ran exactly max_examples examples (a failure would shrink: more)
+    assert (_seen["prepare"], _seen["prepare_bytes"]) == (N_ARRAYS, N_BLOBS)
     count("bad input: random arrays/rates/bytes to prepare_input", "InvalidMediaError or clean float32",
-          n=_seen["prepare"])
+          n=_seen["prepare"] + _seen["prepare_bytes"])

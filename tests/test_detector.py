@@ -1,0 +1,155 @@
+"""The emulator's activity detector on synthetic input, against hand-computed samples and times.
+
+Signals are a constant-magnitude square wave (+a, -a, ...), so a 10 ms frame's RMS level is
+exactly 20·log10(a) dBFS, and silence is exact zeros. Chunk k (of ``size`` samples) arrives at
+``T0 + k·DT`` ns, so each expected time names the chunk that carried the deciding sample.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from livekit_lab.emulator.detector import END_DROP_DB, FRAME, PREROLL, START_DBFS, ActivityDetector
+
+T0, DT = 1_000_000_000, 20_000_000
+
+
+def tone(n: int, dbfs: float) -> np.ndarray:
+    a = np.float32(10 ** (dbfs / 20))
+    y = np.full(n, a, np.float32)
+    y[1::2] *= -1
+    return y
+
+
+def zeros(n: int) -> np.ndarray:
+    return np.zeros(n, np.float32)
+
+
+def feed(det: ActivityDetector, y: np.ndarray, size: int = 320) -> list[tuple[int, object]]:
+    """Feed ``y`` in chunks; return (chunk index, activity) for every activity decided."""
+    out = []
+    for k in range(0, (len(y) + size - 1) // size):
+        for a in det.feed(y[k * size:(k + 1) * size], T0 + k * DT):
+            out.append((k, a))
+    return out
+
+
+def test_levels_of_the_sensitivities():
+    assert START_DBFS == {"START_SENSITIVITY_HIGH": -55.0, "START_SENSITIVITY_LOW": -45.0}
+    assert END_DROP_DB == {"END_SENSITIVITY_HIGH": 0.0, "END_SENSITIVITY_LOW": 6.0}
+    assert FRAME == 160 and PREROLL == 16000
+    d = ActivityDetector()
+    assert (d.start_db, d.keep_db, d.prefix_frames, d.silence_frames) == (-55.0, -55.0, 2, 80)
+    d = ActivityDetector(start_sensitivity="START_SENSITIVITY_LOW", end_sensitivity="END_SENSITIVITY_LOW",
+                         prefix_padding_ms=0, silence_duration_ms=25)
+    assert (d.start_db, d.keep_db, d.prefix_frames, d.silence_frames) == (-45.0, -51.0, 1, 2)
+    d = ActivityDetector(start_sensitivity="START_SENSITIVITY_UNSPECIFIED", prefix_padding_ms=56,
+                         silence_duration_ms=1234)
+    assert (d.start_db, d.prefix_frames, d.silence_frames) == (-55.0, 6, 123)
+
+
+def test_one_utterance_start_end_samples_times_and_audio():
+    # 0.5 s silence, 1 s at -40 dBFS, 1 s silence; 20 ms chunks
+    y = np.concatenate([zeros(8000), tone(16000, -40.0), zeros(16000)])
+    det = ActivityDetector()
+    acts = feed(det, y)
+    assert [(k, a.kind) for k, a in acts] == [(25, "start"), (114, "end")]
+    start, end = acts[0][1], acts[1][1]
+    # start: first voiced frame 50 (sample 8000), decided by frame 51, whose last sample 8319 is in chunk 25
+    assert start.sample == 8000 and start.t_ns == T0 + 25 * DT
+    # end: last voiced sample 23999 (chunk 74); decided after 80 silent frames (frames 150..229, chunk 114)
+    assert end.sample == 23999 and end.t_ns == end.t_last_voiced_ns == T0 + 74 * DT
+    # the utterance: the 8320 samples before the start (pre-roll) through the deciding frame
+    assert len(end.utterance) == 230 * FRAME
+    np.testing.assert_array_equal(end.utterance, y[:230 * FRAME])
+    assert not det.speaking and det.flush() is None
+
+
+def test_start_threshold_per_sensitivity():
+    def starts(dbfs, **kw):
+        return [a.kind for _, a in feed(ActivityDetector(**kw), np.concatenate([zeros(1600), tone(8000, dbfs)]))]
+
+    assert starts(-54.9) == ["start"] and starts(-55.1) == []
+    assert starts(-44.9, start_sensitivity="START_SENSITIVITY_LOW") == ["start"]
+    assert starts(-45.1, start_sensitivity="START_SENSITIVITY_LOW") == []
+
+
+def test_start_needs_consecutive_voiced_frames():
+    # voiced and silent frames alternating never make a 20 ms run
+    y = np.concatenate([np.concatenate([tone(FRAME, -30.0), zeros(FRAME)]) for _ in range(50)])
+    assert feed(ActivityDetector(), y) == []
+    # a 50 ms prefix: start at the run's first sample, decided by its fifth frame (8799 is in chunk 27)
+    y = np.concatenate([zeros(8000), tone(4800, -30.0)])
+    ((k, a),) = feed(ActivityDetector(prefix_padding_ms=50), y)
+    assert (k, a.kind, a.sample, a.t_ns) == (27, "start", 8000, T0 + 27 * DT)
+
+
+def test_end_sensitivity_low_keeps_a_quieter_tail():
+    # -40 dBFS for 0.5 s, then -58 dBFS for 0.5 s: under -55 (high) but over -61 (low)
+    y = np.concatenate([zeros(1600), tone(8000, -40.0), tone(8000, -58.0), zeros(16000)])
+    high = [a for _, a in feed(ActivityDetector(), y) if a.kind == "end"]
+    low = [a for _, a in feed(ActivityDetector(end_sensitivity="END_SENSITIVITY_LOW"), y) if a.kind == "end"]
+    assert high[0].sample == 9599 and low[0].sample == 17599
+
+
+def test_last_voiced_sample_inside_its_frame_and_silence_duration():
+    # the last voiced frame carries 50 loud samples then zeros: its last voiced sample is the 50th
+    y = np.concatenate([zeros(1600), tone(3200, -30.0), tone(50, -20.0), zeros(110 + 4800)])
+    acts = feed(ActivityDetector(silence_duration_ms=100), y, size=100)
+    (k, end), = [(k, a) for k, a in acts if a.kind == "end"]
+    assert end.sample == 1600 + 3200 + 49 == 4849
+    assert end.t_ns == T0 + 48 * DT  # 4849 arrived in the 100-sample chunk 48 (4800..4899)
+    # 10 silent frames (frames 31..40) decide it: sample 6559 is in chunk 65
+    assert k == 65
+
+
+def test_chunks_that_split_frames():
+    # 100-sample chunks: frames straddle chunks; the start is decided by sample 8319 (chunk 83)
+    y = np.concatenate([zeros(8000), tone(8000, -30.0), zeros(16000)])
+    acts = feed(ActivityDetector(), y, size=100)
+    assert [(k, a.kind, a.sample) for k, a in acts] == [(83, "start", 8000), (287, "end", 15999)]
+    assert acts[0][1].t_ns == T0 + 83 * DT and acts[1][1].t_ns == T0 + 159 * DT
+
+
+def test_preroll_is_one_second_before_the_start():
+    # 2 s of silence first: the utterance keeps the 16000 samples up to the deciding frame
+    y = np.concatenate([zeros(32000), tone(8000, -30.0), zeros(16000)])
+    (_, end), = [(k, a) for k, a in feed(ActivityDetector(), y) if a.kind == "end"]
+    first = 201 * FRAME + FRAME - PREROLL  # frames 102..201 are the pre-roll
+    assert len(end.utterance) == (40000 // FRAME + 80) * FRAME - first
+    np.testing.assert_array_equal(end.utterance, y[first:first + len(end.utterance)])
+
+
+def test_a_second_utterance_starts_afresh():
+    y = np.concatenate([zeros(1600), tone(4800, -30.0), zeros(16000), tone(4800, -30.0), zeros(16000)])
+    acts = [(k, a.kind, a.sample) for k, a in feed(ActivityDetector(), y)]
+    # second start: first voiced sample 22400, decided by frame 141 (sample 22719, chunk 70)
+    assert acts == [(5, "start", 1600), (59, "end", 6399), (70, "start", 22400), (124, "end", 27199)]
+
+
+def test_long_speech_keeps_the_time_of_its_last_voiced_chunk():
+    # 5 s of speech in 20 ms chunks: old chunk times are dropped, the last voiced one is kept
+    y = np.concatenate([zeros(800), tone(80000, -30.0), tone(100, -20.0), zeros(16000)])
+    (_, end), = [(k, a) for k, a in feed(ActivityDetector(), y) if a.kind == "end"]
+    assert end.sample == 80899 and end.t_ns == T0 + 252 * DT
+
+
+def test_flush_ends_speech_with_the_pending_samples():
+    det = ActivityDetector()
+    y = np.concatenate([zeros(1600), tone(4850, -30.0)])  # 50 samples short of a frame at the end
+    acts = feed(det, y, size=6450)
+    assert [a.kind for _, a in acts] == ["start"] and det.speaking
+    end = det.flush()
+    assert end.kind == "end" and end.sample == 6399 and end.t_ns == T0
+    assert len(end.utterance) == 6450
+    np.testing.assert_array_equal(end.utterance, y)
+    assert not det.speaking and det.flush() is None
+
+
+@pytest.mark.parametrize("size", [160, 320, 1600])
+def test_chunk_size_does_not_move_samples(size):
+    y = np.concatenate([zeros(4000), tone(9000, -35.0), zeros(16000)])
+    acts = feed(ActivityDetector(), y, size=size)
+    assert [(a.kind, a.sample) for _, a in acts] == [("start", 4000), ("end", 12999)]
+    assert acts[1][1].t_ns == T0 + (12999 // size) * DT
