@@ -2,7 +2,9 @@
 
 Signals are a constant-magnitude square wave (+a, -a, ...), so a 10 ms frame's RMS level is
 exactly 20·log10(a) dBFS, and silence is exact zeros. Chunk k (of ``size`` samples) arrives at
-``T0 + k·DT`` ns, so each expected time names the chunk that carried the deciding sample.
+``T0 + k·DT`` ns. A decision's ``t_ns`` is the arrival of the chunk that decided it; the speech
+times are capture times: that arrival minus the audio after the sample in its chunk (62 500 ns a
+sample at 16 kHz), as `livekit_lab.turns` defines end of speech.
 """
 
 from __future__ import annotations
@@ -13,6 +15,12 @@ import pytest
 from livekit_lab.emulator.detector import END_DROP_DB, FRAME, PREROLL, START_DBFS, ActivityDetector
 
 T0, DT = 1_000_000_000, 20_000_000
+
+
+def cap(sample: int, size: int = 320) -> int:
+    """Capture time of ``sample`` when chunk k of ``size`` samples arrives at T0 + k·DT."""
+    k = sample // size
+    return T0 + k * DT - ((k + 1) * size - 1 - sample) * 62_500
 
 
 def tone(n: int, dbfs: float) -> np.ndarray:
@@ -58,6 +66,7 @@ def test_one_utterance_start_end_samples_times_and_audio():
     start, end = acts[0][1], acts[1][1]
     # start: first voiced frame 50 (sample 8000), decided by frame 51, whose last sample 8319 is in chunk 25
     assert start.sample == 8000 and start.t_ns == T0 + 25 * DT
+    assert start.t_speech_ns == cap(8000) == T0 + 25 * DT - 319 * 62_500
     # end: last voiced sample 23999 (chunk 74); decided after 80 silent frames (frames 150..229, chunk 114)
     assert end.sample == 23999 and end.t_ns == end.t_last_voiced_ns == T0 + 74 * DT
     # the utterance: the 8320 samples before the start (pre-roll) through the deciding frame
@@ -99,7 +108,7 @@ def test_last_voiced_sample_inside_its_frame_and_silence_duration():
     acts = feed(ActivityDetector(silence_duration_ms=100), y, size=100)
     (k, end), = [(k, a) for k, a in acts if a.kind == "end"]
     assert end.sample == 1600 + 3200 + 49 == 4849
-    assert end.t_ns == T0 + 48 * DT  # 4849 arrived in the 100-sample chunk 48 (4800..4899)
+    assert end.t_ns == cap(4849, 100) == T0 + 48 * DT - 50 * 62_500  # chunk 48 (4800..4899): 50 samples after it
     # 10 silent frames (frames 31..40) decide it: sample 6559 is in chunk 65
     assert k == 65
 
@@ -109,7 +118,7 @@ def test_chunks_that_split_frames():
     y = np.concatenate([zeros(8000), tone(8000, -30.0), zeros(16000)])
     acts = feed(ActivityDetector(), y, size=100)
     assert [(k, a.kind, a.sample) for k, a in acts] == [(83, "start", 8000), (287, "end", 15999)]
-    assert acts[0][1].t_ns == T0 + 83 * DT and acts[1][1].t_ns == T0 + 159 * DT
+    assert acts[0][1].t_ns == T0 + 83 * DT and acts[1][1].t_ns == cap(15999, 100) == T0 + 159 * DT
 
 
 def test_preroll_is_one_second_before_the_start():
@@ -132,7 +141,7 @@ def test_long_speech_keeps_the_time_of_its_last_voiced_chunk():
     # 5 s of speech in 20 ms chunks: old chunk times are dropped, the last voiced one is kept
     y = np.concatenate([zeros(800), tone(80000, -30.0), tone(100, -20.0), zeros(16000)])
     (_, end), = [(k, a) for k, a in feed(ActivityDetector(), y) if a.kind == "end"]
-    assert end.sample == 80899 and end.t_ns == T0 + 252 * DT
+    assert end.sample == 80899 and end.t_ns == cap(80899) == T0 + 252 * DT - 60 * 62_500
 
 
 def test_flush_ends_speech_with_the_pending_samples():
@@ -141,7 +150,7 @@ def test_flush_ends_speech_with_the_pending_samples():
     acts = feed(det, y, size=6450)
     assert [a.kind for _, a in acts] == ["start"] and det.speaking
     end = det.flush()
-    assert end.kind == "end" and end.sample == 6399 and end.t_ns == T0
+    assert end.kind == "end" and end.sample == 6399 and end.t_ns == T0 - 50 * 62_500
     assert len(end.utterance) == 6450
     np.testing.assert_array_equal(end.utterance, y)
     assert not det.speaking and det.flush() is None
@@ -152,4 +161,12 @@ def test_chunk_size_does_not_move_samples(size):
     y = np.concatenate([zeros(4000), tone(9000, -35.0), zeros(16000)])
     acts = feed(ActivityDetector(), y, size=size)
     assert [(a.kind, a.sample) for _, a in acts] == [("start", 4000), ("end", 12999)]
-    assert acts[1][1].t_ns == T0 + (12999 // size) * DT
+    assert acts[1][1].t_ns == cap(12999, size)
+    assert acts[0][1].t_speech_ns == cap(4000, size)
+
+
+def test_start_inside_a_frame():
+    # speech begins 50 samples into frame 50: the start is that sample, not the frame's first
+    y = np.concatenate([zeros(8050), tone(4000, -30.0), zeros(16000)])
+    start = feed(ActivityDetector(), y)[0][1]
+    assert (start.kind, start.sample, start.t_speech_ns) == ("start", 8050, cap(8050))
