@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 BACKEND ?= emulator
 
-.PHONY: demo test bench lab setup system venv thirdparty clean
+.PHONY: demo test bench lab docs setup system venv thirdparty clean
 
 setup: system venv thirdparty
 
@@ -44,8 +44,12 @@ test: setup
 bench: setup
 	$(BIN)/python benchmarks/run.py
 
+# the documentation site into site/ (tests/test_docs.py builds it --strict in make test)
+docs: venv
+	NO_MKDOCS_2_WARNING=1 $(BIN)/python -m mkdocs build --strict
+
 lab: setup
 	$(BIN)/livekit-lab lab
 
 clean:
-	rm -rf $(VENV) $(THIRD) .pytest_cache
+	rm -rf $(VENV) $(THIRD) .pytest_cache site
