@@ -1,6 +1,7 @@
 """``livekit-lab``: thin commands over the package.
 
-  livekit-lab emulator [--host H] [--port P] [--state-dir D] [--pace realtime|fast] [--time-scale F] [--fault SPEC]
+  livekit-lab emulator [--host H] [--port P] [--state-dir D] [--pace realistic|realtime|fast] [--speedup F]
+                       [--latency SPEC] [--time-scale F] [--fault SPEC]
   livekit-lab talk --input A.wav [--input B.wav ...] [--backend emulator|gemini|vertex] [--voice V] [--language L]
                    [--affective] [--proactive] [--modality AUDIO|TEXT] [--json]
   livekit-lab demo [--backend emulator]
@@ -21,9 +22,19 @@ import sys
 
 def _emulator(a) -> int:
     from . import emulator
+    from .emulator.latency import LatencySpecError, parse
 
+    try:
+        latency = parse(a.latency)
+    except LatencySpecError as e:
+        print(f"livekit-lab emulator: {e}", file=sys.stderr)
+        return 2
+    if not a.speedup >= 1.0:
+        print(f"livekit-lab emulator: --speedup must be at least 1 (times real time), not {a.speedup}", file=sys.stderr)
+        return 2
     return emulator.serve(host=a.host, port=a.port, state_dir=a.state_dir, pace=a.pace, time_scale=a.time_scale,
-                          faults=a.fault, connection_seconds=a.connection_seconds, rules_as_of=a.rules_as_of)
+                          faults=a.fault, connection_seconds=a.connection_seconds, rules_as_of=a.rules_as_of,
+                          latency=latency, speedup=a.speedup)
 
 
 def _talk(a) -> int:
@@ -82,16 +93,30 @@ def _talk(a) -> int:
 def _demo(a) -> int:
     from .demo import main
 
-    return main(backend=a.backend, log=a.log, out=a.out)
+    from .emulator.latency import LatencySpecError, parse
+
+    try:
+        latency = parse(a.latency) if a.latency is not None else None
+    except LatencySpecError as e:
+        print(f"livekit-lab demo: {e}", file=sys.stderr)
+        return 2
+    return main(backend=a.backend, log=a.log, out=a.out, latency=latency)
 
 
 def _sweep(a) -> int:
     from .errors import LiveLabError
     from .sweep import run
 
+    from .emulator.latency import LatencySpecError, parse
+
+    try:
+        latency = parse(a.latency) if a.latency is not None else None
+    except LatencySpecError as e:
+        print(f"livekit-lab sweep: {e}", file=sys.stderr)
+        return 2
     try:
         res = run(a.config, a.log, backend=a.backend, concurrency=a.concurrency, rate=a.rate,
-                  progress=not a.no_progress, out_dir=a.out_dir)
+                  progress=not a.no_progress, out_dir=a.out_dir, latency=latency)
     except LiveLabError as e:
         print(f"livekit-lab sweep: {e}", file=sys.stderr)
         return 2
@@ -184,7 +209,13 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--host", default="127.0.0.1")
     e.add_argument("--port", type=int, default=0)
     e.add_argument("--state-dir", default=None)
-    e.add_argument("--pace", choices=["realtime", "fast"], default="realtime")
+    e.add_argument("--pace", choices=["realistic", "realtime", "fast"], default="realistic",
+                   help="realistic (default): audio faster than real time, turnComplete after the playback "
+                        "estimate; realtime: paced at 1x; fast: no pacing")
+    e.add_argument("--speedup", type=float, default=2.0, help="realistic pace: audio sent F times real time (default 2)")
+    e.add_argument("--latency", default=None,
+                   help="end-of-turn decision -> first audio: MS (fixed) or lognormal:MEDIAN_MS,SIGMA[,SEED]; "
+                        "default 630 (published time to first audio of the default model); 0 = none")
     e.add_argument("--time-scale", type=float, default=1.0, help="compress session limits, GoAway and handle lifetimes")
     e.add_argument("--connection-seconds", type=float, default=None, help="connection lifetime (default 600)")
     e.add_argument("--fault", default=None, help="fault-injection SPEC for every connection (see README)")
@@ -212,6 +243,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--backend", default="emulator", choices=["emulator", "gemini", "vertex"])
     d.add_argument("--log", default="runs/demo/eval.duckdb")
     d.add_argument("--out", default="runs/demo")
+    d.add_argument("--latency", default=None, help="emulator: decision -> first audio, MS or lognormal:MEDIAN_MS,SIGMA (default 630)")
     d.set_defaults(fn=_demo)
 
     w = sub.add_parser("sweep", help="run an evaluation sweep (TOML/YAML) into a DuckDB log; resumes a killed run")
@@ -222,6 +254,7 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--rate", type=float, default=None, help="session starts per second (default: no limit)")
     w.add_argument("--out-dir", default=None, help="where save_audio writes reply WAVs (default: the log's folder)")
     w.add_argument("--no-progress", action="store_true", help="no progress bar")
+    w.add_argument("--latency", default=None, help="emulator: decision -> first audio, MS or lognormal:MEDIAN_MS,SIGMA (default 630)")
     w.set_defaults(fn=_sweep)
 
     r = sub.add_parser("report", help="write the self-contained HTML report of a log")

@@ -59,8 +59,12 @@ def _fmt(t) -> str:
 
 
 def main(*, backend: str = "emulator", log: str | None = None, out: str | None = None,
-         sweep: str | Path | None = None, concurrency: int = 4, progress: bool = True) -> int:
-    """Run the demo sweep (resuming), write the report, print the per-voice summary; returns 0."""
+         sweep: str | Path | None = None, concurrency: int = 4, progress: bool = True,
+         latency: "str | float | None" = None) -> int:
+    """Run the demo sweep (resuming), write the report, print the per-voice summary; returns 0.
+
+    ``latency``: the emulator's decision -> first audio model (default 630 ms, the published time
+    to first audio of the default model; see `livekit_lab.emulator.latency`)."""
     from . import report
     from .log import EvalLog
     from .sweep import Sweep, adaptation, run
@@ -71,7 +75,8 @@ def main(*, backend: str = "emulator", log: str | None = None, out: str | None =
     sw = Sweep.from_file(sweep or DEMO_SWEEP)
     print(f"demo: sweep {sw.name!r} ({len(sw.cases())} cases) on backend {backend}"
           + (" with fast pacing" if backend == "emulator" else ""), flush=True)
-    res = run(sw, log_path, backend=backend, concurrency=concurrency, progress=progress, out_dir=out_dir)
+    res = run(sw, log_path, backend=backend, concurrency=concurrency, progress=progress, out_dir=out_dir,
+              latency=latency)
     with EvalLog(log_path, read_only=True) as lg:
         df = lg.to_pandas(expand_extra=True, sweep=sw.name)
         runs = lg.runs()

@@ -810,7 +810,7 @@ async def run_async(sweep: Sweep, log, *, backend: Any = "emulator", concurrency
 
 def run(sweep: Sweep | str | os.PathLike, log: Any, *, backend: Any = "emulator", concurrency: int = 4,
         rate: float | None = None, progress: bool = True, out_dir: str | os.PathLike | None = None,
-        **kw) -> SweepResult:
+        latency: "str | float | None" = None, **kw) -> SweepResult:
     """Run a sweep into an evaluation log; resumable (cases already logged are skipped).
 
     Parameters
@@ -827,6 +827,9 @@ def run(sweep: Sweep | str | os.PathLike, log: Any, *, backend: Any = "emulator"
         A tqdm.auto progress bar (terminal or notebook).
     out_dir : path, optional
         Where ``save_audio`` writes reply WAVs (default: the log's folder).
+    latency : str or float, optional
+        The embedded emulator's decision -> first audio latency model (ms or
+        ``lognormal:MEDIAN_MS,SIGMA``; None: its default, 630 ms). Ignored for other backends.
     **kw
         ``scoring_workers``, ``backoff_s``, ``on_row``, ``limit`` (of `run_async`).
 
@@ -846,7 +849,7 @@ def run(sweep: Sweep | str | os.PathLike, log: Any, *, backend: Any = "emulator"
         if backend == "emulator":
             from . import emulator
 
-            emu = emulator.run(pace="fast")
+            emu = emulator.run(pace="fast", **({} if latency is None else {"latency": latency}))
             backend = emu
         return asyncio.run(run_async(sw, lg, backend=backend, concurrency=concurrency, rate=rate, progress=progress,
                                      out_dir=out_dir, **kw))

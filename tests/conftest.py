@@ -13,7 +13,7 @@ JFK = os.path.join(ROOT, "data", "jfk.wav")
 @pytest.fixture(scope="session")
 def emu():
     """One fast-paced emulator for the test session (tests that need other settings start their own)."""
-    with emulator.run(pace="fast") as e:
+    with emulator.run(pace="fast", latency=0) as e:
         yield e
 
 

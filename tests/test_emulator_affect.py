@@ -78,7 +78,7 @@ def test_uses_only_numpy_scipy_librosa():
 def test_docstring_tables_match_the_constants():
     doc = affect.__doc__
     ref, th = affect.REFERENCE, affect.THRESHOLDS
-    assert f"ref {ref['f0_hz']:.0f} Hz" in doc and f"{ref['f0_split_hz']:.0f} Hz" in doc
+    assert f"ref {ref['f0_hz']:.0f} Hz" in doc and f"{ref['f0_high_hz']:.0f} Hz" in doc
     assert f"f0_spread_st / {ref['spread_st']}" in doc and f"(-{abs(ref['level_dbfs'])})" in doc
     assert f"rate_hz / {ref['rate_hz']}" in doc
     assert f"arousal <= {th['sad_arousal']:.2f}" in doc
@@ -87,3 +87,61 @@ def test_docstring_tables_match_the_constants():
     assert f"{affect.VALENCE_LEVEL} x level cue" in doc
     w = affect.WEIGHTS
     assert re.search(rf"pitch {w['pitch']:g}, spread {w['spread']:g}, level {w['level']:g}, rate {w['rate']:g}", doc)
+
+
+def _at_level(y, dbfs):
+    return (y * 10 ** ((dbfs - audio.active_level_dbfs(y, sr=16000)) / 20)).astype(np.float32)
+
+
+def _raised(y, *, semitones=8.0, gain_db=8.5):
+    """The same utterance played 2^(semitones/12) times faster (pitch +semitones, faster speech), gain_db louder."""
+    k = 2 ** (semitones / 12)
+    return (audio.resample(y, orig_sr=16000, target_sr=round(16000 / k)) * 10 ** (gain_db / 20)).astype(np.float32)
+
+
+def _speaker(voice, text):
+    from livekit_lab.emulator import voice as emu_voice
+
+    return _at_level(audio.resample(emu_voice.synthesize(text, voice=voice, language="en"), orig_sr=24000, target_sr=16000), -26.0)
+
+
+@pytest.mark.parametrize("voice", ["Puck", "Charon", "Kore", "Zephyr"])
+def test_raised_voice_after_two_neutral_ones_is_upset(voice):
+    """Issue #15's case: loud (+8.5 dB), high (+8 semitones), fast speech after two neutral
+    utterances of the same speaker. Puck's 105 Hz raised by 8 semitones is 167 Hz: the old
+    one-utterance rule switched to the 208 Hz reference above 147 Hz and read it as neutral."""
+    a = _speaker(voice, "Hello, can you hear me? I have a question about my order.")
+    b = _speaker(voice, "I would like to know when the parcel will arrive at my house.")
+    c = _speaker(voice, "This is the third time I am calling about the same problem.")
+    first = affect.estimate(a)
+    base = [first, affect.estimate(b, baseline=[first])]  # as in a session: each against the earlier ones
+    assert base[1].mood == "neutral" and base[1].reference == "speaker"
+    loud = affect.estimate(_raised(c), baseline=base)
+    assert loud.reference == "speaker" and loud.mood == "upset"
+    assert loud.cues["pitch"] == pytest.approx(8.0 / 3.0, abs=0.35)  # +8 st against the speaker's own F0
+    assert loud.cues["level"] == pytest.approx(8.5 / 3.0, abs=0.35)
+    calm = affect.estimate(c, baseline=base)
+    assert calm.mood == "neutral" and abs(calm.cues["level"]) < 0.2
+
+
+def test_first_utterance_never_reads_a_raised_pitch_as_lower():
+    """Fixed references only for the first utterance, and no register switch that inverts: the
+    pitch cue is non-decreasing in F0 up to 147 Hz and never negative above 104 Hz."""
+    assert affect._fixed_pitch_st(104.0) == 0.0
+    assert affect._fixed_pitch_st(147.08) == pytest.approx(6.0, abs=0.01)  # the octave's middle
+    assert affect._fixed_pitch_st(167.0) == pytest.approx(12 * np.log2(208 / 167), abs=1e-9)
+    assert affect._fixed_pitch_st(208.0) == 0.0 and affect._fixed_pitch_st(416.0) == pytest.approx(12.0)
+    assert affect._fixed_pitch_st(52.0) == pytest.approx(-12.0)
+    assert all(affect._fixed_pitch_st(f) >= 0 for f in np.linspace(104, 600, 200))
+    a = affect.estimate(_speaker("Puck", "Hello, can you hear me? I have a question about my order."))
+    assert a.reference == "fixed"
+
+
+def test_baseline_ignores_gain():
+    """With a baseline the level cue is relative: the same session 6 dB quieter reads the same."""
+    a = _speaker("Kore", "Hello, can you hear me? I have a question about my order.")
+    c = _speaker("Kore", "This is the third time I am calling about the same problem.")
+    g = 10 ** (-6 / 20)
+    loud, quiet = affect.estimate(c, baseline=[affect.estimate(a)]), affect.estimate(c * g, baseline=[affect.estimate(a * g)])
+    assert quiet.mood == loud.mood == "neutral"
+    assert quiet.cues["level"] == pytest.approx(loud.cues["level"], abs=0.05)

@@ -22,7 +22,7 @@ FAULT = "x-livekit-lab-fault"
 async def test_ttfa_matches_the_emulator_trace(latency_ms):
     """Real-time pacing, injected latency L: the client's ttfa equals the emulator's ground truth
     (end of user speech -> first audible sample) within 5 ms, and grows by L."""
-    with emulator.run(pace="realtime", faults=f"latency={latency_ms}" if latency_ms else None) as emu:
+    with emulator.run(pace="realtime", latency=0, faults=f"latency={latency_ms}" if latency_ms else None) as emu:
         async with connect(emu, voice="Kore", vad={"silence_duration_ms": 300}) as s:
             recs = [await s.turn(speech(f"Question {i}?", tail=0.5), sr=16000) for i in range(4)]
         truth = [t.ttfa_ms for t in emu.trace.records()]
@@ -94,7 +94,7 @@ async def test_fatal_close_raises_typed_error_with_the_reason(emu):
 async def test_resumption_loses_nothing(spec):
     """A fault mid-session: the client resumes with its handle, resends what was not consumed, and
     retries a cut reply once. Every user turn gets exactly one complete reply; cut ones are recorded."""
-    with emulator.run(pace="fast") as emu:
+    with emulator.run(pace="fast", latency=0) as emu:
         async with connect(emu, voice="Kore", headers={FAULT: spec + ";seed=3"}) as s:
             recs = [await s.turn(speech(f"This is question {i}. Please answer it.", tail=1.0), sr=16000, realtime=False, timeout=30)
                     for i in range(3)]
@@ -116,7 +116,7 @@ async def test_resumption_loses_nothing(spec):
 
 
 async def test_goaway_resume_between_turns():
-    with emulator.run(pace="fast", time_scale=100, connection_seconds=120) as emu:
+    with emulator.run(pace="fast", latency=0, time_scale=100, connection_seconds=120) as emu:
         async with connect(emu) as s:
             for i in range(4):
                 await s.text_turn(f"turn {i}")

@@ -114,7 +114,7 @@ def ci_demo(tmp_path_factory):
 
     with contextlib.redirect_stdout(buf):
         t0 = time.perf_counter()
-        assert demo.main(sweep=CI, out=str(out), progress=False) == 0
+        assert demo.main(sweep=CI, out=str(out), progress=False, latency=0) == 0
         wall = time.perf_counter() - t0
     with EvalLog(out / "eval.duckdb", read_only=True) as lg:
         df = lg.to_pandas(expand_extra=True)
@@ -179,7 +179,7 @@ def test_demo_prints_summary_and_where_things_are(ci_demo):
 
 def test_rerun_skips_finished_cases(ci_demo, tmp_path):
     out, df, _, _ = ci_demo
-    res = sweep.run(CI, out / "eval.duckdb", progress=False)
+    res = sweep.run(CI, out / "eval.duckdb", progress=False, latency=0)
     assert (res.total, res.skipped, res.added) == (len(df), len(df), 0)
     with EvalLog(out / "eval.duckdb", read_only=True) as lg:
         assert len(lg) == len(df)
@@ -217,7 +217,7 @@ def test_a_failing_case_is_recorded_and_the_sweep_continues(tmp_path):
                           "stimuli": {"tones": ["neutral"], "addresses": ["directed"]},
                           "cells": [{"options": fault}, {"voice": ["Kore", "Charon"]}], "retries": 2})
     with EvalLog(tmp_path / "f.duckdb") as lg:
-        res = sweep.run(sw, lg, progress=False, backoff_s=0.01)
+        res = sweep.run(sw, lg, progress=False, backoff_s=0.01, latency=0)
         df = lg.to_pandas(expand_extra=True)
     assert (res.total, res.added, res.errors) == (3, 3, 1)
     bad = df[df["error"].notna()]
@@ -237,7 +237,7 @@ def test_transient_failures_are_retried_with_backoff_then_recorded(tmp_path):
                           "options": [slow], "stimuli": {"tones": ["neutral"], "addresses": ["directed"]}})
     with EvalLog(tmp_path / "t.duckdb") as lg:
         t0 = time.perf_counter()
-        res = sweep.run(sw, lg, progress=False, backoff_s=0.2)
+        res = sweep.run(sw, lg, progress=False, backoff_s=0.2, latency=0)
         took = time.perf_counter() - t0
         df = lg.to_pandas(expand_extra=True)
     assert (res.added, res.errors, res.retries) == (1, 1, 2)
@@ -291,7 +291,7 @@ def test_sigkill_at_random_points_leaves_exactly_one_row_per_case(tmp_path):
     want = {c.case_id for c in Sweep.from_file(cfg).cases()}
     log_path = tmp_path / "k.duckdb"
     cmd = [sys.executable, "-m", "livekit_lab.cli", "sweep", str(cfg), "--log", str(log_path), "--concurrency", "4",
-           "--rate", "8"]  # 8 session starts per second: the kills land mid-sweep
+           "--rate", "8", "--latency", "0"]  # 8 session starts per second: the kills land mid-sweep
     env = dict(os.environ, PYTHONWARNINGS="ignore")
     rng = random.Random(int(os.environ.get("KILL_SEED", "7")))
     counts, shown = [], []
@@ -337,8 +337,8 @@ def test_resumed_cases_get_their_baseline_from_the_log(tmp_path):
     first = sw.cases()[0]
     assert (first.config["affective"], first.stimulus["tone"]) == (False, "neutral")
     with EvalLog(tmp_path / "b.duckdb") as lg:
-        r1 = sweep.run(sw, lg, progress=False, limit=1)  # only the baseline, then "crash"
-        r2 = sweep.run(sw, lg, progress=False)
+        r1 = sweep.run(sw, lg, progress=False, limit=1, latency=0)  # only the baseline, then "crash"
+        r2 = sweep.run(sw, lg, progress=False, latency=0)
         df = lg.to_pandas(expand_extra=True)
     assert (r1.added, r2.skipped, r2.added) == (1, 1, 3)
     row = df[(df["tone"] == "sad") & df["affective"].astype(bool)].iloc[0]

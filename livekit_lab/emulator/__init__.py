@@ -1,7 +1,7 @@
 """A local emulator of the Gemini Live API that the unmodified google-genai SDK connects to.
 
 >>> from livekit_lab import emulator
->>> with emulator.run(pace="fast") as emu:          # doctest: +SKIP
+>>> with emulator.run(pace="fast", latency=0) as emu:  # doctest: +SKIP
 ...     client = emu.client                          # a ready google.genai.Client
 ...     env = emu.env                                # or run unmodified code under these variables
 
@@ -24,6 +24,8 @@ from pathlib import Path
 
 from .. import catalog
 from . import tls
+from .latency import DEFAULT_SPEC as DEFAULT_LATENCY
+from .pacing import DEFAULT_PACE, DEFAULT_SPEEDUP
 from .server import Service
 from .trace import Trace, TurnTrace
 from .voice import PhraseCache
@@ -48,17 +50,19 @@ class Emulator:
     api_key : str
         The key this emulator accepts (generated; never read from the environment).
     env : dict
-        ``GOOGLE_GEMINI_BASE_URL``, ``GEMINI_API_KEY``, ``SSL_CERT_FILE``: under these variables
-        unmodified user code reaches the emulator. The emulator never changes ``os.environ``.
+        ``GOOGLE_GEMINI_BASE_URL``, ``GEMINI_API_KEY``, ``GOOGLE_API_KEY`` (the same key: LiveKit's
+        Google plugin reads only that one), ``SSL_CERT_FILE``: under these variables unmodified
+        user code reaches the emulator. The emulator never changes ``os.environ``.
         Note that ``SSL_CERT_FILE`` replaces the system CA bundle for the whole process.
     trace : Trace
         Per-turn ground-truth timestamps (see `livekit_lab.emulator.trace`).
     """
 
     def __init__(self, *, host: str = "127.0.0.1", port: int = 0, state_dir: str | os.PathLike | None = None,
-                 pace: str = "realtime", time_scale: float = 1.0, faults: str | None = None,
+                 pace: str = DEFAULT_PACE, time_scale: float = 1.0, faults: str | None = None,
                  connection_seconds: float | None = None, api_key: str | None = None,
-                 rules_as_of: str | None = None):
+                 rules_as_of: str | None = None, latency: "str | float | None" = DEFAULT_LATENCY,
+                 speedup: float = DEFAULT_SPEEDUP):
         self.host = host
         self._tmp = None
         if state_dir is None:
@@ -82,7 +86,7 @@ class Emulator:
         self._ssl = tls.server_context(cert, key)
         self.service = Service(api_key=api_key, pace=pace, time_scale=time_scale, state_dir=self.state_dir,
                                faults=faults, connection_seconds=connection_seconds, cache=_SHARED_CACHE,
-                               rules_as_of=rules_as_of)
+                               rules_as_of=rules_as_of, latency=latency, speedup=speedup)
         self.trace: Trace = self.service.trace
         self._requested_port = port
         self.port: int | None = None
@@ -100,6 +104,7 @@ class Emulator:
         site = web.TCPSite(self._runner, self.host, self._requested_port, ssl_context=self._ssl, reuse_address=True)
         await site.start()
         self.port = site._server.sockets[0].getsockname()[1]
+        warm_up()  # in the background: the first reply must not pay for imports and a cold espeak-ng
         return self
 
     async def stop_async(self) -> None:
@@ -159,7 +164,8 @@ class Emulator:
 
     @property
     def env(self) -> dict[str, str]:
-        return {"GOOGLE_GEMINI_BASE_URL": self.base_url, "GEMINI_API_KEY": self.api_key, "SSL_CERT_FILE": self.ca_file}
+        return {"GOOGLE_GEMINI_BASE_URL": self.base_url, "GEMINI_API_KEY": self.api_key,
+                "GOOGLE_API_KEY": self.api_key, "SSL_CERT_FILE": self.ca_file}
 
     def http_options(self, *, api_version: str = catalog.DEFAULT_API_VERSION, headers: dict | None = None):
         """`google.genai.types.HttpOptions` that reach this emulator and trust its CA."""
@@ -186,32 +192,63 @@ class Emulator:
     def info(self) -> dict:
         return {"base_url": self.base_url, "ca_file": self.ca_file, "api_key": self.api_key,
                 "host": self.host, "port": self.port, "state_dir": str(self.state_dir),
-                "pace": self.service.pace, "time_scale": self.service.scale,
+                "pace": self.service.pace, "speedup": self.service.speedup, "latency": self.service.latency.spec,
+                "time_scale": self.service.scale,
                 "spki_sha256": tls.spki_sha256(Path(self.cert_file)), "env": self.env}
 
     def __repr__(self) -> str:
-        return f"<Emulator {self.base_url if self.port else 'stopped'} pace={self.service.pace}>"
+        return (f"<Emulator {self.base_url if self.port else 'stopped'} pace={self.service.pace} "
+                f"latency={self.service.latency.spec}>")
+
+
+_warm_lock = threading.Lock()
+_warmed = False
+
+
+def warm_up() -> None:
+    """Once per process, on a daemon thread: import the affect estimator (scipy) and run it, and
+    run espeak-ng once, so that the first reply's work fits in the latency model like the others."""
+    global _warmed
+    with _warm_lock:
+        if _warmed:
+            return
+        _warmed = True
+
+    def work():
+        import numpy as np
+
+        from . import affect, voice
+
+        with contextlib.suppress(Exception):
+            affect.estimate(np.sin(np.arange(16000) * 0.05).astype(np.float32) * 0.1)
+            voice.synthesize("ok", voice=catalog.DEFAULT_VOICE, language="en")
+
+    threading.Thread(target=work, name="livekit-lab-emulator-warm-up", daemon=True).start()
 
 
 def run(**kwargs) -> Emulator:
     """Start an emulator on a background thread; use as a context manager.
 
     Keyword arguments are those of `Emulator`: ``host``, ``port``, ``state_dir``, ``pace``
-    ("realtime" or "fast"), ``time_scale``, ``faults`` (see `livekit_lab.emulator.faults`),
-    ``connection_seconds``, ``rules_as_of`` (ISO date: apply the catalog's model rules in force
-    then, e.g. "2026-03-27" for gemini-3.1-flash-live-preview's launch-time clientContent rule).
+    ("realistic" (default), "realtime" or "fast"; see `livekit_lab.emulator.pacing`), ``speedup``,
+    ``latency`` (decision -> first audio: ms or ``lognormal:MEDIAN_MS,SIGMA``, default 630; see
+    `livekit_lab.emulator.latency`; tests that want speed pass ``latency=0``), ``time_scale``,
+    ``faults`` (see `livekit_lab.emulator.faults`), ``connection_seconds``, ``rules_as_of`` (ISO
+    date: apply the catalog's model rules in force then, e.g. "2026-03-27" for
+    gemini-3.1-flash-live-preview's launch-time clientContent rule).
     """
     return Emulator(**kwargs).start()
 
 
-def serve(*, host: str = "127.0.0.1", port: int = 0, state_dir: str | None = None, pace: str = "realtime",
+def serve(*, host: str = "127.0.0.1", port: int = 0, state_dir: str | None = None, pace: str = DEFAULT_PACE,
           time_scale: float = 1.0, faults: str | None = None, connection_seconds: float | None = None,
-          rules_as_of: str | None = None) -> int:
+          rules_as_of: str | None = None, latency: "str | float | None" = DEFAULT_LATENCY,
+          speedup: float = DEFAULT_SPEEDUP) -> int:
     """Run in the foreground (the CLI): print one JSON line when ready, log to stderr, stop on
     SIGINT/SIGTERM and return 0."""
     logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s emulator %(levelname)s %(message)s")
     emu = Emulator(host=host, port=port, state_dir=state_dir, pace=pace, time_scale=time_scale, faults=faults,
-                   connection_seconds=connection_seconds, rules_as_of=rules_as_of)
+                   connection_seconds=connection_seconds, rules_as_of=rules_as_of, latency=latency, speedup=speedup)
 
     async def main():
         stop = asyncio.Event()

@@ -1,10 +1,17 @@
-"""The emulator's estimate of a user utterance's affect, from prosody alone, from one utterance.
+"""The emulator's estimate of a user utterance's affect, from prosody alone.
 
-The emulator has no transcript and no per-speaker baseline, so it compares each utterance with
-fixed references measured on *neutral* speech (the ``neutral`` directed stimuli of
-`livekit_lab.stimuli`, voice ``m3``, 12 languages: the median of each feature) and turns the
-differences into an arousal and a valence score with fixed thresholds. Only numpy is used (a
-vectorised YIN pitch tracker gated by energy); a 3 s utterance takes a few milliseconds.
+The emulator has no transcript. It compares an utterance with a reference and turns the
+differences into an arousal and a valence score with fixed thresholds:
+
+* when the session has earlier utterances (``baseline``), the reference is **the speaker's own
+  baseline**: the median of each feature over those utterances. A raised voice is then read as
+  raised whatever the speaker's register, microphone gain or language.
+* for the first utterance only, the fixed references measured on *neutral* speech (the
+  ``neutral`` directed stimuli of `livekit_lab.stimuli`, voice ``m3``, 12 languages: the median
+  of each feature).
+
+Only numpy is used (a vectorised YIN pitch tracker gated by energy, scipy's peak finder); a 3 s
+utterance takes a few milliseconds.
 
 Features
 --------
@@ -29,13 +36,21 @@ Thresholds (the emulator's rule, fixed)
 =================  ======================================================  =====================
 cue                definition                                              unit of the cue
 =================  ======================================================  =====================
-pitch              ``12 log2(f0_median / ref)``, ref 104 Hz (or 208 Hz     3 semitones
-                   when the median is above 147 Hz, the geometric mean:
-                   a higher-register voice)
+pitch              ``12 log2(f0_median / ref)``, ref 104 Hz                 3 semitones
 spread             ``log2(f0_spread_st / 1.35)``                           0.5 (x 1.41)
 level              ``level_dbfs - (-24.0)``                                3 dB
 rate               ``log2(rate_hz / 6.1)``                                 0.25 (x 1.19)
 =================  ======================================================  =====================
+
+These are the first utterance's references. With a baseline, 104 Hz, 1.35 st, -24.0 dBFS and
+6.1 Hz are replaced by the baseline's medians (each feature over the earlier utterances where it
+is defined), and the pitch cue is simply ``12 log2(f0_median / baseline f0)``.
+
+On the first utterance a median above 104 Hz is ambiguous: a raised low voice or a higher-register
+voice at rest. The pitch cue then never turns negative: between 104 Hz and 208 Hz (the higher
+register's reference, an octave up) it is ``min(12 log2(f0 / 104), 12 log2(208 / f0))`` clipped
+at 0 from below, above 208 Hz ``12 log2(f0 / 208)``. There is no switch of reference that reads a
+raised pitch as a lower one.
 
 Each cue is divided by its unit and clipped to [-3, 3].
 
@@ -53,10 +68,12 @@ Each cue is divided by its unit and clipped to [-3, 3].
   otherwise                               ``upset``
   ======================================  ==========
 
-Calibration and accuracy on the stimuli are in ``docs/validation.md``. The references are for
-espeak-ng voices; a natural voice, a different microphone gain or a language far from the
-twelve shifts the cues, so treat the label as the emulator's deterministic rule, not as an
-emotion recogniser.
+Calibration and accuracy on the stimuli, on voices it was not calibrated on and at +-6 dB gain,
+for the first utterance and with a baseline, are in ``docs/validation.md`` (reproduce with
+``benchmarks/affect_rule.py``). The fixed references are for espeak-ng voices; a natural voice,
+a different microphone gain or a language far from the twelve shifts the first utterance's cues
+(the baseline removes most of that), so treat the label as the emulator's deterministic rule,
+not as an emotion recogniser.
 """
 
 from __future__ import annotations
@@ -71,8 +88,9 @@ __all__ = ["Affect", "estimate", "REFERENCE", "UNITS", "WEIGHTS", "THRESHOLDS", 
 
 MOODS = ("neutral", "happy", "sad", "upset")
 
-#: Neutral references (median over the 12 languages' neutral directed stimuli, voice m3).
-REFERENCE = {"f0_hz": 104.0, "f0_split_hz": 147.0, "spread_st": 1.35, "level_dbfs": -24.0, "rate_hz": 6.1}
+#: First-utterance references (median over the 12 languages' neutral directed stimuli, voice m3);
+#: ``f0_high_hz`` is the higher register's reference, an octave up.
+REFERENCE = {"f0_hz": 104.0, "f0_high_hz": 208.0, "spread_st": 1.35, "level_dbfs": -24.0, "rate_hz": 6.1}
 #: How far a cue must move to count as one unit.
 UNITS = {"pitch_st": 3.0, "spread_log2": 0.5, "level_db": 3.0, "rate_log2": 0.25}
 WEIGHTS = {"pitch": 1.0, "spread": 1.0, "level": 1.0, "rate": 0.5}
@@ -99,6 +117,8 @@ class Affect:
         ``neutral``, ``happy``, ``sad`` or ``upset``.
     cues : dict
         Each clipped cue (pitch, spread, level, rate), for inspection.
+    reference : str
+        ``"fixed"`` (first utterance) or ``"speaker"`` (the speaker's own baseline).
     """
 
     f0_median_hz: float
@@ -109,6 +129,7 @@ class Affect:
     valence: float
     mood: str
     cues: dict
+    reference: str = "fixed"
 
 
 def _yin(frames: np.ndarray, *, sr: int, win: int, tmin: int, tmax: int) -> tuple[np.ndarray, np.ndarray]:
@@ -178,7 +199,32 @@ def _cue(x: float) -> float:
     return float(np.clip(x, -CLIP, CLIP)) if np.isfinite(x) else 0.0
 
 
-def estimate(y: np.ndarray, *, sr: int = 16000) -> Affect:
+def _fixed_pitch_st(med: float) -> float:
+    """First utterance: semitones of the median F0 from the fixed references, never negative above
+    104 Hz (see the module docstring: no switch of reference inverts a raised pitch)."""
+    lo, hi = REFERENCE["f0_hz"], REFERENCE["f0_high_hz"]
+    if med <= lo:
+        return 12.0 * np.log2(med / lo)
+    if med >= hi:
+        return 12.0 * np.log2(med / hi)
+    return max(0.0, min(12.0 * np.log2(med / lo), 12.0 * np.log2(hi / med)))
+
+
+def _baseline_refs(baseline) -> dict | None:
+    """The speaker's references: the median of each feature over the earlier utterances."""
+    prior = [b for b in (baseline or ()) if np.isfinite(b.f0_median_hz)]
+    if not prior:
+        return None
+
+    def med(attr: str, default: float) -> float:
+        v = [getattr(b, attr) for b in prior if np.isfinite(getattr(b, attr))]
+        return float(np.median(v)) if v else default
+
+    return {"f0_hz": med("f0_median_hz", REFERENCE["f0_hz"]), "spread_st": med("f0_spread_st", REFERENCE["spread_st"]),
+            "level_dbfs": med("level_dbfs", REFERENCE["level_dbfs"]), "rate_hz": med("rate_hz", REFERENCE["rate_hz"])}
+
+
+def estimate(y: np.ndarray, *, sr: int = 16000, baseline=None) -> Affect:
     """Estimate arousal, valence and a mood label of one utterance from its prosody.
 
     Parameters
@@ -187,6 +233,9 @@ def estimate(y: np.ndarray, *, sr: int = 16000) -> Affect:
         Mono float samples in [-1, 1] (leading and trailing silence are fine).
     sr : int
         Sample rate (16 kHz in the emulator).
+    baseline : sequence of Affect, optional
+        The same speaker's earlier utterances in the session (their estimates). When any has a
+        pitch, the references are their medians; otherwise the fixed first-utterance references.
 
     Returns
     -------
@@ -195,17 +244,22 @@ def estimate(y: np.ndarray, *, sr: int = 16000) -> Affect:
     """
     y = np.asarray(y, dtype=np.float64).reshape(-1)
     med, spread, level, rate = _features(y, int(sr))
-    ref = REFERENCE
-    f0_ref = ref["f0_hz"] * (2.0 if np.isfinite(med) and med > ref["f0_split_hz"] else 1.0)
+    own = _baseline_refs(baseline)
+    ref = own or REFERENCE
+    if not np.isfinite(med):
+        pitch_st = float("nan")
+    else:
+        pitch_st = 12.0 * np.log2(med / ref["f0_hz"]) if own else _fixed_pitch_st(med)
     cues = {
-        "pitch": _cue(12.0 * np.log2(med / f0_ref) / UNITS["pitch_st"]) if np.isfinite(med) else 0.0,
+        "pitch": _cue(pitch_st / UNITS["pitch_st"]) if np.isfinite(pitch_st) else 0.0,
         "spread": _cue(np.log2(max(spread, 1e-3) / ref["spread_st"]) / UNITS["spread_log2"])
         if np.isfinite(spread) else 0.0,
         "level": _cue((level - ref["level_dbfs"]) / UNITS["level_db"]) if np.isfinite(level) else 0.0,
         "rate": _cue(np.log2(max(rate, 1e-3) / ref["rate_hz"]) / UNITS["rate_log2"]) if np.isfinite(rate) else 0.0,
     }
+    kind = "speaker" if own else "fixed"
     if not np.isfinite(med):
-        return Affect(med, spread, level, rate, 0.0, 0.0, "neutral", cues)
+        return Affect(med, spread, level, rate, 0.0, 0.0, "neutral", cues, kind)
     arousal = sum(WEIGHTS[k] * cues[k] for k in WEIGHTS) / sum(WEIGHTS.values())
     valence = cues["pitch"] - VALENCE_LEVEL * cues["level"]
     if arousal <= THRESHOLDS["sad_arousal"]:
@@ -217,4 +271,4 @@ def estimate(y: np.ndarray, *, sr: int = 16000) -> Affect:
     else:
         mood = "upset"
     return Affect(f0_median_hz=med, f0_spread_st=spread, level_dbfs=level, rate_hz=rate,
-                  arousal=float(arousal), valence=float(valence), mood=mood, cues=cues)
+                  arousal=float(arousal), valence=float(valence), mood=mood, cues=cues, reference=kind)

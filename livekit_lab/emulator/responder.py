@@ -5,8 +5,9 @@
   of the utterance) modulo the bank size.
 - Reply language: ``speech_config.language_code`` where the model accepts it, else the language
   the system instruction asks for (see `language_from_instruction`), else English.
-- Affective dialog on: the utterance's mood (``emulator.affect.estimate``) picks the bank and the
-  delivery: upset or sad -> empathetic wording, calm delivery; happy -> lively wording and delivery.
+- Affective dialog on: the utterance's mood (``emulator.affect.estimate``, against the speaker's
+  own baseline once the connection has earlier utterances) picks the bank and the delivery:
+  upset or sad -> empathetic wording, calm delivery; happy -> lively wording and delivery.
   Off: neutral wording and delivery whatever the input.
 - Proactive audio on: an utterance whose active speech level is below -40 dBFS is not addressed
   to the model: it stays silent.
@@ -121,8 +122,11 @@ class Reply:
 
 def compose(*, kind: str, language: str, turn_index: int, utterance: np.ndarray | None = None,
             text: str | None = None, affective: bool = False, proactive: bool = False,
-            frame: FrameInfo | None = None) -> Reply:
-    """Decide the reply to one user turn (see the module docstring for the rules)."""
+            frame: FrameInfo | None = None, history: list | None = None) -> Reply:
+    """Decide the reply to one user turn (see the module docstring for the rules).
+
+    ``history``: the speaker's earlier utterances' `affect.Affect` estimates (the baseline); the
+    new estimate is appended to it."""
     b = bank(language)
     reply = Reply()
     if kind == "audio" and utterance is not None and utterance.size:
@@ -134,7 +138,10 @@ def compose(*, kind: str, language: str, turn_index: int, utterance: np.ndarray 
         if affective:
             from . import affect
 
-            reply.mood = affect.estimate(utterance, sr=audio.INPUT_RATE).mood
+            est = affect.estimate(utterance, sr=audio.INPUT_RATE, baseline=history)
+            if history is not None:
+                history.append(est)
+            reply.mood = est.mood
             if reply.mood in ("upset", "sad"):
                 words, reply.delivery = b["empathetic"], voice_mod.CALM
             elif reply.mood == "happy":

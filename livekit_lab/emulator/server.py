@@ -24,6 +24,8 @@ from . import responder
 from . import rules
 from .detector import ActivityDetector
 from . import lifecycle
+from . import latency as latency_mod
+from . import pacing
 from .lifecycle import LiveState, SessionStore, TokenStore
 from .trace import Trace, TurnTrace
 from .voice import CHUNK_SAMPLES, PhraseCache
@@ -88,17 +90,22 @@ class Service:
 
     def __init__(self, *, api_key: str, pace: str, time_scale: float, state_dir: Path | None,
                  faults: str | None, connection_seconds: float | None, cache: PhraseCache | None = None,
-                 rules_as_of: str | None = None):
-        if pace not in ("realtime", "fast"):
-            raise ValueError("pace must be 'realtime' or 'fast'")
+                 rules_as_of: str | None = None, latency=None,
+                 speedup: float = pacing.DEFAULT_SPEEDUP):
+        if pace not in pacing.PACES:
+            raise ValueError(f"pace must be one of {', '.join(pacing.PACES)}")
         if not time_scale > 0:
             raise ValueError("time_scale must be > 0")
+        if not speedup >= 1.0:
+            raise ValueError("speedup must be >= 1 (times real time)")
         self.api_key = api_key
         self.rules_as_of = rules_as_of  # catalog rules in force at this date (None: today's)
         if rules_as_of is not None:
             rules_as_of = self.rules_as_of = dt.date.fromisoformat(rules_as_of).isoformat()  # ValueError if not a date
             catalog.models(rules_as_of)  # a bad date fails here, not at the first connection
         self.pace = pace
+        self.speedup = float(speedup)
+        self.latency = latency_mod.parse(latency)
         self.scale = float(time_scale)
         self.sessions = SessionStore(state_dir, time_scale=self.scale)
         self.tokens = TokenStore(state_dir)
@@ -109,6 +116,7 @@ class Service:
         self.connection_seconds = connection_seconds or float(catalog.limits()["connection_seconds"])
         self.n_connections = 0
         self.open_connections: set[Connection] = set()
+        self.overruns = 0  # replies whose composing did not fit in the latency model's delay
 
     # -- HTTP ------------------------------------------------------------------------------
     def app(self) -> web.Application:
@@ -122,7 +130,8 @@ class Service:
             if path.startswith("ws/"):
                 return await self.websocket(request)
             if path == "debug/trace":
-                return web.json_response([t.__dict__ for t in self.trace.records(tag=request.query.get("tag"))])
+                return web.json_response([t.__dict__ | {"delay_ms": t.delay_ms}
+                                          for t in self.trace.records(tag=request.query.get("tag"))])
             m = re.match(r"^(v1|v1beta|v1alpha)/(models(?:/[^/]+)?|auth_tokens)$", path)
             if m:
                 if not self._rest_authorized(request):
@@ -154,7 +163,7 @@ class Service:
         def entry(m):
             return {"name": f"models/{m.name}", "version": "001", "displayName": m.name,
                     "description": "Emulated by livekit_lab", "inputTokenLimit": m.context_tokens,
-                    "outputTokenLimit": 8192, "supportedActions": ["bidiGenerateContent"],
+                    "outputTokenLimit": output_token_limit(m.name), "supportedActions": ["bidiGenerateContent"],
                     "supportedGenerationMethods": ["bidiGenerateContent"]}
         ms = [m for m in catalog.models() if m.backend == "gemini"]
         if what == "models":
@@ -180,6 +189,7 @@ class Service:
     async def websocket(self, request: web.Request) -> web.StreamResponse:
         route = match_route(request.path)
         if route is None:
+            log.warning("rejected client: HTTP 404 'Not Found' on %s", request.path)
             return _rest_error(404, "Not Found", "NOT_FOUND")
         ws = web.WebSocketResponse(compress=False, max_msg_size=4 * MAX_FRAME_BYTES, autoping=True)
         await ws.prepare(request)
@@ -196,6 +206,19 @@ class Service:
         finally:
             self.open_connections.discard(conn)
         return ws
+
+
+def output_token_limit(model: str) -> int:
+    """REST ``outputTokenLimit``: 65,536 for the 3.x Live models (the gemini-3.1-flash-live-preview
+    model page, "Output token limit 65,536", 2026-03), 8,192 for 2.5 native audio (Artificial
+    Analysis's Gemini 2.5 Native Audio summary: "128k input and 8k output token limits")."""
+    return 65536 if model.startswith("gemini-3") else 8192
+
+
+def log_rejected(code: int, reason: str, route: str) -> None:
+    """One stderr line per rejected client: close code, reason and route (the path only: a query
+    string may carry ``?key=``; the key is never printed)."""
+    log.warning("rejected client: close %d %r on %s", code, reason, route)
 
 
 def _rest_error(status: int, message: str, code: str) -> web.Response:
@@ -230,6 +253,9 @@ class Connection:
         self.resamplers: dict[int, object] = {}
         self.closed = False
         self.tasks: list[asyncio.Task] = []
+        self.target_ns = 0  # when the current reply's first chunk is due (latency model)
+        self.affect_history: list = []  # this connection's earlier utterances' features (affect baseline)
+        self.seeded_text: str | None = None  # last user text of history sent without turnComplete
 
     # -- sending ---------------------------------------------------------------------------
     async def send(self, data: bytes) -> None:
@@ -292,7 +318,11 @@ class Connection:
     # -- main ------------------------------------------------------------------------------
     async def run(self) -> None:
         try:
-            await self._setup()
+            try:
+                await self._setup()
+            except CloseWith as c:
+                log_rejected(c.code, c.reason, self.request.path)
+                raise
             self.tasks.append(asyncio.create_task(self._speaker()))
             self._start_timers()
             await self.fire("after-setup")
@@ -522,9 +552,7 @@ class Connection:
                 elif k == "text":
                     if not isinstance(v, str):
                         raise P.ProtocolError()
-                    self._add_text_tokens(v)
-                    self._barge_in(t_ns)
-                    self.jobs.put_nowait(Job("text", t_ns, t_ns, text=v))
+                    self._realtime_text(v, t_ns)
                 elif k == "activity_start":
                     if not self.cfg.manual:
                         raise P.ProtocolError()  # inferred: only with automatic detection disabled
@@ -550,22 +578,26 @@ class Connection:
             if self.cfg.model.client_content == "initial" and (self.state.turn_index > 0 or
                                                                 not self.cfg.history_in_client_content):
                 raise P.ProtocolError()  # 3.1 at launch: initial history only, with history_config (livekit/agents#5251)
-            texts = []
+            texts, last_user = [], None
             for turn in turns:
                 if not isinstance(turn, dict):
                     raise P.ProtocolError()
+                said = []
                 for part in _list(turn.get("parts")):
                     if not isinstance(part, dict):
                         raise P.ProtocolError()
                     if isinstance(part.get("text"), str):
                         if turn.get("role", "user") == "user":
-                            texts.append(part["text"])
+                            said.append(part["text"])
                         self._add_text_tokens(part["text"])
                     elif "inline_data" in part:
                         self._video(part["inline_data"], t_ns, limit_rate=False)
-            if body.get("turn_complete"):
-                self._barge_in(t_ns)
-                self.jobs.put_nowait(Job("text", t_ns, t_ns, text=" ".join(texts)))
+                texts += said
+                if turn.get("role", "user") == "user":
+                    last_user = " ".join(said)
+                elif said or turn.get("role") == "model":
+                    last_user = None  # the model already answered what came before
+            self._client_content(texts, last_user, bool(body.get("turn_complete")), t_ns)
         elif kind == "tool_response":
             for fr in _list(body.get("function_responses")):
                 if not isinstance(fr, dict):
@@ -582,6 +614,32 @@ class Connection:
                 self.cfg.tools = _function_declarations(P.get(body, "tools", "tools"))
         else:  # a second setup
             raise P.ProtocolError()
+
+    def _client_content(self, texts: list[str], last_user: str | None, turn_complete: bool, t_ns: int) -> None:
+        """Any clientContent interrupts the reply in progress (Live API reference,
+        BidiGenerateContentClientContent: "A message here will interrupt any current model
+        generation"). With turnComplete its last user turn is answered (the turns before it are
+        context); without, that text is kept as seeded history, answered once when a
+        whitespace-only text nudges the model (which is not itself answered: `_realtime_text`)."""
+        self._barge_in(t_ns, always=True)
+        if turn_complete:
+            self.seeded_text = None
+            self.jobs.put_nowait(Job("text", t_ns, t_ns, text=last_user if last_user is not None else " ".join(texts)))
+        elif last_user is not None or texts:
+            self.seeded_text = last_user if last_user and last_user.strip() else None
+
+    def _realtime_text(self, text: str, t_ns: int) -> None:
+        """A realtimeInput.text is answered, except whitespace only: that is no user turn, but it
+        starts the answer to seeded history (Pipecat's nudge after seeded context on 3.x), once."""
+        self._add_text_tokens(text)
+        if not text.strip():
+            seeded, self.seeded_text = self.seeded_text, None
+            if seeded is not None:
+                self.jobs.put_nowait(Job("text", t_ns, t_ns, text=seeded))
+            return
+        self.seeded_text = None
+        self._barge_in(t_ns)
+        self.jobs.put_nowait(Job("text", t_ns, t_ns, text=text))
 
     def _audio(self, blob, t_ns: int) -> None:
         if not isinstance(blob, dict):
@@ -638,8 +696,9 @@ class Connection:
     def _add_text_tokens(self, text: str) -> None:
         self.pending_input["TEXT"] += math.ceil(len(text) / catalog.tokens()["text_chars_per_token"])
 
-    def _barge_in(self, t_ns: int) -> None:
-        if self.replying and self.cfg.interrupts and not self.barge.is_set():
+    def _barge_in(self, t_ns: int, *, always: bool = False) -> None:
+        """Interrupt the reply in progress; ``always``: even under NO_INTERRUPTION (clientContent)."""
+        if self.replying and (self.cfg.interrupts or always) and not self.barge.is_set():
             self.t_barge_ns = t_ns
             self.barge.set()
 
@@ -669,9 +728,13 @@ class Connection:
         n = self.turns_here
         frame = self.last_frame if self.new_frame else None
         self.new_frame = False
+        self.seeded_text = None  # any reply consumes seeded history
+        delay_ms = self.svc.latency.draw()  # decision -> first chunk; the work below happens inside it
+        self.target_ns = job.t_decision_ns + int(delay_ms * 1e6)
         compose = lambda: responder.compose(  # noqa: E731
             kind="text" if job.kind == "text" else "audio", language=cfg.language, turn_index=st.turn_index,
-            utterance=job.utterance, text=job.text, affective=cfg.affective, proactive=cfg.proactive, frame=frame)
+            utterance=job.utterance, text=job.text, affective=cfg.affective, proactive=cfg.proactive, frame=frame,
+            history=self.affect_history)
         # the affect estimate takes milliseconds: a worker thread; everything else is microseconds
         # (a thread hop costs more than that on a busy loop)
         if job.kind == "tool":  # a NON_BLOCKING function's result, spoken as its own reply
@@ -681,7 +744,7 @@ class Connection:
         tr = TurnTrace(session=st.id, connection=self.number, turn=st.turn_index, tag=self.tag, kind=job.kind,
                        t_last_voiced_ns=job.t_last_voiced_ns, t_decision_ns=job.t_decision_ns, silent=reply.silent,
                        reply_text=reply.text, mood=reply.mood, level_dbfs=reply.level_dbfs,
-                       language=cfg.language, voice=cfg.voice)
+                       language=cfg.language, voice=cfg.voice, latency_ms=delay_ms)
         st.turn_index += 1
         st.history.append({"role": "user", "kind": job.kind, "text": job.text or ""})
         out_tokens = self.out_tokens = {"AUDIO": 0.0, "TEXT": 0.0}
@@ -700,9 +763,12 @@ class Connection:
                                      else self._speak_audio(reply, tr, out_tokens, n))
             st.history.append({"role": "model", "kind": cfg.modality.lower(), "text": tr.reply_text})
         usage = self._turn_usage(out_tokens)
+        if not reply.silent and not interrupted:
+            interrupted = await self._playback(tr)
         sc: dict = {"turnComplete": True}
         if cfg.model.interaction_status:
             sc["interactionStatus"] = "IDLE"
+        tr.t_turn_complete_ns = time.monotonic_ns()
         await self.send_json({"serverContent": sc, "usageMetadata": usage})
         tr.interrupted = interrupted
         self.svc.trace.add(tr)
@@ -795,9 +861,32 @@ class Connection:
         tr.t_barge_in_ns = self.t_barge_ns
         await self.send_json({"serverContent": {"interrupted": True}})
 
+    async def _until_target(self, tr: TurnTrace) -> None:
+        """Wait until the latency model's send time (``self.target_ns``), then any injected fault
+        latency. A reply that was ready late is counted in ``tr.overrun_ms``, never hidden."""
+        late_ms = (time.monotonic_ns() - self.target_ns) / 1e6
+        if late_ms > 0:
+            tr.overrun_ms = round(late_ms, 3)
+            self.svc.overruns += 1
+        else:
+            await pacing_sleep_until(self.target_ns, self.barge)
+        await self._latency()
+
+    async def _playback(self, tr: TurnTrace) -> bool:
+        """Realistic pace: hold ``turnComplete`` until the client has played the reply (first chunk
+        + its duration at 1x). Speech in that window interrupts; returns whether it did."""
+        if self.svc.pace != "realistic" or tr.t_first_chunk_ns is None or self.cfg.modality != "AUDIO":
+            return False
+        end_ns = tr.t_first_chunk_ns + int(tr.reply_seconds * 1e9)
+        await pacing_sleep_until(end_ns, self.barge)
+        if self.barge.is_set():
+            await self._interrupted(tr)
+            return True
+        return False
+
     async def _speak_text(self, reply, tr: TurnTrace, out_tokens: dict, n: int) -> bool:
         text = reply.text
-        await self._latency()
+        await self._until_target(tr)
         pieces = _split_text(text, 2)
         for i, piece in enumerate(pieces):
             if self.barge.is_set():
@@ -809,6 +898,7 @@ class Connection:
             out_tokens["TEXT"] += len(piece) / catalog.tokens()["text_chars_per_token"]
             tr.reply_text += piece
             await asyncio.sleep(0)
+        tr.t_generation_complete_ns = time.monotonic_ns()
         await self.send_json({"serverContent": {"generationComplete": True}})
         return False
 
@@ -823,11 +913,11 @@ class Connection:
         rendered = self.svc.cache.peek(reply.text, **key)  # a cache hit needs no worker thread
         if rendered is None:
             rendered = await self.loop.run_in_executor(None, lambda: self.svc.cache.get(reply.text, **key))
-        await self._latency()
+        await self._until_target(tr)
         chunks = rendered.chunks_b64
         total = len(rendered.pcm) // 2
         several = cfg.model.parts == "several"
-        realtime = self.svc.pace == "realtime"
+        pace, speedup = self.svc.pace, self.svc.speedup
         t0 = time.monotonic()
         sent_text = 0
         play_end = 0  # the trace's playback clock: when a gapless player finishes the chunks sent so far
@@ -836,8 +926,9 @@ class Connection:
         for k, b64 in enumerate(chunks):
             if k == mid:
                 await self.fire(f"mid-reply:{n}")
-            if realtime:
-                wait = t0 + k * CHUNK_SAMPLES / audio.OUTPUT_RATE - time.monotonic()
+            due = pacing.chunk_due(k, chunk_seconds=CHUNK_SAMPLES / audio.OUTPUT_RATE, pace=pace, speedup=speedup)
+            if due is not None:
+                wait = t0 + due - time.monotonic()
                 if wait > 0:
                     try:
                         await asyncio.wait_for(self.barge.wait(), wait)
@@ -849,7 +940,8 @@ class Connection:
                 await self._interrupted(tr)
                 return True
             end = min(total, (k + 1) * CHUNK_SAMPLES)
-            cut = _cut(reply.text, end / total) if cfg.output_transcription else sent_text
+            cut = (pacing.transcript_cut(reply.text, sent_s=end / audio.OUTPUT_RATE, total_s=total / audio.OUTPUT_RATE,
+                                         pace=pace) if cfg.output_transcription else sent_text)
             piece = reply.text[sent_text:cut]
             parts = '{"modelTurn":{"role":"model","parts":[' + P.audio_part_json(b64) + "]}"
             if several and piece:
@@ -869,8 +961,19 @@ class Connection:
             tr.reply_text = reply.text[:cut] if cfg.output_transcription else reply.text
             tr.reply_seconds = end / audio.OUTPUT_RATE
             out_tokens["AUDIO"] = tr.reply_seconds * catalog.tokens()["audio_per_second"]
+        tr.t_generation_complete_ns = time.monotonic_ns()
         await self.send_json({"serverContent": {"generationComplete": True}})
         return False
+
+
+async def pacing_sleep_until(t_ns: int, barge: asyncio.Event) -> None:
+    """Sleep until monotonic ``t_ns`` or until ``barge`` is set, whichever comes first."""
+    wait = (t_ns - time.monotonic_ns()) / 1e9
+    if wait > 0 and not barge.is_set():
+        try:
+            await asyncio.wait_for(barge.wait(), wait)
+        except asyncio.TimeoutError:
+            pass
 
 
 def calls_done(calls):

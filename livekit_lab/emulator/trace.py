@@ -27,6 +27,10 @@ class TurnTrace:
     t_first_audible_ns: int | None = None  # first audible sample on the playback clock: its chunk plays from
     #                                        its send time or the end of the previous chunk, whichever is later
     injected_latency_ms: float = 0.0
+    latency_ms: float | None = None  # the latency model's delay for this reply (decision -> first chunk)
+    overrun_ms: float = 0.0  # how late the reply was ready: composing it did not fit in latency_ms
+    t_generation_complete_ns: int | None = None
+    t_turn_complete_ns: int | None = None  # under the realistic pace: after the playback estimate
     silent: bool = False
     interrupted: bool = False
     t_interrupted_ns: int | None = None
@@ -37,6 +41,13 @@ class TurnTrace:
     level_dbfs: float | None = None
     language: str = "en"
     voice: str = ""
+
+    @property
+    def delay_ms(self) -> float | None:
+        """Actual decision -> first reply chunk sent, ms (compare with ``latency_ms``)."""
+        if self.t_first_chunk_ns is None:
+            return None
+        return (self.t_first_chunk_ns - self.t_decision_ns) / 1e6
 
     @property
     def ttfa_ms(self) -> float | None:
@@ -56,7 +67,7 @@ class Trace:
             self._items.append(t)
             if self._path is not None:
                 with open(self._path, "a", encoding="utf-8") as f:
-                    f.write(json.dumps(asdict(t), ensure_ascii=False) + "\n")
+                    f.write(json.dumps(asdict(t) | {"delay_ms": t.delay_ms}, ensure_ascii=False) + "\n")
 
     def records(self, *, tag: str | None = None, session: str | None = None) -> list[TurnTrace]:
         with self._lock:

@@ -85,7 +85,7 @@ NOTEBOOK = [
     "import asyncio, json, base64\n"
     "from livekit_lab import emulator\n"
     "from livekit_lab.browser import MediaBridge\n"
-    "emu = emulator.run(pace='realtime', state_dir={emu_dir!r})\n"
+    "emu = emulator.run(pace='realtime', latency=0, state_dir={emu_dir!r})\n"
     "mb = MediaBridge(aec=False, camera=True)\n"
     "mb",
     "mb  # displayed twice: one capture, owned by the first view",

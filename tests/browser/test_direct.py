@@ -23,7 +23,7 @@ JFK = Path(__file__).resolve().parents[2] / "data" / "jfk.wav"
 
 @pytest.fixture(scope="module")
 def emu():
-    with emulator.run(pace="fast") as e:
+    with emulator.run(pace="fast", latency=0) as e:
         yield e
 
 

@@ -25,7 +25,7 @@ def speech():
 
 async def test_recorded_turn_through_the_bridge(speech):
     mb = MediaBridge(camera=False)
-    with emulator.run(pace="fast") as emu:
+    with emulator.run(pace="fast", latency=0) as emu:
         async with connect(backend=emu, voice="Kore") as s:
             link = mb.attach(s)
             assert mb.session_state == "connected"
@@ -44,7 +44,7 @@ async def test_recorded_turn_through_the_bridge(speech):
 
 async def test_barge_in_clears_playback(speech):
     mb = MediaBridge(camera=False)
-    with emulator.run(pace="realtime") as emu:
+    with emulator.run(pace="realtime", latency=0) as emu:
         async with connect(backend=emu, voice="Puck") as s:
             link = mb.attach(s)
             await link.feed(speech[: 16000 * 3], realtime=False, tail_silence_s=1.0, sr=16000)

@@ -118,7 +118,7 @@ async def test_send_clip_is_one_turn_through_the_session():
             c.mux(p)
     png = io.BytesIO()
     Image.new("RGB", (320, 240), (20, 40, 220)).save(png, format="PNG")
-    with emulator.run(pace="fast") as emu:
+    with emulator.run(pace="fast", latency=0) as emu:
         async with connect(backend=emu) as s:
             sent = await webrtc.send_clip(s, buf.getvalue(), image=png.getvalue(), realtime=False)
             turn = await s.wait_turn(timeout=30)

@@ -126,7 +126,7 @@ async def test_bad_image_bytes_are_refused_before_sending(emu):
 async def test_compressed_15_minute_session_resumes_across_goaways():
     # time_scale 200: the 15-minute audio limit passes in 4.5 s; connections live 240 s (1.2 s real),
     # so GoAway comes every ~0.9 s and the client must resume several times.
-    with emulator.run(pace="fast", time_scale=200, connection_seconds=240) as emu:
+    with emulator.run(pace="fast", latency=0, time_scale=200, connection_seconds=240) as emu:
         async with connect(emu, voice="Kore") as s:
             texts = []
             for i in range(8):
@@ -144,7 +144,7 @@ async def test_compressed_15_minute_session_resumes_across_goaways():
 
 
 async def test_session_limit_is_announced_and_ends_the_session():
-    with emulator.run(pace="fast", time_scale=600) as emu:  # 2 min of audio+video = 0.2 s
+    with emulator.run(pace="fast", latency=0, time_scale=600) as emu:  # 2 min of audio+video = 0.2 s
         client = emu.client
         conf = types.LiveConnectConfig(response_modalities=["AUDIO"])
         with pytest.raises(errors.APIError) as ei:
@@ -224,7 +224,7 @@ def test_expired_token_is_refused(emu):
 async def test_video_mid_connection_brings_the_two_minute_limit_forward():
     """A session that starts audio-only and then sends a frame is held to the 2-minute limit on the
     same connection (not only from its next connection)."""
-    with emulator.run(pace="fast", time_scale=60) as emu:  # 120 s of session time = 2 s
+    with emulator.run(pace="fast", latency=0, time_scale=60) as emu:  # 120 s of session time = 2 s
         async with emu.client.aio.live.connect(model=MODEL, config=types.LiveConnectConfig(response_modalities=["AUDIO"])) as sdk:
             await sdk.send_realtime_input(video=types.Blob(data=jpeg((10, 10, 200)), mime_type="image/jpeg"))
             m = await asyncio.wait_for(sdk._receive(), 5)  # without the fix: goAway only at 540 s = 9 s

@@ -378,7 +378,7 @@ async def test_language_from_system_instruction(emu):
 async def test_barge_in_interrupts_the_reply():
     from livekit_lab import emulator
 
-    with emulator.run(pace="realtime") as rt:
+    with emulator.run(pace="realtime", latency=0) as rt:
         async with rt.client.aio.live.connect(model=MODEL, config=cfg()) as s:
             await send_audio(s, speech("Please tell me a long story about the sea.", tail=0.9))
             got_audio, interrupted, turn_complete = False, False, False
@@ -402,7 +402,7 @@ async def test_barge_in_interrupts_the_reply():
 def test_cli_prints_one_json_line_and_restarts_as_the_same_service(tmp_path):
     def start(port=0):
         p = subprocess.Popen([sys.executable, "-m", "livekit_lab.cli", "emulator", "--state-dir", str(tmp_path),
-                              "--port", str(port), "--pace", "fast"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                              "--port", str(port), "--pace", "fast", "--latency", "0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         line = p.stdout.readline()
         return p, json.loads(line)
 

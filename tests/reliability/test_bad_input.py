@@ -121,7 +121,7 @@ JPEG_MAGIC, PNG_MAGIC = b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n"
 
 @pytest.fixture(scope="module")
 def emu():
-    with emulator.run(pace="fast") as e:
+    with emulator.run(pace="fast", latency=0) as e:
         yield e
 
 

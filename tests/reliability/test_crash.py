@@ -39,7 +39,7 @@ class EmulatorProcess:
     def start(self) -> "EmulatorProcess":
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "livekit_lab.cli", "emulator", "--state-dir", str(self.state_dir),
-             "--port", str(self.port), "--pace", self.pace] + (["--fault", self.fault] if self.fault else []),
+             "--port", str(self.port), "--pace", self.pace, "--latency", "0"] + (["--fault", self.fault] if self.fault else []),
             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=ROOT)
         line = self.proc.stdout.readline()
         assert line, "the emulator did not start"

@@ -70,7 +70,7 @@ def utterances():
 
 @pytest.fixture(scope="module")
 def emu():
-    with emulator.run(pace="fast") as e:
+    with emulator.run(pace="fast", latency=0) as e:
         yield e
 
 

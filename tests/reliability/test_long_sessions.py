@@ -135,7 +135,7 @@ async def _long_session(emu, received, client_sent, *, service_seconds: float, n
 
 async def test_fifteen_minute_audio_session_across_goaways(received, client_sent):
     # 1 s of wall time = 120 s of service time; connections last 150 s (GoAway after 90 s)
-    with emulator.run(pace="fast", time_scale=120, connection_seconds=150) as emu:
+    with emulator.run(pace="fast", latency=0, time_scale=120, connection_seconds=150) as emu:
         elapsed = await _long_session(emu, received, client_sent, service_seconds=14.5 * 60, n_turns=24, video=False,
                                       label="long: 15-min audio session (x120)", min_turns=6)
     assert 11 * 60 < elapsed < 15 * 60
@@ -143,7 +143,7 @@ async def test_fifteen_minute_audio_session_across_goaways(received, client_sent
 
 async def test_two_minute_audio_video_session_across_goaways(received, client_sent):
     # 1 s = 24 s of service time; connections last 70 s (GoAway, 50 s ahead, after 20 s); the audio+video limit is 2 min
-    with emulator.run(pace="fast", time_scale=24, connection_seconds=70) as emu:
+    with emulator.run(pace="fast", latency=0, time_scale=24, connection_seconds=70) as emu:
         elapsed = await _long_session(emu, received, client_sent, service_seconds=115, n_turns=8, video=True,
                                       label="long: 2-min audio+video session (x24)", min_turns=3)
     assert 90 < elapsed < 120

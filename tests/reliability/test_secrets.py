@@ -54,7 +54,7 @@ async def test_sentinel_key_is_nowhere_in_what_the_toolkit_produces(key, tmp_pat
     out = tmp_path / "out"
     out.mkdir()
     messages: list[str] = []
-    with emulator.run(pace="fast", api_key=key, state_dir=tmp_path / "emu") as emu:
+    with emulator.run(pace="fast", latency=0, api_key=key, state_dir=tmp_path / "emu") as emu:
         # a session with a resume and a recorded exception
         async with connect(emu, voice="Kore", headers={FAULT: "close=1011@mid-reply;seed=901"}) as s:
             await s.turn(speech("Is my key safe?"), sr=16000, realtime=False, timeout=20)
@@ -107,7 +107,7 @@ def test_stored_notebooks_hold_no_key():
 async def test_emulator_binds_loopback_and_refuses_unauthenticated_callers(tmp_path):
     import aiohttp
 
-    with emulator.run(pace="fast") as emu:
+    with emulator.run(pace="fast", latency=0) as emu:
         assert emu.host == "127.0.0.1"
         bound = {s.getsockname()[0] for site in emu._runner.sites for s in site._server.sockets}
         assert bound == {"127.0.0.1"}
@@ -143,7 +143,7 @@ async def test_emulator_binds_loopback_and_refuses_unauthenticated_callers(tmp_p
 async def test_browser_direct_mode_sends_the_page_only_an_ephemeral_token():
     from livekit_lab.browser import MediaBridge, direct
 
-    with emulator.run(pace="fast", api_key=SENTINEL) as emu:
+    with emulator.run(pace="fast", latency=0, api_key=SENTINEL) as emu:
         mb = MediaBridge(camera=False)
         sent: list = []
         mb.send = lambda content, buffers=None: sent.append(content)  # everything the kernel sends the page
