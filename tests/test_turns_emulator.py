@@ -27,7 +27,7 @@ def _ending_early_in_a_chunk(y: np.ndarray, *, chunk: int, at: int = 200) -> tup
 
 async def test_end_of_speech_and_ttfa_with_500_ms_chunks_match_the_emulator():
     chunk = 8000  # 500 ms
-    with emulator.run(pace="realtime") as emu:
+    with emulator.run(pace="realtime", latency=0) as emu:
         async with connect(emu, voice="Kore", vad={"silence_duration_ms": 300}) as s:
             recs, sent = [], []
             for i in range(4):
@@ -67,7 +67,7 @@ async def test_barge_in_time_matches_the_emulator_with_and_without_microphone_no
     barge = np.concatenate([np.zeros(6400, np.float32), speech("Pause, please.", lead=0.0, tail=0.8)])
     if noise_dbfs is not None:  # the microphone's noise runs through both turns
         question, barge = (y + rng.normal(0, 10 ** (noise_dbfs / 20), len(y)).astype(np.float32) for y in (question, barge))
-    with emulator.run(pace="realtime") as emu:
+    with emulator.run(pace="realtime", latency=0) as emu:
         async with connect(emu, voice="Kore", vad={"silence_duration_ms": 300, "start_sensitivity": "low"}) as s:
             heard = asyncio.Event()
             s.add_listener(lambda ev: heard.set() if ev.kind == "audio" else None)

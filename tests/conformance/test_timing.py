@@ -1,6 +1,7 @@
-"""Conformance: reply timing, the output transcript, interruption by clientContent, text nudges,
-REST limits and the printed environment. Each test names the public source of the real
-service's behaviour it pins, and drives the emulator through the unmodified google-genai SDK.
+"""Reply timing, the output transcript, interruption, text nudges, REST limits, environment
+
+Each test names the public source of the real service's behaviour it pins, and drives the
+emulator through the unmodified google-genai SDK.
 
 Timing assertions here are lower bounds the emulator guarantees by construction (it sleeps until
 the playback estimate), except the one documented streaming-rate bound (the schedule is 2x real
@@ -76,6 +77,10 @@ async def text_turn(s, text):
     return await timed_turn(s)
 
 
+@pytest.mark.conformance(
+    behaviour='Reply audio is sent faster than real time, generationComplete follows the last chunk and turnComplete waits until the service estimates playback has finished',
+    source=("https://ai.google.dev/api/live#bidigeneratecontentservercontent", "livekit/agents#6431"),
+)
 async def test_audio_faster_than_real_time_then_generation_complete_then_turn_complete_after_playback(real):
     """Sources: Live API reference, BidiGenerateContentServerContent ("Content is generated as
     quickly as possible, and not in real time. Clients may choose to buffer and play it out in real
@@ -102,6 +107,10 @@ async def test_audio_faster_than_real_time_then_generation_complete_then_turn_co
     assert reply_s > 2.0 and (t_gc - audio_t[0]) / 1e9 <= reply_s / 1.5
 
 
+@pytest.mark.conformance(
+    behaviour='The output transcription runs ahead of the audio, in pieces that are not whole words',
+    source=("googleapis/js-genai#825", "google-gemini/cookbook#951"),
+)
 async def test_output_transcript_runs_ahead_of_the_audio_in_sub_word_pieces(real):
     """Sources: googleapis/js-genai#825 ("the outputaudiotranscription is output faster than the
     audio"); google-gemini/cookbook#951 (the transcript arrives in pieces such as "Ca", "n I",
@@ -123,6 +132,10 @@ async def test_output_transcript_runs_ahead_of_the_audio_in_sub_word_pieces(real
     assert any(a[-1:].isalpha() and b[:1].isalpha() for a, b in zip(pieces, pieces[1:]))
 
 
+@pytest.mark.conformance(
+    behaviour='Any clientContent interrupts the reply in progress (interrupted, then turnComplete, no generationComplete), and the transcript already sent is not taken back',
+    source=("https://ai.google.dev/api/live#bidigeneratecontentclientcontent", "googleapis/js-genai#824", "googleapis/js-genai#825"),
+)
 async def test_client_content_interrupts_and_the_transcript_is_not_cut_back(real):
     """Sources: Live API reference, BidiGenerateContentClientContent ("A message here will
     interrupt any current model generation"); the SDK's generation_complete docstring (an
@@ -150,6 +163,10 @@ async def test_client_content_interrupts_and_the_transcript_is_not_cut_back(real
     assert len(text) / len(full) > heard / len(rendered.pcm)  # the text is ahead of the audio heard
 
 
+@pytest.mark.conformance(
+    behaviour="A whitespace-only realtimeInput.text (Pipecat's nudge after seeded context on 3.x) is not answered as a user turn",
+    source="https://github.com/pipecat-ai/pipecat/blob/main/src/pipecat/services/google/gemini_live/llm.py",
+)
 async def test_whitespace_only_text_is_not_a_user_turn(real):
     """Source: Pipecat's Gemini Live service sends ``send_realtime_input(text=" ")`` after seeded
     context on 3.x ("Gemini 3.x wants turn_complete=True, but also won't run inference without a
@@ -170,6 +187,10 @@ async def test_whitespace_only_text_is_not_a_user_turn(real):
     assert kinds(first)[-1] == kinds(second)[-1] == "tc"
 
 
+@pytest.mark.conformance(
+    behaviour='History sent without turnComplete is answered once, to its last user turn, when a blank realtime text nudges the model',
+    source="https://github.com/pipecat-ai/pipecat/blob/main/src/pipecat/services/google/gemini_live/llm.py",
+)
 async def test_seeded_history_is_answered_once_when_the_blank_text_nudges(real):
     """Source: as above (Pipecat seeds the history, then nudges with a blank realtime text); the
     answer is to the history's last user turn, once."""
@@ -188,6 +209,10 @@ async def test_seeded_history_is_answered_once_when_the_blank_text_nudges(real):
     assert [tr.reply_text for tr in real.trace.records(tag=tag)] == [f"{QUOTE} and of Italy", f"{QUOTE} thanks"]
 
 
+@pytest.mark.conformance(
+    behaviour='REST models.get reports outputTokenLimit 65,536 for 3.x Live models and 8,192 for 2.5 native audio',
+    source="https://ai.google.dev/gemini-api/docs/models/gemini-3.1-flash-live-preview",
+)
 @pytest.mark.parametrize("model, limit", [("gemini-3.1-flash-live-preview", 65536),
                                           ("gemini-2.5-flash-native-audio-preview-12-2025", 8192)])
 def test_rest_output_token_limit(real, model, limit):
@@ -198,6 +223,10 @@ def test_rest_output_token_limit(real, model, limit):
     assert m.output_token_limit == limit and m.input_token_limit == 131072
 
 
+@pytest.mark.conformance(
+    behaviour="LiveKit's Google realtime plugin reads its key from GOOGLE_API_KEY only, so the printed environment carries it",
+    source="https://github.com/livekit/agents/blob/main/livekit-plugins/livekit-plugins-google/livekit/plugins/google/realtime/realtime_api.py",
+)
 def test_printed_environment_carries_google_api_key_for_livekit(real, tmp_path):
     """Source: livekit/agents, livekit-plugins-google realtime/realtime_api.py: ``gemini_api_key =
     api_key if is_given(api_key) else os.environ.get("GOOGLE_API_KEY")`` (the plugin reads no
@@ -224,6 +253,10 @@ def test_printed_environment_carries_google_api_key_for_livekit(real, tmp_path):
     assert "turn complete" in r.stdout
 
 
+@pytest.mark.conformance(
+    behaviour='Speech after generationComplete but before turnComplete (while the client still plays) interrupts: interrupted, then turnComplete',
+    source=("livekit/agents#6431", "https://ai.google.dev/api/live#bidigeneratecontentservercontent"),
+)
 async def test_speech_during_the_playback_window_interrupts(real):
     """Source: the SDK's generation_complete docstring (turnComplete waits for playback; an
     interruption goes "interrupted > turn_complete") and livekit/agents PR #6431: until

@@ -440,7 +440,7 @@ async def test_client_content_after_first_turn_is_1007_on_31_under_launch_rules(
     """The launch-time 3.1 rule, selectable by date (the current rule allows it: tests/conformance)."""
     from livekit_lab import emulator
 
-    with emulator.run(pace="fast", rules_as_of="2026-03-27") as old:
+    with emulator.run(pace="fast", latency=0, rules_as_of="2026-03-27") as old:
         conf = cfg(history_config=types.HistoryConfig(initial_history_in_client_content=True))
         with pytest.raises(errors.APIError) as ei:
             async with old.client.aio.live.connect(model="gemini-3.1-flash-live-preview", config=conf) as s:
