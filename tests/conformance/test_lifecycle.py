@@ -37,7 +37,7 @@ async def _wait_for_close(client, config) -> tuple[list, errors.APIError]:
     source="kizuna-ai-lab/sokuji#179",
 )
 async def test_connection_end_goaway_50s_then_1011_deadline():
-    with emulator.run(pace="fast", time_scale=100, connection_seconds=60) as emu:  # 60 s = 0.6 s here
+    with emulator.run(pace="fast", latency=0, time_scale=100, connection_seconds=60) as emu:  # 60 s = 0.6 s here
         msgs, e = await _wait_for_close(emu.client, types.LiveConnectConfig(**AUDIO))
     assert [m.go_away.time_left for m in msgs if m.go_away] == ["50s"]
     assert e.code == 1011 and e.details == DEADLINE
@@ -51,7 +51,7 @@ async def test_connection_end_goaway_50s_then_1011_deadline():
 )
 async def test_session_end_goaway_then_1008():
     # the 15-minute audio session ends before the (long) connection would: 900 s = 0.9 s here
-    with emulator.run(pace="fast", time_scale=1000, connection_seconds=100_000) as emu:
+    with emulator.run(pace="fast", latency=0, time_scale=1000, connection_seconds=100_000) as emu:
         msgs, e = await _wait_for_close(emu.client, types.LiveConnectConfig(**AUDIO))
     assert [m.go_away.time_left for m in msgs if m.go_away] == ["50s"]
     assert e.code == 1008 and e.details == GOAWAY_1008[:123]
@@ -65,7 +65,7 @@ async def test_session_end_goaway_then_1008():
 @pytest.mark.parametrize("spec,code,reason", [("goaway=1@after-setup", 1008, GOAWAY_1008[:123]),
                                               ("goaway=1/1011@after-setup", 1011, DEADLINE)])
 async def test_goaway_close_paths_as_faults(spec, code, reason):
-    with emulator.run(pace="fast", time_scale=10) as emu:
+    with emulator.run(pace="fast", latency=0, time_scale=10) as emu:
         conf = types.LiveConnectConfig(**AUDIO, http_options=types.HttpOptions(headers={FAULT_HEADER: spec}))
         msgs, e = await _wait_for_close(emu.client, conf)
     assert [m.go_away.time_left for m in msgs if m.go_away] == ["1s"]
@@ -78,7 +78,7 @@ async def test_goaway_close_paths_as_faults(spec, code, reason):
     source="https://ai.google.dev/gemini-api/docs/live-session",
 )
 async def test_session_clock_counts_connected_time_only():
-    with emulator.run(pace="fast", time_scale=1000, connection_seconds=100_000) as emu:  # 900 s = 0.9 s
+    with emulator.run(pace="fast", latency=0, time_scale=1000, connection_seconds=100_000) as emu:  # 900 s = 0.9 s
         conf = types.LiveConnectConfig(**AUDIO, session_resumption=types.SessionResumptionConfig())
         handle = None
         async with emu.client.aio.live.connect(model=M25, config=conf) as s:

@@ -197,7 +197,7 @@ async def test_31_launch_rule_needs_history_config_for_client_content():
     # source detail: (2026-03-26..28)
     from livekit_lab import emulator
 
-    with emulator.run(pace="fast", rules_as_of="2026-03-27") as old:
+    with emulator.run(pace="fast", latency=0, rules_as_of="2026-03-27") as old:
         e = await refused(old.client, M31, types.LiveConnectConfig(**AUDIO))
         assert e.code == 1007 and e.details == INVALID
         conf = types.LiveConnectConfig(**AUDIO, history_config=types.HistoryConfig(initial_history_in_client_content=True))

@@ -68,7 +68,7 @@ async def test_blocking_calls_wait_for_the_result(emu, model, behavior):
 )
 @pytest.mark.parametrize("how", ["SILENT", "WHEN_IDLE", "INTERRUPT"])
 async def test_non_blocking_scheduling(how):
-    with emulator.run(pace="realtime") as emu:  # the result arrives while the reply is still playing
+    with emulator.run(pace="realtime", latency=0) as emu:  # the result arrives while the reply is still playing
         async with emu.client.aio.live.connect(model=M38, config=_config()) as s:
             await s.send_client_content(turns=text_turn("get_weather for Paris, and tell me a little more"))
             text, interrupted, generated = await asyncio.wait_for(_first_turn(s, respond=how), 20)
