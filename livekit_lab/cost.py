@@ -5,12 +5,15 @@ its source and date; nothing here hard-codes a price. Two kinds of figures exist
 apart, each labelled with its ``basis``:
 
 * **per-token** prices (USD per 1M tokens, by direction and modality) — used to price measured
-  usage (`row_cost`, `costs`, `effective_per_minute`) and for `token_estimate`;
-* **per-minute** figures as published (USD per minute of audio input) — used by `per_minute`.
+  usage (`row_cost`, `costs`, `effective_per_minute`) and for `token_estimate` /
+  `conversation_estimate`;
+* **per-minute** figures as a third-party article gives them (the seed article on Gemini Live GA,
+  which calls them audio-input prices) — used by `per_minute`. Google bills Live by the token,
+  with no flat per-minute price, and re-bills the whole context every turn.
 
-They disagree: at the catalog's 32 audio tokens/s, $3.00 per 1M input-audio tokens is
-$0.00576 per input minute, while the published Gemini per-minute figure is $0.00165.
-`compare_monthly` shows both side by side; measured rows (`effective_per_minute`) settle it.
+Like with like: a minute of *conversation* costs its input and its output, and every turn bills
+the context again (`conversation_estimate`, measured: `effective_per_minute`). The article's
+figures price audio input only; `compare_monthly` marks which rows are comparable.
 """
 
 from __future__ import annotations
@@ -24,8 +27,9 @@ import pandas as pd
 
 from . import catalog
 
-__all__ = ["TokenPrice", "RowCost", "TokenEstimate", "token_prices", "match_price", "row_cost", "costs",
-           "per_minute", "token_estimate", "compare_monthly", "effective_per_minute", "MODALITIES"]
+__all__ = ["TokenPrice", "RowCost", "TokenEstimate", "ConversationEstimate", "token_prices", "match_price", "row_cost",
+           "costs", "per_minute", "token_estimate", "conversation_estimate", "compare_monthly", "effective_per_minute",
+           "MODALITIES", "EXTRAS"]
 
 #: (direction, modality) → (usage column, catalog price key)
 MODALITIES: dict[tuple[str, str], tuple[str, str]] = {
@@ -34,6 +38,12 @@ MODALITIES: dict[tuple[str, str], tuple[str, str]] = {
     ("input", "video"): ("prompt_video_tokens", "input_video"),
     ("output", "audio"): ("response_audio_tokens", "output_audio"),
     ("output", "text"): ("response_text_tokens", "output_text"),
+}
+#: counts outside the per-modality details (the SDK's total = prompt + response + tool-use
+#: prompt + thoughts), priced where the catalog entry has a price for them
+EXTRAS: dict[tuple[str, str], tuple[str, str]] = {
+    ("input", "tool_use"): ("tool_use_prompt_tokens", "tool_use_prompt"),
+    ("output", "thinking"): ("thoughts_tokens", "thinking"),
 }
 _TOTALS = {"input": "prompt_tokens", "output": "response_tokens"}
 
@@ -52,6 +62,11 @@ class TokenPrice:
         How sure the catalog is of the figure.
     source : str
         Where the figure comes from, with its date.
+    thinking, tool_use_prompt : float or None
+        USD per 1M thinking (``thoughtsTokenCount``) and tool-use prompt tokens; None when the
+        catalog has no price for them.
+    extra_certainty, extra_source : str or None
+        Certainty and source of those two.
     """
 
     model: str
@@ -62,9 +77,14 @@ class TokenPrice:
     output_audio: float
     certainty: str
     source: str
+    thinking: float | None = None
+    tool_use_prompt: float | None = None
+    extra_certainty: str | None = None
+    extra_source: str | None = None
 
-    def per_million(self, key: str) -> float:
-        return float(getattr(self, key))
+    def per_million(self, key: str) -> float | None:
+        v = getattr(self, key)
+        return None if v is None else float(v)
 
     @property
     def label(self) -> str:
@@ -74,8 +94,8 @@ class TokenPrice:
 def token_prices() -> tuple[TokenPrice, ...]:
     """The catalog's per-token price entries."""
     fields_ = ("model", "input_text", "input_audio", "input_video", "output_text", "output_audio", "certainty",
-               "source")
-    return tuple(TokenPrice(**{k: e[k] for k in fields_}) for e in catalog.prices()["per_token"])
+               "source", "thinking", "tool_use_prompt", "extra_certainty", "extra_source")
+    return tuple(TokenPrice(**{k: e[k] for k in fields_ if k in e}) for e in catalog.prices()["per_token"])
 
 
 def _normalise(model: str) -> str:
@@ -106,11 +126,13 @@ class RowCost:
     """The cost of one turn from its own usage.
 
     Definition: ``cost_usd = Σ tokens[m] × price[m] / 1e6`` over the five (direction, modality)
-    pairs of `MODALITIES`, with the turn's per-modality token counts and the matched catalog
-    entry's per-token prices. Tokens a total reports beyond its per-modality details
-    (``prompt_tokens − Σ prompt_*_tokens``, same for the response) are *unattributed*; they are
-    not in ``cost_usd`` and are priced at the dearest modality of their direction in
-    ``cost_usd_max`` (an upper bound).
+    pairs of `MODALITIES` and, where the catalog entry prices them, the thinking and tool-use
+    prompt counts of `EXTRAS` (which the service reports outside the prompt and response totals),
+    with the turn's own counts and the matched entry's per-token prices. Tokens a total reports
+    beyond its per-modality details (``prompt_tokens − Σ prompt_*_tokens``, same for the response),
+    and thinking or tool-use tokens without a catalog price, are *unattributed*: they are not in
+    ``cost_usd`` and are priced at the dearest price of their direction in ``cost_usd_max`` (an
+    upper bound).
 
     Attributes
     ----------
@@ -119,9 +141,9 @@ class RowCost:
     cost_usd_max : float or None
         ``cost_usd`` plus unattributed tokens at their direction's highest price.
     by_modality : dict
-        ``"input_audio"`` … ``"output_text"`` → USD.
+        ``"input_audio"`` … ``"output_text"``, ``"input_tool_use"``, ``"output_thinking"`` → USD.
     unattributed_prompt_tokens, unattributed_response_tokens : int
-        Tokens in the totals without a modality.
+        Input-side and output-side tokens without a price.
     price_entry : str or None
         Name of the catalog entry used.
     certainty, source : str or None
@@ -151,13 +173,41 @@ def _num(v: Any) -> float | None:
     return None if math.isnan(f) else f
 
 
+def _priced_counts(row: Mapping[str, Any], entry: TokenPrice) -> tuple[dict, dict, bool]:
+    """(USD by pair, unattributed tokens by direction, whether any per-modality count was seen)."""
+    by: dict[str, float] = {}
+    unattributed = {"input": 0, "output": 0}
+    seen = False
+    for direction in ("input", "output"):
+        detail_sum = 0.0
+        for (d, m), (col, key) in MODALITIES.items():
+            n = _num(row.get(col)) if d == direction else None
+            if n is not None:
+                seen, detail_sum = True, detail_sum + n
+                by[f"{d}_{m}"] = n * entry.per_million(key) / 1e6
+        total = _num(row.get(_TOTALS[direction]))
+        if total is not None and total > detail_sum:
+            unattributed[direction] = int(round(total - detail_sum))
+    for (d, m), (col, key) in EXTRAS.items():
+        n, price = _num(row.get(col)), entry.per_million(key)
+        if n is None or n == 0:
+            continue
+        if price is None:
+            unattributed[d] += int(round(n))
+        else:
+            seen = True
+            by[f"{d}_{m}"] = n * price / 1e6
+    return by, unattributed, seen
+
+
 def row_cost(row: Mapping[str, Any], *, model: str | None = None) -> RowCost:
     """Cost of one turn (an eval row) from its own usage; see `RowCost` for the definition.
 
     Parameters
     ----------
     row : mapping
-        An eval row (dict or pandas row) with the usage columns of the log schema.
+        An eval row (dict or pandas row) with the usage columns of the log schema, and
+        ``thoughts_tokens`` / ``tool_use_prompt_tokens`` when the service reported them.
     model : str, optional
         Price as this model instead of ``row["model"]``.
     """
@@ -165,24 +215,9 @@ def row_cost(row: Mapping[str, Any], *, model: str | None = None) -> RowCost:
     entry, reason = match_price(model)
     if entry is None:
         return RowCost(None, None, reason=reason)
-    by, detail_seen = {}, False
-    unattributed = {"input": 0, "output": 0}
+    by, unattributed, detail_seen = _priced_counts(row, entry)
     dearest = {d: max(entry.per_million(k) for (dd, _), (_, k) in MODALITIES.items() if dd == d)
                for d in ("input", "output")}
-    for direction in ("input", "output"):
-        detail_sum = 0.0
-        for (d, m), (col, key) in MODALITIES.items():
-            if d != direction:
-                continue
-            n = _num(row.get(col))
-            if n is None:
-                continue
-            detail_seen = True
-            detail_sum += n
-            by[f"{d}_{m}"] = n * entry.per_million(key) / 1e6
-        total = _num(row.get(_TOTALS[direction]))
-        if total is not None and total > detail_sum:
-            unattributed[direction] = int(round(total - detail_sum))
     extra_max = sum(unattributed[d] * dearest[d] / 1e6 for d in unattributed)
     common = dict(price_entry=entry.model, certainty=entry.certainty, source=entry.source,
                   unattributed_prompt_tokens=unattributed["input"],
@@ -196,9 +231,11 @@ def row_cost(row: Mapping[str, Any], *, model: str | None = None) -> RowCost:
                                                    f"at the dearest modality only ({reason}){note}", **common)
         return RowCost(None, None, reason=f"the row has no usage{note}", **common)
     cost = sum(by.values())
+    if {"input_tool_use", "output_thinking"} & set(by):
+        reason += f"; thinking/tool-use tokens priced as {entry.extra_source} (certainty {entry.extra_certainty})"
     if unattributed["input"] or unattributed["output"]:
-        reason += (f"; {unattributed['input']} prompt and {unattributed['output']} response tokens have no "
-                   "modality and are only in cost_usd_max")
+        reason += (f"; {unattributed['input']} input-side and {unattributed['output']} output-side tokens have no "
+                   "price and are only in cost_usd_max")
     return RowCost(cost, cost + extra_max, by, reason=reason + note, **common)
 
 
@@ -209,10 +246,11 @@ def costs(df: pd.DataFrame, *, model: str | None = None) -> pd.DataFrame:
     -------
     pandas.DataFrame
         Same index as ``df``; columns ``cost_usd`` (computed from usage), ``cost_usd_max``,
-        ``usd_input_audio`` … ``usd_output_text``, ``unattributed_prompt_tokens``,
+        ``usd_input_audio`` … ``usd_output_text``, ``usd_input_tool_use``, ``usd_output_thinking``,
+        ``unattributed_prompt_tokens``,
         ``unattributed_response_tokens``, ``price_entry``, ``cost_reason``.
     """
-    keys = [f"{d}_{m}" for d, m in MODALITIES]
+    keys = [f"{d}_{m}" for d, m in (*MODALITIES, *EXTRAS)]
     records = []
     for _, r in df.iterrows():
         c = row_cost(r, model=model)
@@ -237,11 +275,12 @@ def costs(df: pd.DataFrame, *, model: str | None = None) -> pd.DataFrame:
 # ----------------------------------------------------------------------------------- per minute
 
 def per_minute(minutes_per_month: float = 100_000) -> pd.DataFrame:
-    """Monthly cost of ``minutes_per_month`` minutes of audio input at the published per-minute figures.
+    """Monthly cost of ``minutes_per_month`` minutes at the seed article's per-minute figures.
 
     Definition: ``usd_per_month = minutes_per_month × audio_input_per_min`` for each per-minute
     entry of the catalog. At 100,000 minutes: Gemini 2.5 Flash Live $165, OpenAI Realtime mini
-    $8,400, OpenAI Realtime standard $30,000.
+    $8,400, OpenAI Realtime standard $30,000. These are a third-party article's figures, which it
+    calls audio-input prices: not Google's (Live bills tokens) and not a minute of conversation.
 
     Returns
     -------
@@ -254,7 +293,9 @@ def per_minute(minutes_per_month: float = 100_000) -> pd.DataFrame:
              "minutes_per_month": float(minutes_per_month),
              "usd_per_month": float(minutes_per_month) * float(e["audio_input_per_min"]),
              "vision": bool(e.get("vision")), "voices": int(e.get("voices", 0)),
-             "basis": "published per-minute audio-input price", "source": e["source"]}
+             "basis": "third-party article's per-minute figure, audio input only as the article gives it"
+                      + (f"; {e['note']}" if e.get("note") else ""),
+             "source": e["source"]}
             for e in catalog.prices()["per_minute"]]
     return pd.DataFrame(rows).sort_values("usd_per_min", ignore_index=True)
 
@@ -353,40 +394,139 @@ def token_estimate(minutes_per_month: float = 100_000, *, model: str = catalog.D
                          total / minutes_per_month if minutes_per_month else float("nan"))
 
 
-def compare_monthly(minutes_per_month: float = 100_000, *, reply_ratio: float = 0.0, video_fps: float = 0.0,
-                    model: str = catalog.DEFAULT_MODEL, measured: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Published per-minute figures next to the per-token estimate (and a measured figure).
+@dataclass(frozen=True)
+class ConversationEstimate:
+    """The cost of a minute of conversation from per-token prices, input and output, with the
+    context billed again every turn.
+
+    Definition: a session of ``S`` seconds is ``n = max(1, floor(S / (u·(1+ρ))))`` turns of
+    ``u`` seconds of user audio answered by ``ρ·u`` seconds of reply audio, at ``r`` audio tokens
+    per second. Turn ``k`` (1…n) bills as prompt the whole context, ``r·(k·u + (k−1)·ρ·u)``
+    input-audio tokens, and as response ``r·ρ·u`` output-audio tokens. So a session bills
+    ``P = r·u·(n(n+1)/2 + ρ·n(n−1)/2)`` prompt and ``R = n·r·ρ·u`` response tokens, costs
+    ``P·price_in_audio/1e6 + R·price_out_audio/1e6`` and lasts ``n·u·(1+ρ)/60`` minutes of
+    conversation. ``usd_per_minute`` is their ratio. It leaves out the system instruction, silence
+    the client streams while the model speaks, and thinking, so it is a floor for those turns.
+
+    Attributes
+    ----------
+    session_minutes, user_seconds_per_turn, reply_ratio, audio_tokens_per_second : float
+        The inputs.
+    turns : int
+        ``n``.
+    conversation_minutes : float
+        Minutes of conversation per session.
+    prompt_tokens, response_tokens : float
+        ``P`` and ``R`` per session.
+    usd_input, usd_output, usd_session : float
+        USD per session.
+    usd_per_minute : float
+        USD per minute of conversation.
+    price_entry, certainty, source : str
+        The catalog per-token entry used.
+    """
+
+    session_minutes: float
+    user_seconds_per_turn: float
+    reply_ratio: float
+    audio_tokens_per_second: float
+    turns: int
+    conversation_minutes: float
+    prompt_tokens: float
+    response_tokens: float
+    usd_input: float
+    usd_output: float
+    usd_session: float
+    usd_per_minute: float
+    price_entry: str
+    certainty: str
+    source: str
+
+
+def conversation_estimate(*, model: str = catalog.DEFAULT_MODEL, session_minutes: float = 3.0,
+                          user_seconds_per_turn: float = 5.0, reply_ratio: float = 1.0,
+                          audio_tokens_per_second: float | None = None) -> ConversationEstimate:
+    """USD per minute of conversation, input and output, context re-billed per turn; see
+    `ConversationEstimate` for the definition. The defaults (3-minute sessions, 5 s user turns
+    answered by as long a reply) are assumptions, shown in `compare_monthly`'s basis.
+
+    Raises
+    ------
+    ValueError
+        Non-positive or non-finite inputs, or a model without a per-token price.
+    """
+    for name, v in (("session_minutes", session_minutes), ("user_seconds_per_turn", user_seconds_per_turn)):
+        if not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0:
+            raise ValueError(f"{name} must be > 0, got {v!r}")
+    if not math.isfinite(reply_ratio) or reply_ratio < 0:
+        raise ValueError(f"reply_ratio must be >= 0, got {reply_ratio!r}")
+    entry, reason = match_price(model)
+    if entry is None:
+        raise ValueError(reason)
+    r = float(audio_tokens_per_second if audio_tokens_per_second is not None else catalog.tokens()["audio_per_second"])
+    u, rho = float(user_seconds_per_turn), float(reply_ratio)
+    n = max(1, math.floor(session_minutes * 60.0 / (u * (1.0 + rho))))
+    prompt = r * u * (n * (n + 1) / 2 + rho * n * (n - 1) / 2)
+    response = n * r * rho * u
+    usd_in, usd_out = prompt * entry.input_audio / 1e6, response * entry.output_audio / 1e6
+    minutes = n * u * (1.0 + rho) / 60.0
+    return ConversationEstimate(float(session_minutes), u, rho, r, n, minutes, prompt, response, usd_in, usd_out,
+                                usd_in + usd_out, (usd_in + usd_out) / minutes, entry.model, entry.certainty,
+                                entry.source)
+
+
+def compare_monthly(minutes_per_month: float = 100_000, *, model: str = catalog.DEFAULT_MODEL,
+                    session_minutes: float = 3.0, user_seconds_per_turn: float = 5.0, reply_ratio: float = 1.0,
+                    measured: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Per-minute figures side by side, each with what it covers.
+
+    Rows: the seed article's figures (``covers`` = "audio input only", labelled as the
+    article's); the per-token price of the same thing (audio input only, `token_estimate`);
+    then the like-for-like rows, a minute of conversation with input and output and the context
+    billed every turn: `conversation_estimate` and, with ``measured``, the log's own
+    ``usd_per_conversation_min`` (`effective_per_minute`). ``comparable`` marks the rows that
+    price a minute of conversation; only those compare with each other.
 
     Parameters
     ----------
     minutes_per_month : float
-        Minutes of user audio a month.
-    reply_ratio, video_fps, model
-        Passed to `token_estimate`.
+        Minutes a month (of input audio for the input-only rows, of conversation for the others).
+    model, session_minutes, user_seconds_per_turn, reply_ratio
+        Passed to `conversation_estimate` (``model`` to `token_estimate` too).
     measured : pandas.DataFrame, optional
-        Log rows; adds a row with their `effective_per_minute` (USD per input minute).
+        Log rows.
 
     Returns
     -------
     pandas.DataFrame
-        Columns ``api``, ``usd_per_min``, ``usd_per_month``, ``basis``, ``source``.
+        Columns ``api``, ``usd_per_min``, ``usd_per_month``, ``covers``, ``comparable``,
+        ``basis``, ``source``.
     """
     table = per_minute(minutes_per_month)[["api", "usd_per_min", "usd_per_month", "basis", "source"]]
-    est = token_estimate(minutes_per_month, model=model, reply_ratio=reply_ratio, video_fps=video_fps)
-    what = "audio in" + (f" + {reply_ratio:g} min reply audio out per min" if reply_ratio else "") \
-        + (f" + video {video_fps:g} fps" if video_fps else "")
-    extra = [{"api": f"{est.price_entry} (per-token estimate)", "usd_per_min": est.usd_per_minute,
-              "usd_per_month": est.usd_total,
-              "basis": f"per-token prices × {est.audio_tokens_per_second:g} audio tokens/s; {what}",
-              "source": est.source}]
+    table.insert(3, "covers", "audio input only")
+    table.insert(4, "comparable", False)
+    inp = token_estimate(minutes_per_month, model=model)
+    conv = conversation_estimate(model=model, session_minutes=session_minutes,
+                                 user_seconds_per_turn=user_seconds_per_turn, reply_ratio=reply_ratio)
+    extra = [{"api": f"{inp.price_entry} (per-token, input only)", "usd_per_min": inp.usd_per_minute,
+              "usd_per_month": inp.usd_total, "covers": "audio input only", "comparable": False,
+              "basis": f"per-token input-audio price × {inp.audio_tokens_per_second:g} tokens/s, no context "
+                       "re-billing: the same thing the article's figures price", "source": inp.source},
+             {"api": f"{conv.price_entry} (per-token, conversation)", "usd_per_min": conv.usd_per_minute,
+              "usd_per_month": conv.usd_per_minute * minutes_per_month, "covers": "input + output per minute of "
+              "conversation", "comparable": True,
+              "basis": f"assumed {conv.session_minutes:g}-min sessions of {conv.user_seconds_per_turn:g} s user "
+                       f"turns, {conv.reply_ratio:g}× as long replies, context re-billed every turn "
+                       f"({conv.turns} turns/session)", "source": conv.source}]
     if measured is not None:
         eff = effective_per_minute(measured, minutes_per_month=minutes_per_month)
-        if len(eff) and pd.notna(eff["usd_per_input_min"].iloc[0]):
+        if len(eff) and pd.notna(eff["usd_per_conversation_min"].iloc[0]):
             e = eff.iloc[0]
-            extra.append({"api": "measured (this log)", "usd_per_min": float(e["usd_per_input_min"]),
+            extra.append({"api": "measured (this log)", "usd_per_min": float(e["usd_per_conversation_min"]),
                           "usd_per_month": float(e["usd_per_month"]),
-                          "basis": f"Σ cost ÷ Σ user-audio minutes over {int(e['priced_turns'])} priced turns "
-                                   f"(input minutes from {e['input_minutes_basis']})",
+                          "covers": "input + output per minute of conversation", "comparable": True,
+                          "basis": f"Σ cost ÷ Σ (user + reply audio) minutes over {int(e['priced_turns'])} priced "
+                                   f"turns (user minutes from {e['input_minutes_basis']})",
                           "source": "measured usage × catalog per-token prices"})
     return pd.concat([table, pd.DataFrame(extra)], ignore_index=True)
 
@@ -400,11 +540,12 @@ def effective_per_minute(df: pd.DataFrame, *, by: str | Sequence[str] | None = N
 
     Definitions, over the priced turns of each group:
 
-    * ``usd_per_input_min = Σ cost_usd ÷ Σ user-audio minutes`` — comparable with the published
-      per-minute (audio input) figures;
-    * ``usd_per_audio_min = Σ cost_usd ÷ Σ (user-audio + reply-audio) minutes``;
+    * ``usd_per_conversation_min = Σ cost_usd ÷ Σ (user-audio + reply-audio) minutes`` — a minute
+      of conversation, input and output (the like-for-like figure);
+    * ``usd_per_input_min = Σ cost_usd ÷ Σ user-audio minutes`` (the whole cost, input and output,
+      over user-audio minutes only);
     * ``usd_per_1000_turns = 1000 × Σ cost_usd ÷ priced turns``;
-    * ``usd_per_month = usd_per_input_min × minutes_per_month``.
+    * ``usd_per_month = usd_per_conversation_min × minutes_per_month`` (minutes of conversation).
 
     ``cost_usd`` is the row's stored value, or computed with `row_cost` when NULL. User-audio
     seconds come from a ``user_seconds`` column when present (e.g. ``extra`` expanded), else
@@ -415,11 +556,12 @@ def effective_per_minute(df: pd.DataFrame, *, by: str | Sequence[str] | None = N
     -------
     pandas.DataFrame
         One row per group (one row in all when ``by`` is None) with ``turns``, ``priced_turns``,
-        ``cost_usd``, ``input_minutes``, ``reply_minutes``, the four figures above and
+        ``cost_usd``, ``input_minutes``, ``reply_minutes``, the four figures above,
+        ``usd_per_audio_min`` (the same as ``usd_per_conversation_min``, kept for old callers) and
         ``input_minutes_basis``.
     """
-    cols = ["turns", "priced_turns", "cost_usd", "input_minutes", "reply_minutes", "usd_per_input_min",
-            "usd_per_audio_min", "usd_per_1000_turns", "usd_per_month", "input_minutes_basis"]
+    cols = ["turns", "priced_turns", "cost_usd", "input_minutes", "reply_minutes", "usd_per_conversation_min",
+            "usd_per_input_min", "usd_per_audio_min", "usd_per_1000_turns", "usd_per_month", "input_minutes_basis"]
     keys = [by] if isinstance(by, str) else list(by or [])
     if df is None or len(df) == 0:
         return pd.DataFrame(columns=keys + cols)
@@ -447,11 +589,12 @@ def effective_per_minute(df: pd.DataFrame, *, by: str | Sequence[str] | None = N
         cost, in_min = g["cost"].sum(), g["in_s"].sum(min_count=1) / 60.0
         audio_min = (g["in_s"].fillna(0) + g["out_s"]).sum() / 60.0
         per_in = cost / in_min if in_min and pd.notna(in_min) else float("nan")
+        per_conv = cost / audio_min if audio_min else float("nan")
         return {"turns": n_all, "priced_turns": len(g), "cost_usd": cost,
-                "input_minutes": in_min, "reply_minutes": g["out_s"].sum() / 60.0, "usd_per_input_min": per_in,
-                "usd_per_audio_min": cost / audio_min if audio_min else float("nan"),
+                "input_minutes": in_min, "reply_minutes": g["out_s"].sum() / 60.0,
+                "usd_per_conversation_min": per_conv, "usd_per_input_min": per_in, "usd_per_audio_min": per_conv,
                 "usd_per_1000_turns": 1000.0 * cost / len(g) if len(g) else float("nan"),
-                "usd_per_month": per_in * minutes_per_month,
+                "usd_per_month": per_conv * minutes_per_month,
                 "input_minutes_basis": "/".join(sorted(set(g["basis"]))) or "none"}
 
     if not keys:

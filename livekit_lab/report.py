@@ -464,7 +464,8 @@ def cost_per_1000_turns(df: pd.DataFrame, *, by: str = "model") -> Figure:
     if not priced.any():
         reasons = sorted(set(c["cost_reason"].astype(str)))
         return _no_data(title, "no turn could be priced: " + "; ".join(r[:90] for r in reasons[:2]))
-    parts = ["usd_input_audio", "usd_input_text", "usd_input_video", "usd_output_audio", "usd_output_text"]
+    parts = ["usd_input_audio", "usd_input_text", "usd_input_video", "usd_input_tool_use", "usd_output_audio",
+             "usd_output_text", "usd_output_thinking"]
     per = (c.loc[priced, parts].astype("float64").groupby(groups[priced]).mean() * 1000.0)
     per = per.loc[per.sum(axis=1).sort_values(ascending=False).index]
     unpriced_only = sorted(set(groups[~priced]) - set(per.index))
@@ -474,7 +475,8 @@ def cost_per_1000_turns(df: pd.DataFrame, *, by: str = "model") -> Figure:
     fig = _figure(10, 1.8 + 0.45 * len(per))
     ax = fig.add_subplot()
     colours = {"usd_input_audio": "#1f6feb", "usd_input_text": "#79c0ff", "usd_input_video": "#0a3069",
-               "usd_output_audio": "#bf8700", "usd_output_text": "#f2cc60"}
+               "usd_input_tool_use": "#8c959f", "usd_output_audio": "#bf8700", "usd_output_text": "#f2cc60",
+               "usd_output_thinking": "#fa7a18"}
     y = np.arange(len(per))[::-1]
     left = np.zeros(len(per))
     for k in parts:
@@ -488,8 +490,8 @@ def cost_per_1000_turns(df: pd.DataFrame, *, by: str = "model") -> Figure:
         if k == 0:
             labels.append(f"not priced: no catalog price ({n} turns)")
             continue
-        per_min = eff["usd_per_input_min"].get(g, np.nan)
-        extra = f" · \\${per_min:.4f}/user-audio min" if pd.notna(per_min) else ""
+        per_min = eff["usd_per_conversation_min"].get(g, np.nan)
+        extra = f" · \\${per_min:.4f}/conversation min" if pd.notna(per_min) else ""
         labels.append(f"\\${left[i]:.2f}{extra}  ({k}/{n} turns priced)")
     ax.set_yticks(y, per.index, fontsize=8)
     ax.set_ylim(-0.7, len(per) - 0.3)
@@ -686,9 +688,10 @@ def write_html(df: pd.DataFrame, path: str | os.PathLike[str], *, title: str = "
     parts.append("<h2>Cost</h2>")
     try:
         cmp = _cost.compare_monthly(minutes_per_month, measured=df if n else None)
-        parts.append(f"<p class='muted'>{minutes_per_month:,.0f} minutes of user audio a month. Published per-minute "
-                     "figures and per-token prices are different sources and disagree; the measured line prices "
-                     "this log's own usage.</p>")
+        parts.append(f"<p class='muted'>{minutes_per_month:,.0f} minutes a month. Only the rows marked comparable "
+                     "price the same thing: a minute of conversation, input and output, with the context billed "
+                     "again every turn (the measured line prices this log's own usage). The per-minute figures "
+                     "are a third-party article's and cover audio input only.</p>")
         parts.append(_table_html(cmp, formats={"usd_per_min": lambda v: f"${v:.5f}",
                                                "usd_per_month": lambda v: f"${v:,.2f}"}))
     except (ValueError, KeyError) as e:

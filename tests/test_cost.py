@@ -140,9 +140,9 @@ def test_effective_per_minute_from_measured_rows():
     assert eff["turns"] == eff["priced_turns"] == 40
     assert eff["input_minutes"] == pytest.approx(40 * 0.5)
     assert eff["usd_per_input_min"] == pytest.approx(total / 20.0)
-    assert eff["usd_per_audio_min"] == pytest.approx(total / 30.0)
+    assert eff["usd_per_conversation_min"] == eff["usd_per_audio_min"] == pytest.approx(total / 30.0)
     assert eff["usd_per_1000_turns"] == pytest.approx(1000 * total / 40)
-    assert eff["usd_per_month"] == pytest.approx(eff["usd_per_input_min"] * 100_000)
+    assert eff["usd_per_month"] == pytest.approx(total / 30.0 * 100_000)  # minutes of conversation
     assert eff["input_minutes_basis"] == "audio tokens"
     # measured user seconds take precedence over the token estimate
     eff2 = cost.effective_per_minute(df.assign(user_seconds=60.0)).iloc[0]
@@ -155,10 +155,90 @@ def test_effective_per_minute_from_measured_rows():
     assert unpriced["priced_turns"] == 0 and math.isnan(unpriced["usd_per_input_min"])
 
 
-def test_compare_monthly_keeps_bases_apart():
+def test_compare_monthly_compares_like_with_like():
     t = cost.compare_monthly(100_000, measured=_measured())
-    assert len(t) == 5
-    assert t["basis"].str.contains("published").sum() == 3
-    est = t[t["api"].str.contains("per-token estimate")].iloc[0]
-    assert est["usd_per_month"] == pytest.approx(cost.token_estimate(100_000).usd_total)
-    assert t["api"].iloc[-1] == "measured (this log)" and t["usd_per_month"].iloc[-1] > 0
+    assert len(t) == 6
+    article = t[t["basis"].str.startswith("third-party article")]
+    assert len(article) == 3 and not article["comparable"].any()
+    assert (article["covers"] == "audio input only").all() and article["source"].str.contains("article").all()
+    inp = t[t["api"].str.contains("input only")].iloc[0]
+    assert not inp["comparable"] and inp["usd_per_month"] == pytest.approx(cost.token_estimate(100_000).usd_total)
+    like = t[t["comparable"]]
+    assert list(like["api"]) == ["gemini-2.5-flash-native-audio (per-token, conversation)", "measured (this log)"]
+    assert (like["covers"] == "input + output per minute of conversation").all()
+    assert like["usd_per_min"].iloc[0] == pytest.approx(0.06336)  # test_conversation_estimate_by_hand
+    assert like["usd_per_min"].iloc[1] == pytest.approx(cost.effective_per_minute(_measured())
+                                                        ["usd_per_conversation_min"].iloc[0])
+    assert "3-min sessions of 5 s user turns" in like["basis"].iloc[0]
+
+
+def test_article_figures_are_labelled_as_the_articles():
+    t = cost.per_minute(100_000).set_index("api")
+    assert t["basis"].str.contains("third-party article's per-minute figure, audio input only").all()
+    assert t["source"].str.contains("third-party article").all()
+    assert "no flat per-minute price" in t.loc["Gemini 2.5 Flash Live", "source"]  # discuss.ai.google.dev/t/140340
+    assert "$0.06 input + $0.24 output" in t.loc["OpenAI Realtime standard", "basis"]
+
+
+@pytest.mark.parametrize("kw, turns, usd_per_min", [
+    # 1-min sessions, 5 s turns + 5 s replies: n = 6; prompt = 32·5·(21 + 15) = 5,760 tokens × $3/M
+    # = $0.01728; response = 6·32·5 = 960 × $12/M = $0.01152; $0.0288 over 1 minute
+    (dict(session_minutes=1.0), 6, 0.0288),
+    # the defaults, 3-min sessions: n = 18; prompt = 160·(171 + 153) = 51,840 -> $0.15552; response
+    # 2,880 -> $0.03456; $0.19008 over 3 minutes = $0.06336 a minute
+    (dict(), 18, 0.06336),
+    # 5-min sessions: n = 30; prompt = 160·(465 + 435) = 144,000 -> $0.432; response 4,800 -> $0.0576
+    (dict(session_minutes=5.0), 30, 0.09792),
+    # input only (no reply), 1-min sessions of 6 s turns: n = 10; prompt = 32·6·55 = 10,560 -> $0.03168
+    (dict(session_minutes=1.0, user_seconds_per_turn=6.0, reply_ratio=0.0), 10, 0.03168),
+])
+def test_conversation_estimate_by_hand(kw, turns, usd_per_min):
+    e = cost.conversation_estimate(**kw)
+    assert e.turns == turns
+    assert e.usd_per_minute == pytest.approx(usd_per_min, rel=1e-12)
+    assert e.usd_session == pytest.approx(e.usd_per_minute * e.conversation_minutes, rel=1e-12)
+
+
+def test_conversation_estimate_rejects_bad_input():
+    for kw in (dict(session_minutes=0), dict(user_seconds_per_turn=-1), dict(reply_ratio=float("nan")),
+               dict(model="gemini-3.1-flash-live-preview")):
+        with pytest.raises(ValueError):
+            cost.conversation_estimate(**kw)
+
+
+@pytest.mark.parametrize("col, usd", [
+    # gemini-2.5-flash-native-audio: $0.50/M text in, $3.00/M audio and video in, $2.00/M text out,
+    # $12.00/M audio out; 10,000 tokens of each
+    ("prompt_audio_tokens", 0.03), ("prompt_text_tokens", 0.005), ("prompt_video_tokens", 0.03),
+    ("response_audio_tokens", 0.12), ("response_text_tokens", 0.02),
+    # thinking at the output-text rate, tool-use prompt at the input-text rate (catalog, low certainty)
+    ("thoughts_tokens", 0.02), ("tool_use_prompt_tokens", 0.005),
+])
+def test_every_modality_priced_by_hand(col, usd):
+    c = cost.row_cost({"model": NATIVE, col: 10_000})
+    assert c.cost_usd == pytest.approx(usd, rel=1e-12) and c.cost_usd_max == pytest.approx(usd, rel=1e-12)
+    assert sum(c.by_modality.values()) == pytest.approx(usd, rel=1e-12)
+
+
+def test_a_turn_with_every_modality_by_hand():
+    row = {"model": NATIVE, "prompt_tokens": 1_300, "prompt_audio_tokens": 1_000, "prompt_text_tokens": 40,
+           "prompt_video_tokens": 258, "response_tokens": 530, "response_audio_tokens": 500,
+           "response_text_tokens": 30, "thoughts_tokens": 136, "tool_use_prompt_tokens": 25}
+    c = cost.row_cost(row)
+    # 1,000×3 + 40×0.5 + 258×3 + 500×12 + 30×2 + 136×2 + 25×0.5 = 10,138.5 per 1M -> $0.0101385;
+    # 2 prompt tokens have no modality (1,300 − 1,298): the upper bound adds 2 × $3/M
+    assert c.cost_usd == pytest.approx(0.0101385, rel=1e-12)
+    assert c.unattributed_prompt_tokens == 2 and c.cost_usd_max == pytest.approx(0.0101445, rel=1e-12)
+    assert "thinking" in c.reason and "low" in c.reason
+    frame = cost.costs(pd.DataFrame([row]))
+    assert frame.loc[0, "usd_output_thinking"] == pytest.approx(136 * 2.0 / 1e6)
+    assert frame.loc[0, "usd_input_tool_use"] == pytest.approx(25 * 0.5 / 1e6)
+
+
+def test_thinking_without_a_catalog_price_is_only_in_the_upper_bound():
+    # gemini-2.0-flash-live-001 has no thinking price: 100 thoughts tokens are unattributed output,
+    # priced at its dearest output price ($8.50/M audio) in cost_usd_max only
+    c = cost.row_cost({"model": "gemini-2.0-flash-live-001", "response_audio_tokens": 1_000, "thoughts_tokens": 100})
+    assert c.cost_usd == pytest.approx(1_000 * 8.5 / 1e6, rel=1e-12)
+    assert c.unattributed_response_tokens == 100
+    assert c.cost_usd_max == pytest.approx(1_100 * 8.5 / 1e6, rel=1e-12)

