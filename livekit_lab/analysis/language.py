@@ -53,6 +53,7 @@ import tomllib
 import unicodedata
 from dataclasses import dataclass, field
 from importlib import resources
+from typing import Any
 
 __all__ = ["ScriptProfile", "script_profile", "LanguageCheck", "language_check", "words", "evidence", "groups"]
 
@@ -317,7 +318,7 @@ def language_check(transcript: str, *, language: str) -> LanguageCheck:
     prof = script_profile(transcript)
     script_ok, reason = _script_stage(lang.code, lang.script, prof)
     group = next((g for g, members in _data()["groups"].items() if lang.code in members), None)
-    base = dict(language=lang.code, expected_script=lang.script, detected_script=prof.dominant,
+    base: dict[str, Any] = dict(language=lang.code, expected_script=lang.script, detected_script=prof.dominant,
                 script_ok=script_ok, scripts=dict(prof.units))
     if group is None:
         return LanguageCheck(**base, stopword_language=None, ok=script_ok, reason=reason, method="script")
