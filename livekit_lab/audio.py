@@ -205,7 +205,7 @@ def frame_dbfs(y: np.ndarray, *, frame_length: int, hop_length: int | None = Non
         raise ValueError("frame_length and hop_length must be positive")
     if len(x) < n:
         return np.zeros(0)
-    scale = 1 / 32768 if x.dtype == np.int16 else 1.0
+    scale = 2.0 ** -30 if x.dtype == np.int16 else 1.0  # (1/32768)**2, applied to the mean squares
     if hop == n:
         m = len(x) // n
         fr = x[: m * n].reshape(m, n)
@@ -214,8 +214,8 @@ def frame_dbfs(y: np.ndarray, *, frame_length: int, hop_length: int | None = Non
     ms = np.empty(len(fr))
     step = max(1, 65536 // n)  # float64 in blocks of ~64 k samples: no large temporary
     for i in range(0, len(fr), step):
-        f = fr[i:i + step].astype(np.float64) * scale
-        ms[i:i + step] = np.einsum("ij,ij->i", f, f) / n
+        f = fr[i:i + step].astype(np.float64)
+        ms[i:i + step] = np.einsum("ij,ij->i", f, f) * (scale / n)
     return 10.0 * np.log10(np.maximum(ms, 10.0 ** (floor_dbfs / 10.0)))
 
 

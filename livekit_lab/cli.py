@@ -77,7 +77,8 @@ def _talk(a) -> int:
                 rec = await s.turn(path, realtime=a.pace == "realtime")
                 row = {"input": path, "voice": a.voice, "language": a.language} | rec.summary()
                 print(json.dumps(row, ensure_ascii=False) if a.json else
-                      f"{path}: {row['transcript']!r} ttfa={row['ttfa_ms']} ms", flush=True)
+                      f"{path}: {row['transcript']!r} " + (f"ttfa={row['ttfa_ms']:.0f} ms" if row["ttfa_ms"] is not None
+                                                             else f"ttfa=none ({row['ttfa_status']})"), flush=True)
 
     try:
         asyncio.run(main())

@@ -250,3 +250,24 @@ def test_report_counts_replies_without_ttfa_and_explains_ttfa_over_turn_ms(tmp_p
     assert notes[1].startswith("1 turns have ttfa_ms > turn_ms") and "playback clock" in notes[1]
     page = report.write_html(df, tmp_path / "r.html").read_text()
     assert "replies without TTFA" in page and "2 replies have no TTFA" in page
+
+
+# -- the one frame-energy helper -----------------------------------------------------------------------
+
+def test_frame_dbfs_hand_computed_levels():
+    sq = square(1600, 0.0)  # full-scale square: every sample +-1, 0 dBFS
+    assert np.allclose(audio.frame_dbfs(sq, frame_length=160), 0.0, atol=1e-12)
+    sine = np.sin(2 * np.pi * 100 * np.arange(16000) / 16000)  # whole periods per 160-sample frame
+    assert np.allclose(audio.frame_dbfs(sine, frame_length=160), 10 * np.log10(0.5), atol=1e-9)  # -3.0103
+    half = square(480, 20 * np.log10(0.5))
+    assert np.allclose(audio.frame_dbfs(half, frame_length=160), -6.0206, atol=1e-4)
+    # int16 is read as x / 32768: 16384 is half scale
+    assert audio.frame_dbfs(np.full(160, 16384, np.int16), frame_length=160)[0] == pytest.approx(20 * np.log10(0.5), abs=1e-12)
+    # hop: frames at 0, 80, 160, ...; a loud second half shows in the frames that reach it
+    y = np.zeros(400)
+    y[200:] = 1.0
+    lv = audio.frame_dbfs(y, frame_length=160, hop_length=80)
+    assert len(lv) == 4 and lv[0] == -120.0 and lv[1] == pytest.approx(10 * np.log10(40 / 160))
+    assert lv[2] == pytest.approx(10 * np.log10(120 / 160)) and lv[3] == 0.0
+    assert audio.frame_dbfs(np.zeros(100), frame_length=160).size == 0  # shorter than a frame
+    assert audio.frame_dbfs(np.zeros(160), frame_length=160, floor_dbfs=-90.0)[0] == -90.0
