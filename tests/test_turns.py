@@ -271,3 +271,54 @@ def test_frame_dbfs_hand_computed_levels():
     assert lv[2] == pytest.approx(10 * np.log10(120 / 160)) and lv[3] == 0.0
     assert audio.frame_dbfs(np.zeros(100), frame_length=160).size == 0  # shorter than a frame
     assert audio.frame_dbfs(np.zeros(160), frame_length=160, floor_dbfs=-90.0)[0] == -90.0
+
+
+# -- the thresholds, pinned at their boundaries (levels exact: square waves) ---------------------------
+
+def _steps(*segments: tuple[int, float | None]) -> np.ndarray:
+    """Concatenated square waves: (samples, dBFS) each, None for digital silence."""
+    return np.concatenate([np.zeros(n, np.float32) if db is None else square(n, db) for n, db in segments])
+
+
+@pytest.mark.parametrize("soft_db,onset", [(-24.9, 7200), (-25.1, 9600)])
+def test_audible_level_is_lead_noise_plus_20_db(soft_db, onset):
+    """Lead at -45 dBFS (35 dB under the -10 dBFS peak: noise), 100 ms at ``soft_db``, then -10 dBFS:
+    the audible level is -25 dBFS, so the soft part is the onset only when it reaches it."""
+    y = _steps((7200, -45.0), (2400, soft_db), (7200, -10.0))
+    assert first_audible_sample(audio.float_to_pcm16(y)) == onset
+
+
+@pytest.mark.parametrize("peak_db,onset", [(-14.9, 7200), (-15.1, 0)])
+def test_lead_is_what_lies_more_than_30_db_under_the_peak(peak_db, onset):
+    """A -45 dBFS lead is noise only when the reply's loudest frame is more than 30 dB above it;
+    otherwise it is part of the reply, which then starts at sample 0."""
+    y = _steps((7200, -45.0), (9600, peak_db))
+    assert first_audible_sample(audio.float_to_pcm16(y)) == onset
+
+
+@pytest.mark.parametrize("lead_frames,onset", [(3, 720), (2, 0)])
+def test_a_noise_floor_needs_30_ms_of_lead(lead_frames, onset):
+    y = _steps((240 * lead_frames, -45.0), (9600, -10.0))
+    assert first_audible_sample(audio.float_to_pcm16(y)) == onset
+
+
+def test_onset_needs_two_of_three_loud_frames():
+    """Bursts of one 10 ms frame (a click-like blip) are not an onset; two frames in three are."""
+    y = _steps((2400, None), (240, -20.0), (480, None), (240, -20.0), (240, None), (240, -20.0), (4800, None))
+    assert first_audible_sample(audio.float_to_pcm16(y)) == 2400 + 240 + 480
+
+
+@pytest.mark.parametrize("step_db,last", [(-39.9, 12_799), (-40.1, 11_199)])
+def test_voiced_level_is_noise_plus_10_db(step_db, last):
+    """User audio: -50 dBFS noise floor (a steady square), speech at -20 dBFS to sample 11199, then
+    100 ms at ``step_db``: voiced only if it reaches -50 + 10 dB."""
+    y = _steps((1600, -50.0), (9600, -20.0), (1600, step_db), (6400, -50.0))
+    assert last_voiced_sample(y) == last
+    assert first_voiced_sample(y) == 1600
+
+
+def test_voiced_level_never_below_minus_55_dbfs():
+    """In digital silence the voiced level is the -55 dBFS floor: -54.9 dBFS is voiced, -55.1 is not."""
+    assert last_voiced_sample(_steps((1600, None), (1600, -54.9), (4800, None))) == 3199
+    assert last_voiced_sample(_steps((1600, None), (1600, -55.1), (4800, None))) == -1
+    assert first_voiced_sample(_steps((1600, None), (1600, -55.1), (4800, None))) == -1
