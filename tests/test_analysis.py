@@ -109,20 +109,30 @@ def test_ambient_prompts_are_still_speech(manifest):
 # prosody
 
 
-def test_pitch_agrees_with_praat(directed):
-    pytest.importorskip("parselmouth")
-    diffs = []
-    for lang in stimuli.LANGUAGES:
-        y, _, _, a = directed[(lang, "neutral")]
-        b = prosody.pitch(y, sr=16000, method="praat")
-        j = np.clip(np.round((a.times - b.times[0]) / 0.01).astype(int), 0, len(b.f0) - 1)
-        both = np.isfinite(a.f0) & np.isfinite(b.f0[j]) & (np.abs(b.times[j] - a.times) < 0.006)
-        assert both.sum() > 50, lang
-        diffs.append(np.median(np.abs(a.f0[both] - b.f0[j][both])))
-        assert a.median_hz == pytest.approx(b.median_hz, rel=0.08), lang
-    # measured over the 48 directed clips: median 0.27 Hz, worst clip 0.57 Hz
-    assert np.median(diffs) <= 1.0
-    assert max(diffs) <= 2.0
+def test_pitch_agrees_with_praat_frame_by_frame(directed):
+    """Our F0 track (pyin) against Praat's own (parselmouth called here, not through our helper), frame
+    by frame: Praat's track is read at each of our frame times (its interpolation), and every frame
+    voiced in both is compared in cents. Measured over the 48 directed clips: per-clip median error
+    <= 4.3 cents, 95th percentile <= 28.7 cents, no frame off by 20 % (an octave or a fifth),
+    voicing decisions agree on >= 82 % of frames."""
+    parselmouth = pytest.importorskip("parselmouth")
+    worst = {"median": 0.0, "p95": 0.0, "gross": 0, "agree": 1.0}
+    for (lang, tone), (y, _, _, a) in directed.items():
+        snd = parselmouth.Sound(np.asarray(y, dtype=np.float64), sampling_frequency=16000.0)
+        ref = snd.to_pitch_ac(time_step=prosody.HOP_S, pitch_floor=prosody.FMIN, pitch_ceiling=prosody.FMAX)
+        b = np.array([ref.get_value_at_time(float(t)) for t in a.times])  # NaN where Praat says unvoiced
+        assert len(b) == len(a.f0) and np.allclose(np.diff(a.times), prosody.HOP_S)
+        va, vb = np.isfinite(a.f0), np.isfinite(b)
+        both = va & vb
+        assert both.sum() >= 80, (lang, tone)
+        cents = 1200.0 * np.abs(np.log2(a.f0[both] / b[both]))
+        worst["median"] = max(worst["median"], float(np.median(cents)))
+        worst["p95"] = max(worst["p95"], float(np.percentile(cents, 95)))
+        worst["gross"] += int(np.count_nonzero(cents > 1200.0 * np.log2(1.2)))
+        worst["agree"] = min(worst["agree"], float(np.mean(va == vb)))
+    assert worst["median"] <= 8.0 and worst["p95"] <= 40.0, worst
+    assert worst["gross"] == 0, worst
+    assert worst["agree"] >= 0.80, worst
 
 
 def test_default_pitch_path_does_not_need_parselmouth():
