@@ -817,7 +817,7 @@ def run(sweep: Sweep | str | os.PathLike, log: Any, *, backend: Any = "emulator"
     ----------
     sweep : Sweep or path of a .toml/.yaml sweep file
     log : EvalLog or path of its DuckDB file (opened for writing and closed again)
-    backend : "emulator" (default: one embedded emulator with fast pacing serves every session),
+    backend : "emulator" (default: one emulator with fast pacing, in a child process, serves every session),
         "gemini", "vertex", a running `Emulator` or a `Backend`. Never chosen from the environment.
     concurrency : int
         Sessions at once (default 4).
@@ -849,7 +849,8 @@ def run(sweep: Sweep | str | os.PathLike, log: Any, *, backend: Any = "emulator"
         if backend == "emulator":
             from . import emulator
 
-            emu = emulator.run(pace="fast", **({} if latency is None else {"latency": latency}))
+            # its own process: the scoring threads here would delay its replies (see ChildEmulator)
+            emu = emulator.spawn(pace="fast", **({} if latency is None else {"latency": latency}))
             backend = emu
         return asyncio.run(run_async(sw, lg, backend=backend, concurrency=concurrency, rate=rate, progress=progress,
                                      out_dir=out_dir, **kw))

@@ -30,7 +30,8 @@ from .server import Service
 from .trace import Trace, TurnTrace
 from .voice import PhraseCache
 
-__all__ = ["Emulator", "run", "serve", "Trace", "TurnTrace", "FAULT_HEADER", "TAG_HEADER", "PROACTIVE_THRESHOLD_DBFS"]
+__all__ = ["Emulator", "ChildEmulator", "run", "spawn", "serve", "Trace", "TurnTrace", "FAULT_HEADER", "TAG_HEADER",
+           "PROACTIVE_THRESHOLD_DBFS"]
 
 from .responder import PROACTIVE_THRESHOLD_DBFS  # noqa: E402  (proactive audio: quieter input is not answered)
 from .server import FAULT_HEADER, TAG_HEADER  # noqa: E402
@@ -266,3 +267,98 @@ def serve(*, host: str = "127.0.0.1", port: int = 0, state_dir: str | None = Non
     if emu._tmp is not None:
         emu._tmp.cleanup()
     return 0
+
+
+class ChildEmulator(Emulator):
+    """``livekit-lab emulator`` in a child process, used like an in-process `Emulator`.
+
+    The sweep and demo commands use it so that the emulator's event loop has its own interpreter
+    lock: in one process with the sweep's scoring threads its replies left up to ~0.2-0.6 s after
+    their latency-model time (p95 ~0.19 s at the demo's concurrency; ``benchmarks/latency_model.py``).
+    The child is asked to end with SIGTERM on `stop` and, on Linux, when this process dies.
+    ``trace`` reads the child's ``trace.jsonl``.
+    """
+
+    def __init__(self, *, pace: str = DEFAULT_PACE, latency: "str | float | None" = DEFAULT_LATENCY,
+                 speedup: float = DEFAULT_SPEEDUP, time_scale: float = 1.0, faults: str | None = None):
+        self._tmp = tempfile.TemporaryDirectory(prefix="livekit-lab-emulator-")
+        self.state_dir = Path(self._tmp.name)
+        self._argv = ["--pace", pace, "--speedup", str(speedup), "--time-scale", str(time_scale),
+                      "--latency", getattr(latency, "spec", None) or str(latency if latency is not None else DEFAULT_LATENCY)]
+        if faults:
+            self._argv += ["--fault", faults]
+        self._proc = None
+        self._thread = None
+        self.host, self.port = "127.0.0.1", None
+        self.trace = _FileTrace(self.state_dir / "trace.jsonl")
+
+    def start(self) -> "ChildEmulator":
+        import subprocess
+
+        def die_with_parent():  # Linux: the child gets SIGTERM when this process dies
+            with contextlib.suppress(Exception):
+                import ctypes
+
+                ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
+
+        self._proc = subprocess.Popen(
+            [sys.executable, "-m", "livekit_lab.cli", "emulator", "--state-dir", str(self.state_dir), *self._argv],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+            preexec_fn=die_with_parent if sys.platform.startswith("linux") else None)
+        line = self._proc.stdout.readline()
+        if not line:
+            self._proc.wait(10)
+            raise RuntimeError(f"the emulator process exited ({self._proc.returncode}) before it was ready")
+        self._info = json.loads(line)
+        self.api_key, self.ca_file, self.port = self._info["api_key"], self._info["ca_file"], self._info["port"]
+        self.cert_file = self.ca_file
+        return self
+
+    def stop(self) -> None:
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.terminate()
+            try:
+                self._proc.wait(10)
+            except Exception:
+                self._proc.kill()
+                self._proc.wait(5)
+        self._proc = None
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None
+
+    def info(self) -> dict:
+        return dict(self._info)
+
+    def __enter__(self) -> "ChildEmulator":
+        return self.start() if self._proc is None else self
+
+    def __repr__(self) -> str:
+        return f"<ChildEmulator {self.base_url if self.port else 'stopped'}>"
+
+
+class _FileTrace:
+    """A child emulator's trace, read from its trace.jsonl: `TurnTrace` records."""
+
+    def __init__(self, path: Path):
+        self._path = path
+
+    def records(self, *, tag: str | None = None, session: str | None = None) -> list[TurnTrace]:
+        if not self._path.exists():
+            return []
+        out = []
+        for line in self._path.read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                d = json.loads(line)
+                d.pop("delay_ms", None)
+                t = TurnTrace(**d)
+                if (tag is None or t.tag == tag) and (session is None or t.session == session):
+                    out.append(t)
+        return out
+
+
+def spawn(**kwargs) -> ChildEmulator:
+    """Start ``livekit-lab emulator`` in a child process (see `ChildEmulator`); use as a context manager.
+
+    Keyword arguments: ``pace``, ``latency``, ``speedup``, ``time_scale``, ``faults``."""
+    return ChildEmulator(**kwargs).start()

@@ -912,6 +912,7 @@ class Connection:
         key = dict(voice=cfg.voice, language=cfg.language, delivery=reply.delivery)
         rendered = self.svc.cache.peek(reply.text, **key)  # a cache hit needs no worker thread
         if rendered is None:
+            tr.cold = True
             rendered = await self.loop.run_in_executor(None, lambda: self.svc.cache.get(reply.text, **key))
         await self._until_target(tr)
         chunks = rendered.chunks_b64

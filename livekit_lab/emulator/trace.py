@@ -29,6 +29,7 @@ class TurnTrace:
     injected_latency_ms: float = 0.0
     latency_ms: float | None = None  # the latency model's delay for this reply (decision -> first chunk)
     overrun_ms: float = 0.0  # how late the reply was ready: composing it did not fit in latency_ms
+    cold: bool = False  # the reply's audio was synthesised for it (not in the phrase cache)
     t_generation_complete_ns: int | None = None
     t_turn_complete_ns: int | None = None  # under the realistic pace: after the playback estimate
     silent: bool = False
