@@ -48,6 +48,11 @@ bench: setup
 docs: venv
 	NO_MKDOCS_2_WARNING=1 $(BIN)/python -m mkdocs build --strict
 
+# mutation testing of turns, cost, scores, log and the emulator's detector -> benchmarks/mutation.json
+mutation: setup
+	$(BIN)/python -m pip install -q -e '.[test,mutation]'
+	$(BIN)/python scripts/mutation.py
+
 lab: setup
 	$(BIN)/livekit-lab lab
 
