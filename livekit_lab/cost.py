@@ -187,13 +187,13 @@ def _priced_counts(row: Mapping[str, Any], entry: TokenPrice) -> tuple[dict, dic
                 by[f"{d}_{m}"] = n * entry.per_million(key) / 1e6
         total = _num(row.get(_TOTALS[direction]))
         if total is not None and total > detail_sum:
-            unattributed[direction] = int(round(total - detail_sum))
+            unattributed[direction] = round(total - detail_sum)
     for (d, m), (col, key) in EXTRAS.items():
         n, price = _num(row.get(col)), entry.per_million(key)
         if n is None or n == 0:
             continue
         if price is None:
-            unattributed[d] += int(round(n))
+            unattributed[d] += round(n)
         else:
             seen = True
             by[f"{d}_{m}"] = n * price / 1e6

@@ -1,5 +1,6 @@
-"""Per-turn usage as the real service reports it, through the real SDK against the emulator, on
-both routes, in the raw `usage_metadata`, in `TurnRecord.usage` and in `livekit-lab talk --json`.
+"""Per-turn usage as the real service reports it, in `TurnRecord.usage` and `livekit-lab talk --json`,
+through the real SDK against the emulator on both routes (the raw `usage_metadata` on both routes and
+context-window compression: tests/conformance/test_usage.py).
 
 What the real service does (sources):
 
@@ -28,7 +29,6 @@ import subprocess
 import sys
 
 import pytest
-from google.genai import types
 
 from livekit_lab import catalog, cost
 from livekit_lab.backends import Backend
@@ -47,57 +47,6 @@ def audio_tokens(n_bytes: int) -> int:
     return round(RATE * n_bytes / 2 / 24000)
 
 
-async def sdk_turns(client, model, texts, *, config=None, headers=None):
-    """Text turns through the unmodified SDK -> per turn (every usage report, reply bytes)."""
-    cfg = config or types.LiveConnectConfig(response_modalities=["AUDIO"])
-    if headers:
-        cfg.http_options = types.HttpOptions(headers=headers)
-    out = []
-    async with client.aio.live.connect(model=model, config=cfg) as s:
-        for t in texts:
-            await s.send_client_content(turns=types.Content(role="user", parts=[types.Part(text=t)]))
-            reports, n = [], 0
-            async for m in s.receive():
-                n += len(m.data or b"")
-                if m.usage_metadata is not None:
-                    reports.append(m.usage_metadata)
-            out.append((reports, n))
-    return out
-
-
-def check_per_turn(turns, texts, *, prefix=0):
-    """Prompt: the whole context at each turn (prefix + every earlier input and output + this
-    input), so strictly growing; response: this turn's own audio, never a running total."""
-    prompts = []
-    for k, ((reports, n), text) in enumerate(zip(turns, texts)):
-        u = reports[-1]
-        assert u.response_token_count == audio_tokens(n) > 0
-        assert [(d.modality, d.token_count) for d in u.response_tokens_details] == [("AUDIO", audio_tokens(n))]
-        assert u.total_token_count == u.prompt_token_count + u.response_token_count
-        assert sum(d.token_count for d in u.prompt_tokens_details) == u.prompt_token_count
-        own_in = math.ceil(len(text) / CPT)
-        expected = prefix + own_in if k == 0 else prompts[-1] + turns[k - 1][0][-1].response_token_count + own_in
-        assert u.prompt_token_count == expected
-        prompts.append(u.prompt_token_count)
-    assert prompts == sorted(set(prompts))  # strictly growing
-    return prompts
-
-
-async def test_raw_usage_is_per_turn_on_the_gemini_api_route(emu):
-    turns = await sdk_turns(emu.client, GEMINI_MODEL, TEXTS)
-    assert all(len(r) == 1 for r, _ in turns)  # one report per turn, on the turnComplete message
-    p = check_per_turn(turns, TEXTS)
-    assert p[0] == 6  # "What time do you open?": 22 characters -> ceil(22 / 4) = 6 text tokens
-
-
-async def test_raw_usage_is_per_turn_on_the_vertex_route(emu):
-    """Fails if the emulator names the output `responseTokenCount` on Vertex: the SDK drops it and
-    `response_token_count` is None (zero output tokens in every Vertex run)."""
-    turns = await sdk_turns(emu.make_client(vertexai=True), VERTEX_MODEL, TEXTS)
-    check_per_turn(turns, TEXTS)
-    assert turns[0][0][-1].traffic_type == "ON_DEMAND"
-
-
 def test_usage_json_names_the_output_per_route():
     prompt, out = {"TEXT": 10, "AUDIO": 64}, {"AUDIO": 23}
     g = lifecycle.usage_json(prompt, out, backend="gemini")
@@ -107,13 +56,6 @@ def test_usage_json_names_the_output_per_route():
                  "responseTokensDetails": [{"modality": "AUDIO", "tokenCount": 23}]}
     assert "responseTokenCount" not in v and v["candidatesTokenCount"] == 23
     assert v["candidatesTokensDetails"] == [{"modality": "AUDIO", "tokenCount": 23}]
-
-
-async def test_system_instruction_is_billed_as_prompt_text(emu):
-    instr = "Answer briefly."  # 15 characters -> 4 text tokens
-    cfg = types.LiveConnectConfig(response_modalities=["AUDIO"], system_instruction=instr)
-    turns = await sdk_turns(emu.client, GEMINI_MODEL, TEXTS[:2], config=cfg)
-    check_per_turn(turns, TEXTS[:2], prefix=4)
 
 
 async def test_the_turns_last_report_is_its_usage(emu):
@@ -175,7 +117,7 @@ async def test_turn_record_usage_is_the_turns_own_report(emu, route):
 
 def test_talk_json_prints_each_turns_own_usage():
     r = subprocess.run([sys.executable, "-m", "livekit_lab.cli", "talk", "--input", JFK, "--input", JFK,
-                        "--input", JFK, "--json"], capture_output=True, text=True, timeout=180)
+                        "--input", JFK, "--json"], check=False, capture_output=True, text=True, timeout=180)
     assert r.returncode == 0, r.stderr
     rows = [json.loads(x) for x in r.stdout.splitlines()]
     assert len(rows) == 3
@@ -214,34 +156,3 @@ def test_compression_defaults(setup, expected):
     from livekit_lab.emulator.server import _compression
 
     assert _compression(setup, 131_072) == expected
-
-
-def expected_prompts(ins, outs, *, trigger, target):
-    """The documented rule, turn by turn: before running turn k, if the context (earlier turns'
-    input + output, and turn k's input) exceeds the trigger, drop whole oldest turns until it is
-    at most the target."""
-    kept, prompts = [], []
-    for k, i in enumerate(ins):
-        kept.append(k)
-        ctx = lambda: sum(ins[j] + (outs[j] if j < k else 0) for j in kept)  # noqa: E731
-        if ctx() > trigger:
-            while len(kept) > 1 and ctx() > target:
-                kept.pop(0)
-        prompts.append(ctx())
-    return prompts
-
-
-async def test_compression_slides_the_context_and_the_prompt_shows_it(emu):
-    """Without compression the prompt grows every turn; with a 150-token trigger (default target
-    75) it falls back once the context passes the trigger. Fails while the emulator only lifts
-    the session limits (the prompt keeps growing)."""
-    texts = [f"Turn {i}: tell me something short about the number {i}." for i in range(6)]
-    cfg = types.LiveConnectConfig(response_modalities=["AUDIO"], context_window_compression=types.ContextWindowCompressionConfig(
-        trigger_tokens=150, sliding_window=types.SlidingWindow()))
-    turns = await sdk_turns(emu.client, GEMINI_MODEL, texts, config=cfg)
-    got = [r[-1].prompt_token_count for r, _ in turns]
-    outs = [r[-1].response_token_count for r, _ in turns]
-    ins = [math.ceil(len(t) / CPT) for t in texts]
-    assert got == expected_prompts(ins, outs, trigger=150, target=75)
-    assert any(b < a for a, b in zip(got, got[1:]))  # the context slid at least once
-    assert max(got) <= 150 + max(outs) + max(ins)

@@ -782,7 +782,7 @@ class Connection:
         billed again at this turn (system instruction, earlier turns' input and output, this turn's
         input), after context-window compression slid it; the response is this turn's output."""
         st, cfg = self.state, self.cfg
-        turn_in = {m: int(round(v)) for m, v in self.pending_input.items() if round(v)}
+        turn_in = {m: round(v) for m, v in self.pending_input.items() if round(v)}
         self.pending_input = {m: 0.0 for m in self.pending_input}
         st.turns.append({"in": turn_in, "out": {}})
         # the system instruction is billed as prompt text (ai.google.dev/gemini-api/docs/tokens
@@ -792,7 +792,7 @@ class Connection:
             lifecycle.slide(st.turns, prefix=prefix, trigger=cfg.compression_trigger, target=cfg.compression_target)
         prompt = lifecycle.context_tokens(st.turns)
         prompt["TEXT"] += prefix
-        out = {m: int(math.ceil(v)) if m == "TEXT" else int(round(v)) for m, v in out_tokens.items()}
+        out = {m: math.ceil(v) if m == "TEXT" else round(v) for m, v in out_tokens.items()}
         st.turns[-1]["out"] = {m: n for m, n in out.items() if n}
         return lifecycle.usage_json(prompt, out, backend=self.route.backend)
 
@@ -801,7 +801,7 @@ class Connection:
         than the turn's final report; nothing in the session state changes)."""
         prompt = lifecycle.context_tokens(self.state.turns)
         for m, v in self.pending_input.items():
-            prompt[m] += int(round(v))
+            prompt[m] += round(v)
         prompt["TEXT"] += math.ceil(len(self.cfg.instruction or "") / catalog.tokens()["text_chars_per_token"])
         out = {m: int(v) for m, v in getattr(self, "out_tokens", {}).items()}
         return lifecycle.usage_json(prompt, out, backend=self.route.backend)
