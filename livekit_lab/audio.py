@@ -115,20 +115,44 @@ def load(source: str | os.PathLike | bytes | np.ndarray, *, sr: int | None = Non
         return _as_float_mono(source), int(sr)
     import soundfile as sf
 
+    if not isinstance(source, (bytes, bytearray, memoryview)) and not Path(source).is_file():
+        raise InvalidMediaError(f"no such audio file: {Path(source)}")
     try:
         if isinstance(source, (bytes, bytearray, memoryview)):
             data, file_sr = sf.read(io.BytesIO(bytes(source)), dtype="float32", always_2d=True)
         else:
-            p = Path(source)
-            if not p.is_file():
-                raise InvalidMediaError(f"no such audio file: {p}")
-            data, file_sr = sf.read(str(p), dtype="float32", always_2d=True)
-    except InvalidMediaError:
-        raise
-    except Exception as e:  # soundfile's errors are not one class
-        raise InvalidMediaError(f"cannot decode audio: {e}") from None
+            data, file_sr = sf.read(str(source), dtype="float32", always_2d=True)
+    except Exception:  # soundfile's errors are not one class; PyAV reads the other containers
+        data, file_sr = _load_av(source)
     _check_rate(file_sr)
     return _as_float_mono(data, channels_axis=1), int(file_sr)
+
+
+#: Containers `load` reads (soundfile for the first four, PyAV for any other with an audio stream).
+ACCEPTED_FORMATS = ("wav", "flac", "ogg", "mp3", "m4a", "mp4", "webm", "aac", "opus", "mkv")
+
+
+def _load_av(source) -> tuple[np.ndarray, int]:
+    """Decode the first audio stream of any container PyAV (FFmpeg) reads into float32 frames."""
+    import av
+
+    try:
+        with av.open(io.BytesIO(bytes(source)) if isinstance(source, (bytes, bytearray, memoryview))
+                     else str(source), mode="r") as c:
+            if not c.streams.audio:
+                raise InvalidMediaError("the file has no audio stream; accepted: " + ", ".join(ACCEPTED_FORMATS))
+            stream = c.streams.audio[0]
+            rate = int(stream.rate or stream.codec_context.sample_rate)
+            rs = av.AudioResampler(format="flt", layout="mono", rate=rate)
+            parts = [o.to_ndarray().reshape(-1) for fr in c.decode(stream) for o in rs.resample(fr)]
+            parts += [o.to_ndarray().reshape(-1) for o in rs.resample(None)]
+    except InvalidMediaError:
+        raise
+    except Exception:  # av.error.* are many classes
+        raise InvalidMediaError("cannot decode audio: not a readable audio file; accepted: "
+                                + ", ".join(ACCEPTED_FORMATS)) from None
+    y = np.concatenate(parts).astype(np.float32) if parts else np.zeros(0, np.float32)
+    return y[:, None], rate
 
 
 def _check_rate(sr) -> None:

@@ -4,12 +4,13 @@
                        [--latency SPEC] [--time-scale F] [--fault SPEC]
   livekit-lab talk --input A.wav [--input B.wav ...] [--backend emulator|gemini|vertex] [--voice V] [--language L]
                    [--affective] [--proactive] [--modality AUDIO|TEXT] [--json]
-  livekit-lab demo [--backend emulator]
+  livekit-lab demo [--backend emulator] [--out-dir runs/demo] [--out REPORT.html] [--log PATH]
   livekit-lab sweep CONFIG --log PATH [--backend emulator|gemini|vertex] [--concurrency N] [--rate R] [--no-progress]
   livekit-lab report --log PATH --out report.html [--sweep NAME]
   livekit-lab export --log PATH --out FILE.parquet|FILE.csv [--sweep NAME]
-  livekit-lab stimuli OUT_DIR [options]          (see `livekit-lab stimuli --help`)
-  livekit-lab voices | models
+  livekit-lab stimuli --out-dir DIR [options]    (see `livekit-lab stimuli --help`)
+  livekit-lab voices | languages | models [--json]
+  livekit-lab --version
 """
 
 from __future__ import annotations
@@ -42,11 +43,20 @@ def _talk(a) -> int:
     from .errors import LiveLabError
     from .session import connect
 
+    try:
+        inputs = _check_inputs(a.input)
+        if a.backend != "emulator":
+            from .backends import resolve
+
+            resolve(a.backend)  # credentials are checked here, before any turn
+    except LiveLabError as e:
+        print(f"livekit-lab talk: {redact(str(e))}", file=sys.stderr)
+        return 2
     backend = a.backend
     emu = None
     if backend == "emulator" and a.base_url:
         if not (a.ca_file and a.api_key):
-            print("error: --base-url needs --ca-file and --api-key (from `livekit-lab emulator`'s JSON line)", file=sys.stderr)
+            print("livekit-lab talk: --base-url needs --ca-file and --api-key (from `livekit-lab emulator`'s JSON line)", file=sys.stderr)
             return 2
         from google import genai
         from google.genai import types
@@ -67,27 +77,80 @@ def _talk(a) -> int:
         emu = em.run(pace=a.pace)
         backend = emu
 
+    voices = a.voice or ["Puck"]
+
     async def main():
-        opts = dict(voice=a.voice, language=a.language, affective=a.affective, proactive=a.proactive,
-                    modality=a.modality.upper())
-        if a.model:
-            opts["model"] = a.model
-        async with connect(backend, **opts) as s:
-            for path in a.input:
-                rec = await s.turn(path, realtime=a.pace == "realtime")
-                row = {"input": path, "voice": a.voice, "language": a.language} | rec.summary()
-                print(json.dumps(row, ensure_ascii=False) if a.json else
-                      f"{path}: {row['transcript']!r} " + (f"ttfa={row['ttfa_ms']:.0f} ms" if row["ttfa_ms"] is not None
-                                                             else f"ttfa=none ({row['ttfa_status']})"), flush=True)
+        for voice in voices:
+            opts = dict(voice=voice, language=a.language, affective=a.affective, proactive=a.proactive,
+                        modality=a.modality.upper())
+            if a.model:
+                opts["model"] = a.model
+            async with connect(backend, **opts) as s:
+                for path, y in inputs:
+                    rec = await s.turn(y, sr=16000, realtime=a.pace == "realtime")
+                    row = {"input": path, "voice": voice, "language": a.language} | rec.summary()
+                    print(json.dumps(row, ensure_ascii=False) if a.json else _plain(row), flush=True)
 
     try:
         asyncio.run(main())
     except LiveLabError as e:
-        print(f"error: {redact(str(e))}", file=sys.stderr)
+        print(f"livekit-lab talk: {redact(str(e))}", file=sys.stderr)
         return 2
     finally:
         if emu is not None:
             emu.stop()
+    return 0
+
+
+def _plain(row: dict) -> str:
+    """One human line per turn: input, voice, transcript, whole milliseconds."""
+    ms = {k: (f"{row[k]:.0f} ms" if isinstance(row.get(k), (int, float)) else "–") for k in ("ttfa_ms", "turn_ms")}
+    if row.get("ttfa_ms") is None:
+        ms["ttfa_ms"] = f"none ({row.get('ttfa_status')})"
+    return f"{row['input']} [{row['voice']}]: {row.get('transcript')!r} ttfa={ms['ttfa_ms']} turn={ms['turn_ms']}"
+
+
+#: Audio tokens per second of input (https://ai.google.dev/gemini-api/docs/tokens: "32 tokens per second").
+AUDIO_TOKENS_PER_S = 32
+LONG_INPUT_S = 60.0
+
+
+def _check_inputs(paths: list[str]) -> list[tuple[str, object]]:
+    """Decode and validate every input before the first turn; warn about long ones on stderr."""
+    from . import audio
+    from .errors import InvalidMediaError
+    from .turns import last_voiced_sample
+
+    out = []
+    for path in paths:
+        try:
+            y = audio.prepare_input(path)
+        except InvalidMediaError as e:
+            raise InvalidMediaError(f"{path}: {e}") from None
+        if last_voiced_sample(y) < 0:
+            raise InvalidMediaError(f"{path}: no voiced sample, so nothing would start a turn; "
+                                    "record louder speech or check the file")
+        seconds = len(y) / audio.INPUT_RATE
+        if seconds > LONG_INPUT_S:
+            print(f"livekit-lab talk: warning: {path} is {seconds:.0f} s long, sent as one turn "
+                  f"(about {seconds * AUDIO_TOKENS_PER_S:,.0f} prompt audio tokens at {AUDIO_TOKENS_PER_S}/s)",
+                  file=sys.stderr, flush=True)
+        out.append((path, y))
+    return out
+
+
+def _precheck_backend(cmd: str, name: str) -> int:
+    """Build a non-emulator backend once before anything is written: missing credentials -> exit 2."""
+    if name == "emulator":
+        return 0
+    from .backends import redact, resolve
+    from .errors import LiveLabError
+
+    try:
+        resolve(name)
+    except LiveLabError as e:
+        print(f"livekit-lab {cmd}: {redact(str(e))}", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -101,7 +164,18 @@ def _demo(a) -> int:
     except LatencySpecError as e:
         print(f"livekit-lab demo: {e}", file=sys.stderr)
         return 2
-    return main(backend=a.backend, log=a.log, out=a.out, latency=latency)
+    if _precheck_backend("demo", a.backend):
+        return 2
+    from .resources import bundled_sweeps, sweep_file
+
+    sweep = a.sweep
+    if sweep and not __import__("os").path.exists(sweep):
+        if sweep not in bundled_sweeps():
+            print(f"livekit-lab demo: no such sweep file: {sweep}; bundled sweeps: {', '.join(bundled_sweeps())}",
+                  file=sys.stderr)
+            return 2
+        sweep = sweep_file(sweep)
+    return main(backend=a.backend, log=a.log, out=a.out_dir, report=a.out, sweep=sweep, latency=latency)
 
 
 def _sweep(a) -> int:
@@ -115,6 +189,19 @@ def _sweep(a) -> int:
     except LatencySpecError as e:
         print(f"livekit-lab sweep: {e}", file=sys.stderr)
         return 2
+    if _precheck_backend("sweep", a.backend):
+        return 2
+    from pathlib import Path
+
+    from .resources import bundled_sweeps, sweep_file
+
+    if not Path(a.config).exists():
+        if Path(a.config).stem in bundled_sweeps() and "/" not in a.config:
+            a.config = str(sweep_file(a.config))
+        else:
+            print(f"livekit-lab sweep: no such sweep file: {a.config}; bundled sweeps: {', '.join(bundled_sweeps())}",
+                  file=sys.stderr)
+            return 2
     try:
         res = run(a.config, a.log, backend=a.backend, concurrency=a.concurrency, rate=a.rate,
                   progress=not a.no_progress, out_dir=a.out_dir, latency=latency)
@@ -175,22 +262,45 @@ def _lab(a) -> int:
     return main(port=a.port)
 
 
+def _table(rows: list[dict], as_json: bool) -> int:
+    """Print rows as JSON Lines-free JSON (``--json``) or as an aligned plain table."""
+    if as_json:
+        print(json.dumps(rows, ensure_ascii=False, indent=1))
+        return 0
+    if not rows:
+        return 0
+    cols = list(rows[0])
+    cells = [[", ".join(map(str, r[c])) if isinstance(r[c], (list, tuple)) else str(r[c]) for c in cols] for r in rows]
+    w = [max(len(c), *(len(x[i]) for x in cells)) for i, c in enumerate(cols)]
+    print("  ".join(c.ljust(w[i]) for i, c in enumerate(cols)).rstrip())
+    for x in cells:
+        print("  ".join(v.ljust(w[i]) for i, v in enumerate(x)).rstrip())
+    return 0
+
+
 def _voices(a) -> int:
     from . import catalog
 
-    for v in catalog.voices():
-        print(f"{v.name:14s} {v.style:14s} {v.gender}")
-    return 0
+    return _table([{"voice": v.name, "style": v.style, "gender": v.gender} for v in catalog.voices()], a.json)
+
+
+def _languages(a) -> int:
+    from . import catalog
+
+    return _table([{"code": lang.code, "name": lang.name} for lang in catalog.languages()], a.json)
 
 
 def _models(a) -> int:
+    from dataclasses import fields
+
     from . import catalog
 
+    keep = ("backend", "name", "affective", "proactive", "thinking", "client_content", "tools", "api_versions")
+    rows = []
     for m in catalog.models():
-        print(f"{m.backend:7s} {m.name:52s} affective={m.affective:10s} proactive={m.proactive:10s} "
-              f"thinking={m.thinking:8s} client_content={m.client_content:7s} tools={m.tools:13s} "
-              f"api_versions={','.join(m.api_versions)}")
-    return 0
+        have = {f.name for f in fields(m)}
+        rows.append({k: getattr(m, k) for k in keep if k in have})
+    return _table(rows, a.json)
 
 
 def _iso_date(v: str) -> str:
@@ -203,7 +313,10 @@ def _iso_date(v: str) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
     p = argparse.ArgumentParser(prog="livekit-lab", description="Gemini Live workbench and evaluation toolkit")
+    p.add_argument("--version", action="version", version=f"livekit-lab {__version__}")
     sub = p.add_subparsers(dest="cmd", required=True)
 
     e = sub.add_parser("emulator", help="run the local Live API emulator (prints one JSON line when ready)")
@@ -231,7 +344,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--ca-file", default=None)
     t.add_argument("--api-key", default=None)
     t.add_argument("--model", default=None)
-    t.add_argument("--voice", default="Puck")
+    t.add_argument("--voice", action="append", default=None,
+                   help="prebuilt voice (default Puck); repeat to run every input with each voice")
     t.add_argument("--language", default=None)
     t.add_argument("--affective", action="store_true")
     t.add_argument("--proactive", action="store_true")
@@ -245,6 +359,10 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--log", default="runs/demo/eval.duckdb")
     d.add_argument("--out", default="runs/demo")
     d.add_argument("--latency", default=None, help="emulator: decision -> first audio, MS or lognormal:MEDIAN_MS,SIGMA (default 630)")
+    d.add_argument("--out-dir", default="runs/demo", help="folder for the log and the report (default runs/demo)")
+    d.add_argument("--log", default=None, help="evaluation log file (default OUT_DIR/eval.duckdb)")
+    d.add_argument("--out", default=None, help="report file (default OUT_DIR/report.html)")
+    d.add_argument("--sweep", default=None, help="a sweep file or a bundled sweep name (default: demo; 'ci' is small)")
     d.set_defaults(fn=_demo)
 
     w = sub.add_parser("sweep", help="run an evaluation sweep (TOML/YAML) into a DuckDB log; resumes a killed run")
@@ -278,19 +396,35 @@ def build_parser() -> argparse.ArgumentParser:
     lb.add_argument("--port", type=int, default=8888)
     lb.set_defaults(fn=_lab)
 
-    v = sub.add_parser("voices", help="list the 30 voices")
-    v.set_defaults(fn=_voices)
-    m = sub.add_parser("models", help="list the Live models and what each accepts")
-    m.set_defaults(fn=_models)
+    for name, fn, what in (("voices", _voices, "the 30 prebuilt voices"), ("languages", _languages, "the languages"),
+                           ("models", _models, "the Live models and what each accepts")):
+        c = sub.add_parser(name, help=f"list {what} (a table; --json for JSON)")
+        c.add_argument("--json", action="store_true", help="JSON instead of a table")
+        c.set_defaults(fn=fn)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; a user error prints one line to stderr and returns 2 (never a traceback)."""
+    from .backends import redact
+    from .errors import LiveLabError
+
     args = list(sys.argv[1:] if argv is None else argv)
-    if args[:1] == ["stimuli"]:  # its own parser (livekit_lab.stimuli.main_stimuli) takes the rest
-        return _stimuli(args[1:])
-    a = build_parser().parse_args(args)
-    return int(a.fn(a) or 0)
+    cmd = args[0] if args else ""
+    try:
+        if cmd == "stimuli":  # its own parser (livekit_lab.stimuli.main_stimuli) takes the rest
+            return _stimuli(args[1:])
+        a = build_parser().parse_args(args)
+        return int(a.fn(a) or 0)
+    except LiveLabError as e:
+        print(f"livekit-lab {cmd}: {redact(str(e))}".replace("livekit-lab :", "livekit-lab:"), file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"livekit-lab {cmd}: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # e.g. `livekit-lab voices | head`
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":

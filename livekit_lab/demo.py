@@ -60,12 +60,15 @@ def _fmt(t) -> str:
 
 def main(*, backend: str = "emulator", log: str | None = None, out: str | None = None,
          sweep: str | Path | None = None, concurrency: int = 4, progress: bool = True,
-         latency: "str | float | None" = None) -> int:
+         latency: "str | float | None" = None, report: str | Path | None = None) -> int:
     """Run the demo sweep (resuming), write the report, print the per-voice summary; returns 0.
 
+    ``out`` is the folder for the log and reply audio (default ``runs/demo``); ``log`` the log
+    file (default ``out/eval.duckdb``); ``report`` the report file (default ``out/report.html``).
     ``latency``: the emulator's decision -> first audio model (default 630 ms, the published time
-    to first audio of the default model; see `livekit_lab.emulator.latency`)."""
-    from . import report
+    to first audio of the default model; see `livekit_lab.emulator.latency`).
+    """
+    from . import report as report_mod
     from .log import EvalLog
     from .sweep import Sweep, adaptation, run
 
@@ -81,11 +84,12 @@ def main(*, backend: str = "emulator", log: str | None = None, out: str | None =
         df = lg.to_pandas(expand_extra=True, sweep=sw.name)
         runs = lg.runs()
     runs = runs[runs["sweep"] == sw.name]
-    html = report.write_html(adaptation(df), out_dir / "report.html", title=f"livekit_lab demo — {sw.name}", runs=runs)
+    html = report_mod.write_html(adaptation(df), Path(report) if report else out_dir / "report.html",
+                                 title=f"livekit_lab demo — {sw.name}", runs=runs)
     wall = time.time() - t0
     print()
     print(redact(_fmt(summary(df))))
-    for note in report.ttfa_notes(df):
+    for note in report_mod.ttfa_notes(df):
         print(note)
     print()
     n_err = int(df["error"].notna().sum()) if "error" in df else 0

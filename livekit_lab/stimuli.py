@@ -574,14 +574,15 @@ DEFAULT_SET_KWARGS: dict = {"seed": 0, "audio_format": "flac", "manifest_formats
 
 
 def main_stimuli(argv: Sequence[str] | None = None) -> int:
-    """``livekit-lab stimuli OUT_DIR [options]``: generate a set and its manifest; returns an exit code.
+    """``livekit-lab stimuli --out-dir DIR [options]``: generate a set and its manifest; returns an exit code.
 
     ``--preset default`` reproduces the committed ``data/stimuli`` set exactly (FLAC, CSV manifest);
     other options then do not apply.
     """
     ap = argparse.ArgumentParser(prog="livekit-lab stimuli",
                                  description="Generate reproducible spoken prompts with espeak-ng, plus a manifest.")
-    ap.add_argument("out_dir", help="output folder (created if needed)")
+    ap.add_argument("out_dir", nargs="?", default=None, help=argparse.SUPPRESS)  # the older positional form
+    ap.add_argument("--out-dir", dest="out_dir_opt", default=None, help="output folder (created if needed)")
     ap.add_argument("--preset", choices=["default"], default=None,
                     help="'default': exactly the committed data/stimuli set (12 languages x 4 tones x 2 addresses)")
     ap.add_argument("--languages", default=",".join(LANGUAGES), help="comma-separated catalog codes")
@@ -595,6 +596,9 @@ def main_stimuli(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--lead-s", type=float, default=0.3)
     ap.add_argument("--trail-s", type=float, default=1.2)
     a = ap.parse_args(argv)
+    a.out_dir = a.out_dir_opt or a.out_dir
+    if not a.out_dir:
+        ap.error("the output folder is required: --out-dir DIR")
 
     def split(s: str) -> list[str]:
         return [x.strip() for x in s.split(",") if x.strip()]

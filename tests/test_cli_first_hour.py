@@ -1,0 +1,111 @@
+"""The CLI as a new user meets it (issue #16): one line and exit 2 for user errors, nothing written,
+--out is a file and folders are --out-dir, talk runs every voice and names it, inputs checked first."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from livekit_lab import resources
+
+EXE = str(Path(sys.executable).with_name("livekit-lab"))
+NO_KEYS = {k: v for k, v in os.environ.items()
+           if k not in ("GEMINI_API_KEY", "GOOGLE_API_KEY", "GOOGLE_CLOUD_PROJECT", "GOOGLE_CLOUD_LOCATION")}
+
+
+def cli(*args, cwd, env=None, timeout=240):
+    return subprocess.run([EXE, *map(str, args)], cwd=cwd, env=env or NO_KEYS, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def one_line_error(r, *needles):
+    assert r.returncode == 2, (r.returncode, r.stderr)
+    assert "Traceback" not in r.stderr
+    lines = [x for x in r.stderr.splitlines() if x.strip()]
+    assert len(lines) == 1, r.stderr
+    for n in needles:
+        assert n in lines[0], lines[0]
+
+
+@pytest.mark.parametrize("cmd", [["demo", "--backend", "gemini"], ["demo", "--backend", "vertex"],
+                                 ["sweep", "ci", "--log", "x.duckdb", "--backend", "gemini"]])
+def test_missing_credentials_is_one_line_and_nothing_is_written(cmd, tmp_path):
+    r = cli(*cmd, cwd=tmp_path)
+    one_line_error(r, "GOOGLE_API_KEY")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_version_and_catalog_listings(tmp_path):
+    from livekit_lab import __version__, catalog
+
+    r = cli("--version", cwd=tmp_path)
+    assert r.returncode == 0 and r.stdout.strip() == f"livekit-lab {__version__}"
+    for name, key, items in (("voices", "voice", catalog.voices()), ("languages", "code", catalog.languages()),
+                             ("models", "name", catalog.models())):
+        table = cli(name, cwd=tmp_path)
+        assert table.returncode == 0, table.stderr
+        lines = table.stdout.splitlines()
+        assert lines[0].split()[0] in (key, "backend") and len(lines) == 1 + len(items)
+        rows = json.loads(cli(name, "--json", cwd=tmp_path).stdout)
+        want = [getattr(x, "name" if key != "code" else "code") for x in items]
+        assert [r[key] for r in rows] == want
+
+
+def test_stimuli_takes_out_dir(tmp_path):
+    r = cli("stimuli", "--out-dir", tmp_path / "set", "--languages", "en", "--tones", "neutral",
+            "--addresses", "directed", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "set" / "manifest.csv").is_file()
+
+
+def test_talk_runs_every_voice_names_it_and_rounds_ms(tmp_path):
+    import av
+
+    # an MP4 (AAC) container: read through PyAV
+    y, sr = sf.read(resources.example("jfk.wav"), dtype="int16")
+    mp4 = tmp_path / "q.mp4"
+    with av.open(str(mp4), "w") as c:
+        s = c.add_stream("aac", rate=sr)
+        s.layout = "mono"
+        fr = av.AudioFrame.from_ndarray(y[None, :], format="s16", layout="mono")
+        fr.sample_rate = sr
+        for f in av.AudioResampler(format="fltp", layout="mono", rate=sr).resample(fr):
+            for p in s.encode(f):
+                c.mux(p)
+        for p in s.encode(None):
+            c.mux(p)
+    r = cli("talk", "--input", mp4, "--voice", "Kore", "--voice", "Puck", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert len(lines) == 2 and "[Kore]" in lines[0] and "[Puck]" in lines[1], lines
+    for line in lines:
+        ttfa = line.split("ttfa=")[1].split()[0]
+        assert ttfa.isdigit(), line  # whole milliseconds, not 99.305493
+    rows = [json.loads(x) for x in cli("talk", "--input", mp4, "--voice", "Kore", "--voice", "Puck", "--json",
+                                       cwd=tmp_path).stdout.splitlines()]
+    assert [row["voice"] for row in rows] == ["Kore", "Puck"]
+
+
+def test_talk_checks_every_input_before_the_first_turn_and_warns_about_long_ones(tmp_path):
+    y, sr = sf.read(resources.example("jfk.wav"), dtype="float32")
+    long = tmp_path / "long.wav"
+    sf.write(long, np.tile(y, 7), sr)  # 77 s
+    r = cli("talk", "--input", long, "--input", tmp_path / "missing.wav", cwd=tmp_path)
+    assert r.returncode == 2 and r.stdout == ""  # no turn ran
+    err = r.stderr.splitlines()
+    assert "warning" in err[0] and "77 s" in err[0] and "2,464 prompt audio tokens" in err[0]  # 77 s x 32/s
+    assert "missing.wav" in err[1] and "no such audio file" in err[1]
+
+
+def test_unreadable_input_lists_the_accepted_formats(tmp_path):
+    bad = tmp_path / "notes.txt"
+    bad.write_text("not audio")
+    r = cli("talk", "--input", bad, cwd=tmp_path)
+    one_line_error(r, "notes.txt", "wav", "mp4", "webm", "m4a", "ogg", "mp3", "flac")
