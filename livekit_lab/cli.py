@@ -356,8 +356,6 @@ def build_parser() -> argparse.ArgumentParser:
 
     d = sub.add_parser("demo", help="the main job: the designed sweep sweeps/demo.toml on the emulator (resumable)")
     d.add_argument("--backend", default="emulator", choices=["emulator", "gemini", "vertex"])
-    d.add_argument("--log", default="runs/demo/eval.duckdb")
-    d.add_argument("--out", default="runs/demo")
     d.add_argument("--latency", default=None, help="emulator: decision -> first audio, MS or lognormal:MEDIAN_MS,SIGMA (default 630)")
     d.add_argument("--out-dir", default="runs/demo", help="folder for the log and the report (default runs/demo)")
     d.add_argument("--log", default=None, help="evaluation log file (default OUT_DIR/eval.duckdb)")
