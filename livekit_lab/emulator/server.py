@@ -597,7 +597,7 @@ class Connection:
                     last_user = " ".join(said)
                 elif said or turn.get("role") == "model":
                     last_user = None  # the model already answered what came before
-            self._client_content(texts, last_user, bool(body.get("turn_complete")), t_ns)
+            self._client_content(turns, texts, last_user, bool(body.get("turn_complete")), t_ns)
         elif kind == "tool_response":
             for fr in _list(body.get("function_responses")):
                 if not isinstance(fr, dict):
@@ -615,16 +615,22 @@ class Connection:
         else:  # a second setup
             raise P.ProtocolError()
 
-    def _client_content(self, texts: list[str], last_user: str | None, turn_complete: bool, t_ns: int) -> None:
+    def _client_content(self, turns: list, texts: list[str], last_user: str | None, turn_complete: bool,
+                        t_ns: int) -> None:
         """Any clientContent interrupts the reply in progress (Live API reference,
         BidiGenerateContentClientContent: "A message here will interrupt any current model
         generation"). With turnComplete its last user turn is answered (the turns before it are
-        context); without, that text is kept as seeded history, answered once when a
-        whitespace-only text nudges the model (which is not itself answered: `_realtime_text`)."""
+        context), and with no turns the pending history's last user text is; without, that text
+        is kept as seeded history, answered once when a whitespace-only text nudges the model
+        (which is not itself answered: `_realtime_text`)."""
         self._barge_in(t_ns, always=True)
         if turn_complete:
+            if not turns:  # "start with the currently accumulated prompt": the pending user text (LiveKit on 3.x)
+                said = self.seeded_text or ""
+            else:
+                said = last_user if last_user is not None else " ".join(texts)
             self.seeded_text = None
-            self.jobs.put_nowait(Job("text", t_ns, t_ns, text=last_user if last_user is not None else " ".join(texts)))
+            self.jobs.put_nowait(Job("text", t_ns, t_ns, text=said))
         elif last_user is not None or texts:
             self.seeded_text = last_user if last_user and last_user.strip() else None
 

@@ -36,7 +36,6 @@ def drive(client: str, emu, mode: str, arg: str, **env_extra: str) -> tuple[dict
     python = ROOT / ".venv-thirdparty" / client / "bin" / "python"
     assert python.exists(), f"{python} missing: run make setup"
     env = {k: v for k, v in os.environ.items() if k not in FOREIGN} | emu.env | env_extra
-    env.setdefault("GOOGLE_API_KEY", emu.env["GEMINI_API_KEY"])  # until emu.env prints it (issue #15 item 7)
     before = len(emu.trace.records())
     r = subprocess.run([str(python), str(HERE / f"{client}_driver.py"), mode, arg], env=env, cwd=ROOT,
                        capture_output=True, text=True, timeout=120)
@@ -77,6 +76,16 @@ def test_pipecat_text_turn(emu):
 
 
 @pytest.mark.conformance(
+    behaviour="Pipecat 1.14.0's GeminiLiveLLMService, unmodified, seeded with a user message (clientContent "
+              "history, then a whitespace-only realtimeInput.text nudge on 3.x), gets exactly one reply, to that message",
+    source="https://github.com/pipecat-ai/pipecat/blob/main/src/pipecat/services/google/gemini_live/llm.py",
+)
+def test_pipecat_seeded_context_turn(emu):
+    report, turns = drive("pipecat", emu, "seeded", "Hello from Pipecat")
+    assert check_one_reply(report, turns, "text") == "You said: Hello from Pipecat"
+
+
+@pytest.mark.conformance(
     behaviour="Pipecat 1.14.0's GeminiLiveLLMService, unmodified, streams 16 kHz audio, and the service's "
               "voice activity detection ends the turn and answers it with audio and a transcript",
     source="https://github.com/pipecat-ai/pipecat/blob/main/src/pipecat/services/google/gemini_live/llm.py",
@@ -95,3 +104,14 @@ def test_pipecat_audio_turn(emu, utterance):
 def test_livekit_audio_turn(emu, utterance):
     report, turns = drive("livekit", emu, "audio", utterance)
     assert check_one_reply(report, turns, "audio") in responder.bank("en")["neutral"]
+
+
+@pytest.mark.conformance(
+    behaviour="LiveKit Agents 1.8.9's Google RealtimeModel on gemini-3.8-live, unmodified, gets the spoken reply to a "
+              "user message added to its chat context and generate_reply() (clientContent, then an empty turnComplete)",
+    source="https://github.com/livekit/agents/blob/main/livekit-plugins/livekit-plugins-google/"
+           "livekit/plugins/google/realtime/realtime_api.py",
+)
+def test_livekit_text_turn(emu):
+    report, turns = drive("livekit", emu, "text", "Hello from LiveKit", LIVEKIT_MODEL="gemini-3.8-live")
+    assert check_one_reply(report, turns, "text") == "You said: Hello from LiveKit"
