@@ -115,7 +115,7 @@ def _cli() -> list[str]:
 def emulator_proc(tmp: Path, *, pace: str, name: str, faults: str | None = None):
     state = tmp / f"emu-{name}"
     state.mkdir(parents=True, exist_ok=True)
-    argv = _cli() + ["emulator", "--pace", pace, "--state-dir", str(state)]
+    argv = _cli() + ["emulator", "--pace", pace, "--latency", "0", "--state-dir", str(state)]  # the client is measured, not the latency model
     if faults:
         argv += ["--fault", faults]
     p = Proc(argv, tmp / f"emu-{name}.log")
@@ -946,7 +946,7 @@ prof = Profiler(interval=0.002, async_mode="enabled")
 c0 = time.process_time()
 t0 = time.perf_counter()
 prof.start()
-res = S.run(sw, out / "eval.duckdb", backend="emulator", concurrency=4, progress=False, out_dir=out, limit={limit})
+res = S.run(sw, out / "eval.duckdb", backend="emulator", concurrency=4, progress=False, out_dir=out, limit={limit}, latency=0)
 prof.stop()
 wall = time.perf_counter() - t0
 cpu = time.process_time() - c0
