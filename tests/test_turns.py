@@ -322,3 +322,147 @@ def test_voiced_level_never_below_minus_55_dbfs():
     assert last_voiced_sample(_steps((1600, None), (1600, -54.9), (4800, None))) == 3199
     assert last_voiced_sample(_steps((1600, None), (1600, -55.1), (4800, None))) == -1
     assert first_voiced_sample(_steps((1600, None), (1600, -55.1), (4800, None))) == -1
+
+
+# -- usage and the flat row / summary: exact dicts -----------------------------------------------------
+# The raw reports go through the real SDK's parsing, as `session` does it:
+# ``msg.usage_metadata.model_dump(exclude_none=True)``. The Vertex route names the response side
+# ``candidatesTokenCount`` / ``candidatesTokensDetails``; the SDK maps them to ``response_token_count`` /
+# ``response_tokens_details`` (google-genai ``_live_converters._UsageMetadata_from_vertex``).
+
+from google.genai import _live_converters, types  # noqa: E402
+
+from livekit_lab.turns import turn_usage  # noqa: E402
+
+GEMINI_USAGE = {  # a Gemini API report: per-modality details on both sides, thinking, tool use, cache
+    "promptTokenCount": 452, "responseTokenCount": 24, "totalTokenCount": 513, "thoughtsTokenCount": 30,
+    "toolUsePromptTokenCount": 7, "cachedContentTokenCount": 100,
+    "promptTokensDetails": [{"modality": "TEXT", "tokenCount": 52}, {"modality": "AUDIO", "tokenCount": 300},
+                            {"modality": "AUDIO", "tokenCount": 80}, {"modality": "VIDEO", "tokenCount": 16},
+                            {"modality": "IMAGE", "tokenCount": 4}, {"modality": "DOCUMENT"}],
+    "responseTokensDetails": [{"modality": "AUDIO", "tokenCount": 20}, {"modality": "TEXT", "tokenCount": 4}],
+    "toolUsePromptTokensDetails": [{"modality": "TEXT", "tokenCount": 7}],
+}
+VERTEX_USAGE = {  # a Vertex AI report: candidates* names, thinking reported as 0, no prompt details
+    "promptTokenCount": 373, "candidatesTokenCount": 23, "totalTokenCount": 396, "thoughtsTokenCount": 0,
+    "candidatesTokensDetails": [{"modality": "AUDIO", "tokenCount": 23}],
+}
+
+
+def sdk_usage(raw: dict, *, vertex: bool = False) -> dict:
+    conv = _live_converters._LiveServerMessage_from_vertex if vertex else _live_converters._LiveServerMessage_from_mldev
+    msg = types.LiveServerMessage._from_response(response=conv({"usageMetadata": raw}), kwargs={})
+    return msg.usage_metadata.model_dump(exclude_none=True)
+
+
+GEMINI_FLAT = {  # turn_usage(sdk_usage(GEMINI_USAGE)), by hand
+    "prompt": 452, "response": 24, "total": 513, "thoughts": 30, "tool_use_prompt": 7, "cached": 100,
+    "prompt_text": 52, "prompt_audio": 380,  # 300 + 80: repeated modality entries add up
+    "prompt_video": 16, "prompt_image": 4, "prompt_document": 0,  # a detail with no count counts 0
+    "response_audio": 20, "response_text": 4, "tool_use_prompt_text": 7,
+}
+VERTEX_FLAT = {  # the fixed keys default to 0; thoughts kept because reported (0 is a report)
+    "prompt": 373, "response": 23, "total": 396, "thoughts": 0, "prompt_audio": 0, "prompt_text": 0,
+    "prompt_video": 0, "response_audio": 23, "response_text": 0,
+}
+
+
+def test_turn_usage_gemini_route_every_key():
+    raw = sdk_usage(GEMINI_USAGE)
+    assert turn_usage(raw) == GEMINI_FLAT
+    # the JSON dump names modalities "AUDIO", the Python dump MediaModality.AUDIO: same result
+    msg = types.LiveServerMessage._from_response(
+        response=_live_converters._LiveServerMessage_from_mldev({"usageMetadata": GEMINI_USAGE}), kwargs={})
+    assert turn_usage(msg.usage_metadata.model_dump(exclude_none=True, mode="json")) == GEMINI_FLAT
+
+
+def test_turn_usage_vertex_route_every_key():
+    assert turn_usage(sdk_usage(VERTEX_USAGE, vertex=True)) == VERTEX_FLAT
+
+
+def test_turn_usage_missing_counts_are_zero_and_no_report_is_empty():
+    assert turn_usage(None) == {} and turn_usage({}) == {}
+    only_details = sdk_usage({"responseTokensDetails": [{"modality": "TEXT", "tokenCount": 3}]})
+    assert turn_usage(only_details) == {"prompt": 0, "response": 0, "total": 0, "prompt_audio": 0, "prompt_text": 0,
+                                        "prompt_video": 0, "response_audio": 0, "response_text": 3}
+    # a count the SDK left as None counts 0, not 1
+    assert turn_usage({"prompt_token_count": None, "response_token_count": 5, "total_token_count": None}) == {
+        "prompt": 0, "response": 5, "total": 0, "prompt_audio": 0, "prompt_text": 0, "prompt_video": 0,
+        "response_audio": 0, "response_text": 0}
+
+
+def _synthetic_turn(*, usage_raw: dict | None, text: str = "", output_transcript: str = "",
+                    input_transcript: str = "") -> TurnRecord:
+    """A text turn sent at T0 (its end of speech) answered by a steady -20 dBFS reply of 7201 samples
+    in two chunks (2400 + 4801 samples) arriving at T0 + 300 ms and T0 + 350 ms."""
+    rec = TurnRecord(7, kind="text", user_text="hello", t_text_ns=T0, usage_raw=usage_raw, text=text,
+                     output_transcript=output_transcript, input_transcript=input_transcript,
+                     interrupted=True, t_barge_in_ns=T0 + 320 * MS, incomplete=True, retried=True, fault="go_away")
+    pcm = reply_pcm(0, 7201)
+    rec.events.append(Event(T0 - 5 * MS, "setup_complete"))  # before the end of speech: not the first byte
+    rec.events.append(Event(T0 + 200 * MS, "resumed"))  # not from the server: not the first byte
+    rec.events.append(Event(T0 + 250 * MS, "output_transcript", "Hi"))
+    for t, data in ((T0 + 300 * MS, pcm[:4800]), (T0 + 350 * MS, pcm[4800:])):
+        rec.add_reply_audio(t, data)
+        rec.events.append(Event(t, "audio", data))
+    rec.events.append(Event(T0 + 380 * MS, "interrupted"))
+    rec.events.append(Event(T0 + 500 * MS, "turn_complete"))
+    return rec.finish()
+
+
+# reply: 14402 bytes = 7201 samples at 24 kHz = 0.30004166666666665 s; wall = span 0.05 s + last chunk
+# 4801 / 24000 = 0.20004166666666667 s; rtf = reply seconds / wall
+REPLY_S = 14402 / 2 / 24000
+RTF = REPLY_S / (0.05 + 9602 / 2 / 24000)
+METRICS = {"ttfa_ms": 300.0,  # sample 0 plays on arrival of chunk 1: T0 + 300 ms - T0
+           "ttfa_status": "ok", "ttfb_ms": 250.0,  # output_transcript at +250 ms (resumed is ours)
+           "turn_ms": 500.0, "interrupt_ms": 60.0}  # interrupted at +380 ms - barge-in at +320 ms
+
+
+def test_to_row_every_key_on_a_synthetic_turn():
+    rec = _synthetic_turn(usage_raw=sdk_usage(GEMINI_USAGE), text="Hi there")
+    assert rec.usage == GEMINI_FLAT
+    assert rec.reply_seconds == REPLY_S and rec.reply_rtf == RTF and RTF != 1.0
+    assert rec.to_row() == {
+        "input_transcript": None, "output_transcript": "Hi there", **METRICS,
+        "reply_seconds": REPLY_S, "reply_rtf": RTF, "incomplete": True,
+        "prompt_tokens": 452, "response_tokens": 24, "total_tokens": 513, "prompt_audio_tokens": 380,
+        "prompt_text_tokens": 52, "prompt_video_tokens": 20,  # video 16 + image 4: frames, one price
+        "response_audio_tokens": 20, "response_text_tokens": 4, "thoughts_tokens": 30, "tool_use_prompt_tokens": 7,
+    }
+    # the transcript wins over the text; a transcript of the user is kept; Vertex: no image -> video 0 + None
+    rec2 = _synthetic_turn(usage_raw=sdk_usage(VERTEX_USAGE, vertex=True), text="Hi there",
+                           output_transcript="Hello!", input_transcript="hello")
+    row = rec2.to_row()
+    assert (row["input_transcript"], row["output_transcript"]) == ("hello", "Hello!")
+    assert {k: row[k] for k in row if k.endswith("_tokens")} == {
+        "prompt_tokens": 373, "response_tokens": 23, "total_tokens": 396, "prompt_audio_tokens": 0,
+        "prompt_text_tokens": 0, "prompt_video_tokens": 0, "response_audio_tokens": 23, "response_text_tokens": 0,
+        "thoughts_tokens": 0, "tool_use_prompt_tokens": None}
+    # no usage report: every token field None; no text at all: no transcript
+    row3 = _synthetic_turn(usage_raw=None).to_row()
+    assert row3["output_transcript"] is None
+    assert all(row3[k] is None for k in row3 if k.endswith("_tokens"))
+    # only image frames reported: the video column carries them
+    rec4 = _synthetic_turn(usage_raw=None)
+    rec4.usage = {"prompt_image": 9}
+    assert rec4.to_row()["prompt_video_tokens"] == 9
+
+
+def test_summary_every_key_on_a_synthetic_turn():
+    rec = _synthetic_turn(usage_raw=sdk_usage(GEMINI_USAGE), text="Hi there", input_transcript="hello")
+    assert rec.summary() == {
+        "index": 7, "kind": "text", "transcript": "Hi there", "input_transcript": "hello", **METRICS,
+        "reply_seconds": 0.3,  # round(0.30004166666666665, 4)
+        "reply_rtf": RTF, "interrupted": True, "incomplete": True, "retried": True, "fault": "go_away",
+        "usage": GEMINI_FLAT,
+    }
+    rec.interrupted, rec.incomplete, rec.retried = False, True, True  # each flag read from its own field
+    s = rec.summary()
+    assert (s["interrupted"], s["incomplete"], s["retried"]) == (False, True, True)
+    rec.interrupted, rec.incomplete, rec.retried = True, False, False
+    s = rec.summary()
+    assert (s["interrupted"], s["incomplete"], s["retried"]) == (True, False, False)
+    assert rec.to_row()["incomplete"] is False
+    assert _synthetic_turn(usage_raw=None, text="x", output_transcript="Hello!").summary()["transcript"] == "Hello!"
+    assert _synthetic_turn(usage_raw=None).summary()["usage"] == {}
