@@ -115,6 +115,8 @@ def load(source: str | os.PathLike | bytes | np.ndarray, *, sr: int | None = Non
         return _as_float_mono(source), int(sr)
     import soundfile as sf
 
+    if not isinstance(source, (str, os.PathLike, bytes, bytearray, memoryview)):
+        raise InvalidMediaError(f"load() takes a file path, file bytes or an array, not {type(source).__name__}")
     if not isinstance(source, (bytes, bytearray, memoryview)) and not Path(source).is_file():
         raise InvalidMediaError(f"no such audio file: {Path(source)}")
     try:
