@@ -242,3 +242,143 @@ def test_thinking_without_a_catalog_price_is_only_in_the_upper_bound():
     assert c.cost_usd == pytest.approx(1_000 * 8.5 / 1e6, rel=1e-12)
     assert c.unattributed_response_tokens == 100
     assert c.cost_usd_max == pytest.approx(1_100 * 8.5 / 1e6, rel=1e-12)
+
+
+# -- exact values, hand-computed from the catalog (gemini-2.5-flash-native-audio: input audio/video $3/M,
+# output audio $12/M; gemini-2.0-flash-live-001: $2.10/M in, $8.50/M out; 32 audio tokens/s; 258 tokens a
+# frame, 66 at low resolution). Floats compared with ==: each expected value is the arithmetic below.
+
+NATIVE_SOURCE = "third-party transcription of ai.google.dev/gemini-api/docs/pricing (anttisahla.com), verified 2026-05-16"
+
+
+def test_token_estimate_exact_every_field():
+    # 1000 min = 60,000 s: input 60000·32 = 1,920,000 tokens → $5.76; reply 0.5 → 960,000 → ·12/1e6 = $11.52;
+    # 1 fps → 60000·258 = 15,480,000 video tokens → ·3/1e6 = $46.44; total $63.72, $0.06372/min
+    assert cost.token_estimate(1000, reply_ratio=0.5, video_fps=1.0) == cost.TokenEstimate(
+        1000.0, 32.0, 0.5, 1.0, "gemini-2.5-flash-native-audio", "medium", NATIVE_SOURCE,
+        1_920_000.0, 960_000.0, 15_480_000.0, 5.76, 11.52, 46.44, 63.72, 0.06372)
+    # low resolution, 2 fps: 60000·2·66 = 7,920,000 tokens → $23.76; total 5.76 + 0 + 23.76
+    low = cost.token_estimate(1000, video_fps=2.0, low_resolution=True)
+    assert (low.input_video_tokens, low.usd_input_video, low.output_audio_tokens, low.usd_output_audio) == (
+        7_920_000.0, 23.76, 0.0, 0.0)
+    assert low.usd_total == 5.76 + 0.0 + 23.76 and low.usd_per_minute == (5.76 + 0.0 + 23.76) / 1000
+    # the older entry at 25 tokens/s, reply 1: 60000·25 = 1,500,000 each way → 1.5·2.10 = $3.15 in,
+    # 1.5·8.50 = $12.75 out; total $15.90, $0.0159/min
+    old = cost.token_estimate(1000, model="gemini-2.0-flash-live-001", reply_ratio=1.0, audio_tokens_per_second=25)
+    assert old == cost.TokenEstimate(1000.0, 25.0, 1.0, 0.0, "gemini-2.0-flash-live-001", "medium-high",
+                                     "Google staff answer, discuss.ai.google.dev/t/110407 (model retired)",
+                                     1_500_000.0, 1_500_000.0, 0.0, 3.15, 12.75, 0.0, 15.9, 0.0159)
+    zero = cost.token_estimate(0)  # no minutes: no cost, no per-minute figure
+    assert zero.usd_total == 0.0 and math.isnan(zero.usd_per_minute)
+    for bad in (dict(minutes_per_month=-1), dict(minutes_per_month=True), dict(minutes_per_month=math.inf),
+                dict(video_fps=-0.5), dict(reply_ratio=math.nan), dict(video_fps=math.inf)):
+        with pytest.raises(ValueError):
+            cost.token_estimate(**({"minutes_per_month": 10} | bad))
+
+
+def _three_turns() -> pd.DataFrame:
+    """Turn A: stored $0.03, 1920 prompt-audio tokens (60 s at 32/s), 30 s reply. Turn B: no stored cost,
+    960 in + 480 out → 960·3/1e6 + 480·12/1e6 = 0.00288 + 0.00576 = $0.00864, 30 s + 15 s reply.
+    Turn C: a model with no catalog price, no cost: counted in ``turns`` only."""
+    return pd.DataFrame([
+        {"model": NATIVE, "voice": "Kore", "cost_usd": 0.03, "prompt_audio_tokens": 1920,
+         "response_audio_tokens": 960, "reply_seconds": 30.0},
+        {"model": NATIVE, "voice": "Puck", "cost_usd": None, "prompt_audio_tokens": 960,
+         "response_audio_tokens": 480, "reply_seconds": 15.0},
+        {"model": "gemini-3.1-flash-live-preview", "voice": None, "cost_usd": None, "prompt_audio_tokens": 320,
+         "response_audio_tokens": 160, "reply_seconds": 5.0},
+    ])
+
+
+def test_effective_per_minute_exact_every_column():
+    # Σ cost 0.03 + 0.00864 = 0.03864; user 60 + 30 s = 1.5 min; reply 30 + 15 s = 0.75 min;
+    # conversation 2.25 min → 0.03864 / 2.25 $/min; per input min 0.03864 / 1.5; per 1000 turns 1000·0.03864/2
+    assert cost.effective_per_minute(_three_turns()).iloc[0].to_dict() == {
+        "turns": 3, "priced_turns": 2, "cost_usd": 0.03864, "input_minutes": 1.5, "reply_minutes": 0.75,
+        "usd_per_conversation_min": 0.03864 / 2.25, "usd_per_input_min": 0.03864 / 1.5,
+        "usd_per_audio_min": 0.03864 / 2.25, "usd_per_1000_turns": 19.32,
+        "usd_per_month": 0.03864 / 2.25 * 100_000, "input_minutes_basis": "audio tokens"}
+    # measured user seconds where present (A: 45 s), tokens at the given 16/s elsewhere (B: 960/16 = 60 s):
+    # 105 s = 1.75 min; conversation (105 + 45) s = 2.5 min; month = per-min · 1000
+    mixed = cost.effective_per_minute(_three_turns().assign(user_seconds=[45.0, None, None]),
+                                      minutes_per_month=1000, audio_tokens_per_second=16).iloc[0].to_dict()
+    assert mixed == {
+        "turns": 3, "priced_turns": 2, "cost_usd": 0.03864, "input_minutes": 1.75, "reply_minutes": 0.75,
+        "usd_per_conversation_min": 0.03864 / 2.5, "usd_per_input_min": 0.03864 / 1.75,
+        "usd_per_audio_min": 0.03864 / 2.5, "usd_per_1000_turns": 19.32, "usd_per_month": 0.03864 / 2.5 * 1000,
+        "input_minutes_basis": "audio tokens/user_seconds"}
+
+
+def test_effective_per_minute_by_group_exact():
+    by = cost.effective_per_minute(_three_turns(), by="voice")
+    assert list(by["voice"].iloc[:2]) == ["Kore", "Puck"] and pd.isna(by["voice"].iloc[2])
+    kore, puck, none = (by.iloc[i].drop("voice").to_dict() for i in range(3))
+    # Kore: $0.03 over 1 + 0.5 min; Puck: $0.00864 over 0.5 + 0.25 min (its unpriced turn is not priced)
+    assert kore == {"turns": 1, "priced_turns": 1, "cost_usd": 0.03, "input_minutes": 1.0, "reply_minutes": 0.5,
+                    "usd_per_conversation_min": 0.02, "usd_per_input_min": 0.03, "usd_per_audio_min": 0.02,
+                    "usd_per_1000_turns": 30.0, "usd_per_month": 2000.0, "input_minutes_basis": "audio tokens"}
+    assert puck == {"turns": 1, "priced_turns": 1, "cost_usd": 0.00864, "input_minutes": 0.5, "reply_minutes": 0.25,
+                    "usd_per_conversation_min": 0.00864 / 0.75, "usd_per_input_min": 0.00864 / 0.5,
+                    "usd_per_audio_min": 0.00864 / 0.75, "usd_per_1000_turns": 8.64,
+                    "usd_per_month": 0.00864 / 0.75 * 100_000, "input_minutes_basis": "audio tokens"}
+    # the group with no voice holds only the unpriced turn: no figures, basis "none"
+    assert (none["turns"], none["priced_turns"], none["cost_usd"], none["reply_minutes"],
+            none["input_minutes_basis"]) == (1, 0, 0.0, 0.0, "none")
+    assert all(math.isnan(none[k]) for k in ("input_minutes", "usd_per_conversation_min", "usd_per_input_min",
+                                             "usd_per_audio_min", "usd_per_1000_turns", "usd_per_month"))
+    # a priced turn without a voice lands in the no-voice group: B's $0.00864 over 0.5 + 0.25 min
+    by2 = cost.effective_per_minute(_three_turns().assign(voice=["Kore", None, None]), by="voice")
+    assert list(by2["turns"]) == [1, 2] and list(by2["priced_turns"]) == [1, 1]
+    assert list(by2["cost_usd"]) == [0.03, 0.00864] and by2["usd_per_conversation_min"].iloc[1] == 0.00864 / 0.75
+    # two keys: one row per (voice, model)
+    by3 = cost.effective_per_minute(_three_turns(), by=["voice", "model"])
+    assert list(by3.columns[:2]) == ["voice", "model"] and list(by3["model"]) == [NATIVE, NATIVE,
+                                                                                  "gemini-3.1-flash-live-preview"]
+    assert list(by3["voice"].iloc[:2]) == ["Kore", "Puck"] and list(by3["cost_usd"]) == [0.03, 0.00864, 0.0]
+
+
+def test_compare_monthly_exact_table():
+    t = cost.compare_monthly(1000, measured=_three_turns())
+    article = "third-party article on Gemini Live GA on Vertex AI (I/O 2026), which calls it the audio input price"
+    art_basis = "third-party article's per-minute figure, audio input only as the article gives it"
+    assert list(t.columns) == ["api", "usd_per_min", "usd_per_month", "covers", "comparable", "basis", "source"]
+    assert t.to_dict("records") == [
+        {"api": "Gemini 2.5 Flash Live", "usd_per_min": 0.00165, "usd_per_month": 1000 * 0.00165,
+         "covers": "audio input only", "comparable": False, "basis": art_basis,
+         "source": article + "; Google staff: Live has no flat per-minute price, it bills tokens "
+                             "(discuss.ai.google.dev/t/140340)"},
+        {"api": "OpenAI Realtime mini", "usd_per_min": 0.084, "usd_per_month": 84.0, "covers": "audio input only",
+         "comparable": False, "basis": art_basis, "source": article},
+        {"api": "OpenAI Realtime standard", "usd_per_min": 0.3, "usd_per_month": 300.0,
+         "covers": "audio input only", "comparable": False,
+         "basis": art_basis + "; OpenAI's own per-minute estimate is $0.06 input + $0.24 output, so this figure "
+                              "is input plus output (project seed notes, checked 2026-12)", "source": article},
+        # 60000 s · 32 tokens/s · $3/M = $5.76 a month, / 1000 min
+        {"api": "gemini-2.5-flash-native-audio (per-token, input only)", "usd_per_min": 5.76 / 1000,
+         "usd_per_month": 5.76, "covers": "audio input only", "comparable": False,
+         "basis": "per-token input-audio price × 32 tokens/s, no context re-billing: the same thing the "
+                  "article's figures price", "source": NATIVE_SOURCE},
+        # n = floor(180 / 10) = 18 turns; P = 32·5·(18·19/2 + 18·17/2) = 51,840 → $0.15552;
+        # R = 18·32·5 = 2,880 → $0.03456; $0.19008 over 18·10/60 = 3 min = $0.06336/min
+        {"api": "gemini-2.5-flash-native-audio (per-token, conversation)", "usd_per_min": 0.06336,
+         "usd_per_month": 63.36, "covers": "input + output per minute of conversation", "comparable": True,
+         "basis": "assumed 3-min sessions of 5 s user turns, 1× as long replies, context re-billed every turn "
+                  "(18 turns/session)", "source": NATIVE_SOURCE},
+        # test_effective_per_minute_exact_every_column: 0.03864 / 2.25 $/min
+        {"api": "measured (this log)", "usd_per_min": 0.03864 / 2.25, "usd_per_month": 0.03864 / 2.25 * 1000,
+         "covers": "input + output per minute of conversation", "comparable": True,
+         "basis": "Σ cost ÷ Σ (user + reply audio) minutes over 2 priced turns (user minutes from audio tokens)",
+         "source": "measured usage × catalog per-token prices"},
+    ]
+    # other assumptions reach the conversation row: 2-min sessions of 10 s turns, replies half as long:
+    # n = floor(120 / 15) = 8; P = 32·10·(8·9/2 + 0.5·8·7/2) = 320·50 = 16,000 → $0.048;
+    # R = 8·32·0.5·10 = 1,280 → $0.01536; $0.06336 over 8·10·1.5/60 = 2 min = $0.03168/min
+    conv = cost.compare_monthly(2000, session_minutes=2, user_seconds_per_turn=10, reply_ratio=0.5).iloc[4]
+    assert (conv["usd_per_min"], conv["usd_per_month"]) == ((0.048 + 0.01536) / 2.0, (0.048 + 0.01536) / 2.0 * 2000)
+    assert conv["basis"].startswith("assumed 2-min sessions of 10 s user turns, 0.5× as long replies")
+    assert conv["basis"].endswith("(8 turns/session)")
+    # the older entry: its own prices in both per-token rows; no measured log, no measured row
+    old = cost.compare_monthly(1000, model="gemini-2.0-flash-live-001")
+    assert len(old) == 5 and old["usd_per_month"].iloc[3] == 60000 * 32 * 2.10 / 1e6
+    # an all-unpriced log adds no measured row
+    assert len(cost.compare_monthly(1000, measured=_three_turns().iloc[2:])) == 5
