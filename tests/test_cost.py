@@ -382,3 +382,30 @@ def test_compare_monthly_exact_table():
     assert len(old) == 5 and old["usd_per_month"].iloc[3] == 60000 * 32 * 2.10 / 1e6
     # an all-unpriced log adds no measured row
     assert len(cost.compare_monthly(1000, measured=_three_turns().iloc[2:])) == 5
+
+
+def test_effective_per_minute_gaps_exact():
+    # no cost_usd column: every cost from usage. P: 960 prompt-audio tokens → 960·3/1e6 = $0.00288, user
+    # seconds 0, no reply_seconds (counts 0). Q: 480 response-audio tokens → 480·12/1e6 = $0.00576, no user
+    # audio at all (NaN, counts 0 in the conversation), 15 s reply. Σ $0.00864 over (0 + 0 + 0 + 15) s = 0.25 min.
+    df = pd.DataFrame([{"model": NATIVE, "prompt_audio_tokens": 960, "reply_seconds": None, "user_seconds": 0.0},
+                       {"model": NATIVE, "response_audio_tokens": 480, "reply_seconds": 15.0, "user_seconds": None}])
+    e = cost.effective_per_minute(df).iloc[0].to_dict()
+    assert (e["cost_usd"], e["input_minutes"], e["reply_minutes"]) == (0.00288 + 0.00576, 0.0, 0.25)
+    assert e["usd_per_conversation_min"] == (0.00288 + 0.00576) / 0.25 and math.isnan(e["usd_per_input_min"])
+    assert e["input_minutes_basis"] == "audio tokens/user_seconds"
+    assert list(cost.effective_per_minute(df.iloc[:0], by="voice").columns) == [
+        "voice", "turns", "priced_turns", "cost_usd", "input_minutes", "reply_minutes", "usd_per_conversation_min",
+        "usd_per_input_min", "usd_per_audio_min", "usd_per_1000_turns", "usd_per_month", "input_minutes_basis"]
+
+
+def test_defaults_and_messages_exact():
+    assert cost.token_estimate().minutes_per_month == 100_000.0  # 100,000 minutes by default
+    t = cost.compare_monthly()
+    assert list(t.index) == list(range(5)) and t["usd_per_month"].iloc[0] == 100_000 * 0.00165
+    for kw, name in ((dict(reply_ratio=-1), "reply_ratio"), (dict(video_fps=math.nan), "video_fps")):
+        with pytest.raises(ValueError, match=f"^{name} must be >= 0"):
+            cost.token_estimate(10, **kw)
+    old = cost.compare_monthly(1000, model="gemini-2.0-flash-live-001")
+    assert list(old["api"].iloc[3:]) == ["gemini-2.0-flash-live-001 (per-token, input only)",
+                                         "gemini-2.0-flash-live-001 (per-token, conversation)"]
