@@ -81,6 +81,8 @@ class Model:
     def accepts(self, feature: str, api_version: str) -> bool:
         """Whether the flag ``feature`` ("affective" or "proactive") may be sent on ``api_version``."""
         rule = getattr(self, feature)
+        if self.backend == "gemini" and api_version != "v1alpha":
+            return False  # the Gemini API has the two setup fields on v1alpha only (the emulator's setup_schema)
         return rule in ("yes", "default_on", "always") or (rule == "v1alpha" and api_version == "v1alpha")
 
     def always_on(self, feature: str) -> bool:
@@ -212,6 +214,8 @@ def check_features(m: Model, api_version: str, *, affective: bool = False, proac
             rule = getattr(m, feat)
             hint = {"v1alpha": " (it needs api_version='v1alpha')",
                     "removed": f" ({feat} was removed from this model's API: {m.rule(feat).source.split(';')[0]})"}.get(rule, "")
+            if not hint and rule in ("yes", "default_on", "always"):
+                hint = " (the Gemini API has this setup field on api_version='v1alpha' only)"
             raise ConfigError(f"{m.name} does not accept {feat} on {api_version}{hint}; the service would close with 1007")
     if modality.upper() not in m.modalities:
         raise ConfigError(f"{m.name} answers only in {'/'.join(m.modalities)}, not {modality!r}")

@@ -48,3 +48,14 @@ def test_client_refuses_affective_on_38_gemini_api_before_connecting():
         config.build(config.LiveOptions(model="gemini-3.8-live", affective=True))
     _, cfg = config.build(config.LiveOptions(model="gemini-3.8-live", proactive=True))
     assert cfg.proactivity is None  # always on: not sent
+
+
+def test_gemini_api_flags_exist_on_v1alpha_only_whatever_the_model_rule():
+    """3.8's proactive audio is "always" on, but the Gemini API's setup has no ``proactivity`` field off
+    v1alpha (the emulator's `setup_schema`; cookbook#775): the client must refuse it before connecting,
+    as the service would close 1007. Notebook 07 probes the same cells against the emulator."""
+    m = catalog.model("gemini-3.8-live")
+    assert m.accepts("proactive", "v1alpha") and not m.accepts("proactive", "v1beta")
+    with pytest.raises(ConfigError, match="v1alpha' only"):
+        catalog.check_features(m, "v1beta", proactive=True)
+    catalog.check_features(m, "v1alpha", proactive=True)
