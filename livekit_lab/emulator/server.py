@@ -1099,17 +1099,6 @@ def _fill_args(decl: dict, text: str | None) -> dict:
     return args
 
 
-def _cut(text: str, frac: float) -> int:
-    """Where the transcript stands after ``frac`` of the audio: a word boundary at or after it."""
-    if frac >= 1.0:
-        return len(text)
-    i = int(len(text) * frac)
-    if " " in text:
-        j = text.find(" ", i)
-        return len(text) if j < 0 else j
-    return i
-
-
 def _split_text(text: str, n: int) -> list[str]:
-    cuts = [0] + [_cut(text, (i + 1) / n) for i in range(n)]
+    cuts = [0] + [pacing.word_cut(text, (i + 1) / n) for i in range(n)]
     return [text[a:b] for a, b in zip(cuts, cuts[1:]) if b > a]
