@@ -30,22 +30,12 @@ import sys
 
 import pytest
 
-from livekit_lab import catalog, cost
+from livekit_lab import cost
+from tests.conformance.common import CPT, GEMINI_MODEL, RATE, TEXTS, VERTEX_MODEL, audio_tokens
 from livekit_lab.backends import Backend
 from livekit_lab.emulator import FAULT_HEADER, lifecycle
 from livekit_lab.session import connect
 from tests.conftest import JFK
-
-RATE = catalog.tokens()["audio_per_second"]  # 32 audio tokens per second
-CPT = catalog.tokens()["text_chars_per_token"]  # 4 characters per text token
-TEXTS = ["What time do you open?", "And on Sundays, please?", "Thanks, that is all for today."]
-GEMINI_MODEL, VERTEX_MODEL = catalog.DEFAULT_MODEL, "gemini-live-2.5-flash-native-audio"
-
-
-def audio_tokens(n_bytes: int) -> int:
-    """The catalog's rate × seconds of 24 kHz PCM16 reply audio, rounded."""
-    return round(RATE * n_bytes / 2 / 24000)
-
 
 def test_usage_json_names_the_output_per_route():
     prompt, out = {"TEXT": 10, "AUDIO": 64}, {"AUDIO": 23}

@@ -1,10 +1,11 @@
 """Helpers for the conformance suite: the unmodified google-genai SDK against the emulator.
 
-Every test's docstring states one behaviour of the real service on its first line and cites its
-public source on a line starting ``Source:`` (documentation URL or owner/repo#N)."""
+Every test carries ``@pytest.mark.conformance(behaviour=..., source=...)`` (see README.md here)."""
 
 import pytest
 from google.genai import errors, types
+
+from livekit_lab import catalog
 
 GOOGLE_UNKNOWN = 'Invalid JSON payload received. Unknown name "{name}" at \'{path}\': Cannot find field.'
 INVALID = "Request contains an invalid argument."
@@ -12,6 +13,17 @@ M25 = "gemini-2.5-flash-native-audio-preview-12-2025"
 M31 = "gemini-3.1-flash-live-preview"
 M38 = "gemini-3.8-live"
 M38X = "gemini-3.8-live-extended-thinking"
+
+# usage per turn (tests/conformance/test_usage.py and tests/test_usage.py)
+RATE = catalog.tokens()["audio_per_second"]  # 32 audio tokens per second
+CPT = catalog.tokens()["text_chars_per_token"]  # 4 characters per text token
+TEXTS = ["What time do you open?", "And on Sundays, please?", "Thanks, that is all for today."]
+GEMINI_MODEL, VERTEX_MODEL = catalog.DEFAULT_MODEL, "gemini-live-2.5-flash-native-audio"
+
+
+def audio_tokens(n_bytes: int) -> int:
+    """The catalog's rate × seconds of 24 kHz PCM16 reply audio, rounded."""
+    return round(RATE * n_bytes / 2 / 24000)
 
 
 def text_turn(text):

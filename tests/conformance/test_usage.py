@@ -6,18 +6,7 @@ import math
 import pytest
 from google.genai import types
 
-from livekit_lab import catalog
-
-RATE = catalog.tokens()["audio_per_second"]  # 32 audio tokens per second
-CPT = catalog.tokens()["text_chars_per_token"]  # 4 characters per text token
-TEXTS = ["What time do you open?", "And on Sundays, please?", "Thanks, that is all for today."]
-GEMINI_MODEL, VERTEX_MODEL = catalog.DEFAULT_MODEL, "gemini-live-2.5-flash-native-audio"
-
-
-def audio_tokens(n_bytes: int) -> int:
-    """The catalog's rate × seconds of 24 kHz PCM16 reply audio, rounded."""
-    return round(RATE * n_bytes / 2 / 24000)
-
+from tests.conformance.common import CPT, GEMINI_MODEL, TEXTS, VERTEX_MODEL, audio_tokens
 
 async def sdk_turns(client, model, texts, *, config=None, headers=None):
     """Text turns through the unmodified SDK -> per turn (every usage report, reply bytes)."""
