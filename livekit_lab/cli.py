@@ -154,15 +154,22 @@ def _precheck_backend(cmd: str, name: str) -> int:
     return 0
 
 
-def _demo(a) -> int:
-    from .demo import main
-
+def _latency_option(cmd: str, a) -> tuple[bool, object]:
+    """``--latency`` parsed: (True, spec or None), or (False, None) after one line on stderr."""
     from .emulator.latency import LatencySpecError, parse
 
     try:
-        latency = parse(a.latency) if a.latency is not None else None
+        return True, (parse(a.latency) if a.latency is not None else None)
     except LatencySpecError as e:
-        print(f"livekit-lab demo: {e}", file=sys.stderr)
+        print(f"livekit-lab {cmd}: {e}", file=sys.stderr)
+        return False, None
+
+
+def _demo(a) -> int:
+    from .demo import main
+
+    ok, latency = _latency_option("demo", a)
+    if not ok:
         return 2
     if _precheck_backend("demo", a.backend):
         return 2
@@ -182,12 +189,8 @@ def _sweep(a) -> int:
     from .errors import LiveLabError
     from .sweep import run
 
-    from .emulator.latency import LatencySpecError, parse
-
-    try:
-        latency = parse(a.latency) if a.latency is not None else None
-    except LatencySpecError as e:
-        print(f"livekit-lab sweep: {e}", file=sys.stderr)
+    ok, latency = _latency_option("sweep", a)
+    if not ok:
         return 2
     if _precheck_backend("sweep", a.backend):
         return 2
