@@ -1,9 +1,10 @@
 """``livekit-lab``: thin commands over the package.
 
   livekit-lab emulator [--host H] [--port P] [--state-dir D] [--pace realistic|realtime|fast] [--speedup F]
-                       [--latency SPEC] [--time-scale F] [--fault SPEC]
+                       [--latency SPEC] [--time-scale F] [--fault SPEC] [--replay TRACE_DIR]
   livekit-lab talk --input A.wav [--input B.wav ...] [--backend emulator|gemini|vertex] [--voice V] [--language L]
                    [--affective] [--proactive] [--modality AUDIO|TEXT] [--json]
+  livekit-lab record --input A.wav [--input B.wav ...] --out-dir TRACE_DIR [talk's backend options]
   livekit-lab demo [--backend emulator] [--out-dir runs/demo] [--out REPORT.html] [--log PATH]
   livekit-lab sweep CONFIG --log PATH [--backend emulator|gemini|vertex] [--concurrency N] [--rate R] [--no-progress]
   livekit-lab report --log PATH --out report.html [--sweep NAME]
@@ -33,16 +34,25 @@ def _emulator(a) -> int:
     if not a.speedup >= 1.0:
         print(f"livekit-lab emulator: --speedup must be at least 1 (times real time), not {a.speedup}", file=sys.stderr)
         return 2
+    if a.replay is not None:
+        from .trace import TraceError, load
+
+        try:
+            load(a.replay)
+        except TraceError as e:
+            print(f"livekit-lab emulator: --replay: {e}", file=sys.stderr)
+            return 2
     return emulator.serve(host=a.host, port=a.port, state_dir=a.state_dir, pace=a.pace, time_scale=a.time_scale,
                           faults=a.fault, connection_seconds=a.connection_seconds, rules_as_of=a.rules_as_of,
-                          latency=latency, speedup=a.speedup)
+                          latency=latency, speedup=a.speedup, replay=a.replay)
 
 
-def _talk(a) -> int:
+def _talk(a, *, record: str | None = None) -> int:
     from .backends import redact
     from .errors import LiveLabError
     from .session import connect
 
+    cmd = "record" if record else "talk"
     try:
         inputs = _check_inputs(a.input)
         if a.backend != "emulator":
@@ -50,13 +60,13 @@ def _talk(a) -> int:
 
             resolve(a.backend)  # credentials are checked here, before any turn
     except LiveLabError as e:
-        print(f"livekit-lab talk: {redact(str(e))}", file=sys.stderr)
+        print(f"livekit-lab {cmd}: {redact(str(e))}", file=sys.stderr)
         return 2
     backend = a.backend
     emu = None
     if backend == "emulator" and a.base_url:
         if not (a.ca_file and a.api_key):
-            print("livekit-lab talk: --base-url needs --ca-file and --api-key (from `livekit-lab emulator`'s JSON line)", file=sys.stderr)
+            print(f"livekit-lab {cmd}: --base-url needs --ca-file and --api-key (from `livekit-lab emulator`'s JSON line)", file=sys.stderr)
             return 2
         from google import genai
         from google.genai import types
@@ -85,7 +95,7 @@ def _talk(a) -> int:
                         modality=a.modality.upper())
             if a.model:
                 opts["model"] = a.model
-            async with connect(backend, **opts) as s:
+            async with connect(backend, record=record, **opts) as s:
                 for path, y in inputs:
                     rec = await s.turn(y, sr=16000, realtime=a.pace == "realtime")
                     row = {"input": path, "voice": voice, "language": a.language} | rec.summary()
@@ -94,12 +104,27 @@ def _talk(a) -> int:
     try:
         asyncio.run(main())
     except LiveLabError as e:
-        print(f"livekit-lab talk: {redact(str(e))}", file=sys.stderr)
+        print(f"livekit-lab {cmd}: {redact(str(e))}", file=sys.stderr)
         return 2
     finally:
         if emu is not None:
             emu.stop()
     return 0
+
+
+def _record(a) -> int:
+    """``talk`` with one voice, recording the session into ``--out-dir`` (a trace folder)."""
+    from pathlib import Path
+
+    out = Path(a.out_dir)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        print(f"livekit-lab record: --out-dir {out} exists and is not an empty folder; choose a new one", file=sys.stderr)
+        return 2
+    a.voice = [a.voice] if a.voice else None
+    rc = _talk(a, record=str(out))
+    if rc == 0:
+        print(f"trace written to {out}", file=sys.stderr)
+    return rc
 
 
 def _plain(row: dict) -> str:
@@ -315,6 +340,23 @@ def _iso_date(v: str) -> str:
         raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {v!r}") from None
 
 
+def _session_options(t, *, voice_help: str, voice_action: str) -> None:
+    """The options ``talk`` and ``record`` share: inputs, backend, voice, language, model, pace."""
+    t.add_argument("--input", action="append", required=True, help="audio file (any rate/channels); repeatable")
+    t.add_argument("--backend", default="emulator", choices=["emulator", "gemini", "vertex"])
+    t.add_argument("--base-url", default=None)
+    t.add_argument("--ca-file", default=None)
+    t.add_argument("--api-key", default=None)
+    t.add_argument("--model", default=None)
+    t.add_argument("--voice", action=voice_action, default=None, help=voice_help)
+    t.add_argument("--language", default=None)
+    t.add_argument("--affective", action="store_true")
+    t.add_argument("--proactive", action="store_true")
+    t.add_argument("--modality", default="AUDIO", choices=["AUDIO", "TEXT", "audio", "text"])
+    t.add_argument("--pace", choices=["realtime", "fast"], default="fast")
+    t.add_argument("--json", action="store_true", help="JSON Lines output")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
@@ -338,24 +380,19 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--fault", default=None, help="fault-injection SPEC for every connection (see README)")
     e.add_argument("--rules-as-of", default=None, type=_iso_date, metavar="DATE",
                    help="apply the catalog's model rules in force on DATE (YYYY-MM-DD; default: today's)")
+    e.add_argument("--replay", default=None, metavar="TRACE_DIR",
+                   help="serve this recorded trace instead (its recorded timing; --pace fast: at once)")
     e.set_defaults(fn=_emulator)
 
     t = sub.add_parser("talk", help="hold one session, send each file as a user turn, print one result per turn")
-    t.add_argument("--input", action="append", required=True, help="audio file (any rate/channels); repeatable")
-    t.add_argument("--backend", default="emulator", choices=["emulator", "gemini", "vertex"])
-    t.add_argument("--base-url", default=None)
-    t.add_argument("--ca-file", default=None)
-    t.add_argument("--api-key", default=None)
-    t.add_argument("--model", default=None)
-    t.add_argument("--voice", action="append", default=None,
-                   help="prebuilt voice (default Puck); repeat to run every input with each voice")
-    t.add_argument("--language", default=None)
-    t.add_argument("--affective", action="store_true")
-    t.add_argument("--proactive", action="store_true")
-    t.add_argument("--modality", default="AUDIO", choices=["AUDIO", "TEXT", "audio", "text"])
-    t.add_argument("--pace", choices=["realtime", "fast"], default="fast")
-    t.add_argument("--json", action="store_true", help="JSON Lines output")
+    _session_options(t, voice_help="prebuilt voice (default Puck); repeat to run every input with each voice",
+                     voice_action="append")
     t.set_defaults(fn=_talk)
+
+    rc = sub.add_parser("record", help="hold one session like talk and record it as a trace (JSON Lines + payloads)")
+    _session_options(rc, voice_help="prebuilt voice (default Puck)", voice_action="store")
+    rc.add_argument("--out-dir", required=True, help="the trace folder to create (must be new or empty)")
+    rc.set_defaults(fn=_record)
 
     d = sub.add_parser("demo", help="the main job: the designed sweep sweeps/demo.toml on the emulator (resumable)")
     d.add_argument("--backend", default="emulator", choices=["emulator", "gemini", "vertex"])

@@ -26,7 +26,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from . import audio, catalog, config as config_mod
+from . import audio, catalog, config as config_mod, trace
 from .backends import Backend, redact, resolve
 from .config import LiveOptions
 from .errors import InvalidMediaError, LiveLabError, LiveSessionError
@@ -79,8 +79,11 @@ class LiveSession:
     """
 
     def __init__(self, backend: Backend, options: LiveOptions, *, retries: int = 1, max_reconnects: int = 6,
-                 tool_handler: Callable[[str, dict], dict] | None = None, frame_interval_s: float = 1.0):
+                 tool_handler: Callable[[str, dict], dict] | None = None, frame_interval_s: float = 1.0,
+                 record: str | Path | None = None):
         _guard_transport_logs()
+        self.record = record  # a trace folder: every frame is recorded there (`livekit_lab.trace`)
+        self.recorder: Any = None
         self.backend = backend
         self.options = options
         self.retries = retries
@@ -128,6 +131,8 @@ class LiveSession:
 
     async def open(self) -> None:
         self._t_open = time.monotonic()
+        if self.record is not None:
+            self.recorder = trace.Recorder(self.record, header=trace.session_header(self.backend, self.options))
         await self._connect(None)
         self._limit_task = asyncio.create_task(self._watch_limits())
 
@@ -140,13 +145,16 @@ class LiveSession:
         for fut in self._done.values():
             if not fut.done():
                 fut.cancel()
+        if self.recorder is not None:
+            self.recorder.close()
 
     async def _connect(self, handle: str | None, *, ready: bool = True) -> None:
         model, cfg = config_mod.build(self.options, backend=self.backend.catalog_backend,
                                       api_version=self.backend.api_version, resume_handle=handle)
         try:
             cm = self.backend.client.aio.live.connect(model=model, config=cfg)
-            sdk = await cm.__aenter__()
+            with trace.recording(self.recorder, self.backend.client):
+                sdk = await cm.__aenter__()
         except Exception as e:
             raise _typed(e) from None
         self._sdk_cm, self._sdk = cm, sdk
@@ -773,10 +781,11 @@ class connect:
     ``backend``: "emulator" (default; starts an embedded emulator with fast pacing unless
     ``pace="realtime"``), "gemini", "vertex", a `Backend` or a running `Emulator`. The other
     keywords are `LiveOptions` fields (voice, language, affective, proactive, modality, vad, ...)
-    or session settings (``retries``, ``tool_handler``, ``frame_interval_s``).
+    or session settings (``retries``, ``tool_handler``, ``frame_interval_s``, ``record``: a trace folder, see
+    `livekit_lab.trace`).
     """
 
-    _SESSION_KW = ("retries", "max_reconnects", "tool_handler", "frame_interval_s")
+    _SESSION_KW = ("retries", "max_reconnects", "tool_handler", "frame_interval_s", "record")
 
     def __init__(self, backend: Any = "emulator", *, options: LiveOptions | None = None, pace: str = "fast", **kw):
         skw = {k: kw.pop(k) for k in self._SESSION_KW if k in kw}

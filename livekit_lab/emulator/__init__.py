@@ -63,7 +63,7 @@ class Emulator:
                  pace: str = DEFAULT_PACE, time_scale: float = 1.0, faults: str | None = None,
                  connection_seconds: float | None = None, api_key: str | None = None,
                  rules_as_of: str | None = None, latency: "str | float | None" = DEFAULT_LATENCY,
-                 speedup: float = DEFAULT_SPEEDUP):
+                 speedup: float = DEFAULT_SPEEDUP, replay: str | os.PathLike | None = None):
         self.host = host
         self._tmp = None
         if state_dir is None:
@@ -85,9 +85,15 @@ class Emulator:
         self.ca_file = str(ca)
         self.cert_file = str(cert)
         self._ssl = tls.server_context(cert, key)
-        self.service = Service(api_key=api_key, pace=pace, time_scale=time_scale, state_dir=self.state_dir,
-                               faults=faults, connection_seconds=connection_seconds, cache=_SHARED_CACHE,
-                               rules_as_of=rules_as_of, latency=latency, speedup=speedup)
+        if replay is not None:  # serve a recorded trace instead (`livekit_lab.emulator.replay`)
+            from .replay import Replay
+
+            self.service = Replay(replay, api_key=api_key, pace=pace)
+        else:
+            self.service = Service(api_key=api_key, pace=pace, time_scale=time_scale, state_dir=self.state_dir,
+                                   faults=faults, connection_seconds=connection_seconds, cache=_SHARED_CACHE,
+                                   rules_as_of=rules_as_of, latency=latency, speedup=speedup)
+        self.replay = replay
         self.trace: Trace = self.service.trace
         self._requested_port = port
         self.port: int | None = None
@@ -191,11 +197,14 @@ class Emulator:
         return self._client
 
     def info(self) -> dict:
-        return {"base_url": self.base_url, "ca_file": self.ca_file, "api_key": self.api_key,
-                "host": self.host, "port": self.port, "state_dir": str(self.state_dir),
-                "pace": self.service.pace, "speedup": self.service.speedup, "latency": self.service.latency.spec,
-                "time_scale": self.service.scale,
-                "spki_sha256": tls.spki_sha256(Path(self.cert_file)), "env": self.env}
+        d = {"base_url": self.base_url, "ca_file": self.ca_file, "api_key": self.api_key,
+             "host": self.host, "port": self.port, "state_dir": str(self.state_dir),
+             "pace": self.service.pace, "speedup": self.service.speedup, "latency": self.service.latency.spec,
+             "time_scale": self.service.scale,
+             "spki_sha256": tls.spki_sha256(Path(self.cert_file)), "env": self.env}
+        if self.replay is not None:
+            d["replay"] = str(self.replay)
+        return d
 
     def __repr__(self) -> str:
         return (f"<Emulator {self.base_url if self.port else 'stopped'} pace={self.service.pace} "
@@ -236,7 +245,9 @@ def run(**kwargs) -> Emulator:
     `livekit_lab.emulator.latency`; tests that want speed pass ``latency=0``), ``time_scale``,
     ``faults`` (see `livekit_lab.emulator.faults`), ``connection_seconds``, ``rules_as_of`` (ISO
     date: apply the catalog's model rules in force then, e.g. "2026-03-27" for
-    gemini-3.1-flash-live-preview's launch-time clientContent rule).
+    gemini-3.1-flash-live-preview's launch-time clientContent rule), ``replay`` (a trace folder:
+    serve that recording instead, at its recorded timing or with ``pace="fast"`` at once; see
+    `livekit_lab.emulator.replay`).
     """
     return Emulator(**kwargs).start()
 
@@ -244,12 +255,13 @@ def run(**kwargs) -> Emulator:
 def serve(*, host: str = "127.0.0.1", port: int = 0, state_dir: str | None = None, pace: str = DEFAULT_PACE,
           time_scale: float = 1.0, faults: str | None = None, connection_seconds: float | None = None,
           rules_as_of: str | None = None, latency: "str | float | None" = DEFAULT_LATENCY,
-          speedup: float = DEFAULT_SPEEDUP) -> int:
+          speedup: float = DEFAULT_SPEEDUP, replay: str | None = None) -> int:
     """Run in the foreground (the CLI): print one JSON line when ready, log to stderr, stop on
     SIGINT/SIGTERM and return 0."""
     logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s emulator %(levelname)s %(message)s")
     emu = Emulator(host=host, port=port, state_dir=state_dir, pace=pace, time_scale=time_scale, faults=faults,
-                   connection_seconds=connection_seconds, rules_as_of=rules_as_of, latency=latency, speedup=speedup)
+                   connection_seconds=connection_seconds, rules_as_of=rules_as_of, latency=latency, speedup=speedup,
+                   replay=replay)
 
     async def main():
         stop = asyncio.Event()

@@ -1,0 +1,169 @@
+"""Record a session as a trace, replay it through the unmodified SDK (issue #19, parts 1 and 2)."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import datetime as dt
+import json
+import os
+import re
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from google.genai import types
+
+from livekit_lab import audio, emulator, trace
+from livekit_lab.cli import main as cli
+from livekit_lab.errors import LiveSessionError
+from livekit_lab.session import connect
+from tests.conftest import JFK, speech
+
+SENTINEL = "sentinel-key-not-google-shaped-19a7c3"  # no AIza shape: only the recorder's care keeps it out
+
+
+async def _talk(backend, folder, ys, **kw):
+    async with connect(backend, record=folder, **kw) as s:
+        return [await s.turn(y, sr=16000, realtime=False) for y in ys]
+
+
+@pytest.fixture(scope="module")
+def recorded(emu, tmp_path_factory):
+    """Two spoken turns on the fast emulator, recorded."""
+    folder = tmp_path_factory.mktemp("trace") / "t"
+    ys = [speech("Hello, can you hear me?"), speech("What time do you open tomorrow?")]
+    recs = asyncio.run(_talk(emu, folder, ys, input_transcription=True))
+    return folder, recs
+
+
+def test_trace_header_and_lines(recorded):
+    folder, recs = recorded
+    tr = trace.load(folder)
+    h = tr.header
+    assert (h["format"], h["version"], h["backend"], h["api_version"]) == ("livekit-lab-trace", 1, "emulator", "v1alpha")
+    assert h["model"] == h["options"]["model"] and h["options"]["input_transcription"] is True
+    assert h["sdk"]["google-genai"] and h["sdk"]["livekit_lab"] and h["emulator"]["pace"] == "fast"
+    kinds = [r["kind"] for r in tr.messages()]
+    assert kinds[:2] == ["setup", "setupComplete"]
+    assert kinds.count("serverContent.turnComplete+usageMetadata") == 2
+    assert [r["seq"] for r in tr.messages()] == list(range(1, len(kinds) + 1))
+    assert all(r["t_us"] >= 0 for r in tr.messages())
+    assert tr.close_of(1) == tr.records[-1] and tr.close_of(1)["by"] == "client" and tr.close_of(1)["code"] == 1000
+    df = pd.read_json(folder / "trace.jsonl", lines=True)  # pandas reads it as it is
+    assert list(df["type"][:2]) == ["header", "open"] and (df["dir"] == "client").sum() == kinds.count("setup") + sum(
+        1 for r in tr.messages(side="client") if r["kind"] != "setup")
+
+
+def test_payloads_are_lossless(recorded):
+    folder, recs = recorded
+    tr = trace.load(folder)
+    audio_in = [r for r in tr.messages(side="client") if r["kind"] == "realtime_input.audio"]
+    sent = b"".join(tr.payload(r["msg"]["realtime_input"]["audio"]["data"]) for r in audio_in)
+    assert sent == b"".join(r.user_pcm for r in recs)  # the user audio, every byte, in order
+    first = audio_in[0]
+    wire = tr.wire(first)["realtime_input"]["audio"]["data"]  # the SDK's URL-safe base64, rebuilt
+    assert wire == base64.urlsafe_b64encode(recs[0].user_chunks[0]).decode()
+    parts = [p for r in tr.messages(side="server") for p in r["msg"].get("serverContent", {}).get("modelTurn", {}).get("parts", [])]
+    assert b"".join(tr.payload(p["inlineData"]["data"]) for p in parts) == b"".join(r.reply_audio for r in recs)
+    assert (folder / "payloads" / "server-audio-pcm-rate-24000.bin").read_bytes() == b"".join(r.reply_audio for r in recs)
+
+
+def test_replay_gives_identical_bytes_and_transcripts(recorded, tmp_path):
+    folder, recs = recorded
+    ys = [audio.pcm16_to_float(r.user_pcm) for r in recs]
+    with emulator.run(replay=folder, pace="fast") as rp:
+        again = asyncio.run(_talk(rp, tmp_path / "again", ys, input_transcription=True))
+        assert rp.service.departures == []
+    for a, b in zip(recs, again):
+        assert b.reply_audio == a.reply_audio and b.reply_bytes > 0
+        assert (b.output_transcript, b.input_transcript) == (a.output_transcript, a.input_transcript)
+        assert b.usage == a.usage
+    # the replayed session's own trace carries the same server frames
+    k1 = [r["kind"] for r in trace.load(folder).messages(side="server")]
+    k2 = [r["kind"] for r in trace.load(tmp_path / "again").messages(side="server")]
+    assert k1 == k2
+
+
+def test_departure_closes_naming_the_step(recorded):
+    folder, recs = recorded
+
+    async def go(rp):
+        async with connect(rp) as s:
+            await s.text_turn("this was never recorded", timeout=20)
+
+    with emulator.run(replay=folder, pace="fast") as rp:
+        with pytest.raises(LiveSessionError) as ei:
+            asyncio.run(go(rp))
+    assert ei.value.code == 1007
+    assert ei.value.reason.startswith("replay: departed at client message 2 (trace seq 3): expected "
+                                      "realtime_input.audio, got client_content")
+
+
+def test_shorter_audio_departs(recorded):
+    folder, recs = recorded
+    y = audio.pcm16_to_float(recs[0].user_pcm)
+
+    async def go(rp):
+        async with connect(rp) as s:
+            await s.turn(y[: len(y) // 2], sr=16000, realtime=False, timeout=20)
+            await s.text_turn("next", timeout=20)
+
+    with emulator.run(replay=folder, pace="fast") as rp:
+        with pytest.raises(LiveSessionError) as ei:
+            asyncio.run(go(rp))
+    assert ei.value.code == 1007
+    m = re.fullmatch(r"replay: departed after client message \d+: audio stopped at (\d\.\d\d) s, recorded (\d\.\d\d) s "
+                     r"before the next reply \(trace seq 3\)", ei.value.reason)
+    assert m and float(m[1]) < float(m[2]) - 0.05, ei.value.reason
+
+
+def test_no_secret_reaches_the_trace(tmp_path):
+    """The sentinel key, an ephemeral token and the Authorization value appear in no file of the trace."""
+    with emulator.run(pace="fast", latency=0, api_key=SENTINEL) as emu:
+        now = dt.datetime.now(dt.timezone.utc)
+        tok = emu.client.auth_tokens.create(config=types.CreateAuthTokenConfig(
+            uses=1, expire_time=now + dt.timedelta(minutes=5), new_session_expire_time=now + dt.timedelta(minutes=1)))
+        asyncio.run(_talk(emu, tmp_path / "key", [speech("Hello there.")]))
+        from livekit_lab.backends import Backend
+
+        tok_backend = Backend("emulator", emu.make_client(api_key=tok.name, api_version="v1alpha"), "v1alpha", emulator=emu)
+
+        async def with_token():
+            async with connect(tok_backend, record=tmp_path / "token") as s:
+                return await s.text_turn("hello")
+
+        assert asyncio.run(with_token()).responded
+    keys = [SENTINEL.encode(), tok.name.encode(), tok.name.split("/", 1)[1].encode(), b"Authorization", b"x-goog-api-key"]
+    files = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert len(files) >= 4
+    for p in files:
+        data = p.read_bytes()
+        assert not [k for k in keys if k in data], p
+
+
+def test_record_cli_and_bad_input(tmp_path, capsys):
+    out = tmp_path / "tr"
+    assert cli(["record", "--input", JFK, "--out-dir", str(out), "--json"]) == 0
+    row = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    tr = trace.load(out)
+    assert tr.header["options"]["voice"] == row["voice"] == "Puck"
+    assert sum(1 for r in tr.messages(side="server") if r["kind"].startswith("serverContent.turnComplete")) == 1
+    # bad input: one line, exit 2, nothing written
+    taken = tmp_path / "taken"
+    taken.mkdir()
+    (taken / "x").write_text("mine")
+    assert cli(["record", "--input", JFK, "--out-dir", str(taken)]) == 2
+    assert "not an empty folder" in capsys.readouterr().err and os.listdir(taken) == ["x"]
+    fresh = tmp_path / "fresh"
+    assert cli(["record", "--input", str(tmp_path / "missing.wav"), "--out-dir", str(fresh)]) == 2
+    assert not fresh.exists()
+    assert cli(["emulator", "--replay", str(tmp_path / "nothing")]) == 2
+    assert "not a trace folder" in capsys.readouterr().err
+
+
+def test_load_refuses_other_versions(tmp_path):
+    (tmp_path / "trace.jsonl").write_text(json.dumps({"type": "header", "format": "livekit-lab-trace", "version": 99}) + "\n")
+    with pytest.raises(trace.TraceError, match="version 99"):
+        trace.load(tmp_path)
+    assert isinstance(Path(JFK), Path)
