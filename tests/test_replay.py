@@ -61,9 +61,9 @@ def test_payloads_are_lossless(recorded):
     audio_in = [r for r in tr.messages(side="client") if r["kind"] == "realtime_input.audio"]
     sent = b"".join(tr.payload(r["msg"]["realtime_input"]["audio"]["data"]) for r in audio_in)
     assert sent == b"".join(r.user_pcm for r in recs)  # the user audio, every byte, in order
-    first = audio_in[0]
-    wire = tr.wire(first)["realtime_input"]["audio"]["data"]  # the SDK's URL-safe base64, rebuilt
-    assert wire == base64.urlsafe_b64encode(recs[0].user_chunks[0]).decode()
+    wire = [tr.wire(r)["realtime_input"]["audio"]["data"] for r in audio_in]  # the SDK's URL-safe base64, rebuilt
+    assert wire == [base64.urlsafe_b64encode(c).decode() for r in recs for c in r.user_chunks]
+    assert any("-" in w or "_" in w for w in wire)
     parts = [p for r in tr.messages(side="server") for p in r["msg"].get("serverContent", {}).get("modelTurn", {}).get("parts", [])]
     assert b"".join(tr.payload(p["inlineData"]["data"]) for p in parts) == b"".join(r.reply_audio for r in recs)
     assert (folder / "payloads" / "server-audio-pcm-rate-24000.bin").read_bytes() == b"".join(r.reply_audio for r in recs)
