@@ -5,6 +5,7 @@
   livekit-lab talk --input A.wav [--input B.wav ...] [--backend emulator|gemini|vertex] [--voice V] [--language L]
                    [--affective] [--proactive] [--modality AUDIO|TEXT] [--json]
   livekit-lab record --input A.wav [--input B.wav ...] --out-dir TRACE_DIR [talk's backend options]
+  livekit-lab rescore TRACE_DIR [TRACE_DIR ...] --log PATH [--sweep NAME] [--no-dnsmos]
   livekit-lab demo [--backend emulator] [--out-dir runs/demo] [--out REPORT.html] [--log PATH]
   livekit-lab sweep CONFIG --log PATH [--backend emulator|gemini|vertex] [--concurrency N] [--rate R] [--no-progress]
   livekit-lab report --log PATH --out report.html [--sweep NAME]
@@ -125,6 +126,25 @@ def _record(a) -> int:
     if rc == 0:
         print(f"trace written to {out}", file=sys.stderr)
     return rc
+
+
+def _rescore(a) -> int:
+    """Score recorded traces into a log (same schema as a sweep), no backend needed."""
+    from .errors import LiveLabError
+    from .log import EvalLog
+    from .rescore import to_log
+    from .trace import load
+
+    try:
+        for f in a.trace_dir:
+            load(f)  # every folder is checked before the log is opened
+    except LiveLabError as e:
+        print(f"livekit-lab rescore: {e}", file=sys.stderr)
+        return 2
+    with EvalLog(a.log) as log:
+        added, kept = to_log(a.trace_dir, log, sweep=a.sweep, dnsmos=not a.no_dnsmos)
+    print(f"{added} rows added to {a.log}" + (f" ({kept} already there)" if kept else ""))
+    return 0
 
 
 def _plain(row: dict) -> str:
@@ -393,6 +413,13 @@ def build_parser() -> argparse.ArgumentParser:
     _session_options(rc, voice_help="prebuilt voice (default Puck)", voice_action="store")
     rc.add_argument("--out-dir", required=True, help="the trace folder to create (must be new or empty)")
     rc.set_defaults(fn=_record)
+
+    rs = sub.add_parser("rescore", help="score recorded traces into a log with the current scorers (no key needed)")
+    rs.add_argument("trace_dir", nargs="+", help="trace folders (from `livekit-lab record` or a recorded sweep)")
+    rs.add_argument("--log", required=True, help="DuckDB log to add the rows to (created if missing)")
+    rs.add_argument("--sweep", default="rescore", help="sweep name of the rows (default: rescore)")
+    rs.add_argument("--no-dnsmos", action="store_true", help="skip DNSMOS (the slowest scorer)")
+    rs.set_defaults(fn=_rescore)
 
     d = sub.add_parser("demo", help="the main job: the designed sweep sweeps/demo.toml on the emulator (resumable)")
     d.add_argument("--backend", default="emulator", choices=["emulator", "gemini", "vertex"])

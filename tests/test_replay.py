@@ -167,3 +167,51 @@ def test_load_refuses_other_versions(tmp_path):
     with pytest.raises(trace.TraceError, match="version 99"):
         trace.load(tmp_path)
     assert isinstance(Path(JFK), Path)
+
+
+_TIMING = ("ttfa_ms", "ttfb_ms", "turn_ms", "reply_rtf")
+
+
+def test_rescore_matches_the_live_turns(recorded):
+    """Rescoring the trace gives the live run's row values; timing within the stated tolerance."""
+    from livekit_lab import rescore
+    from livekit_lab.analysis.reply import score_reply
+
+    folder, recs = recorded
+    rows = rescore.rows(folder, dnsmos=False, prosody=False)
+    assert [r["trace_turn"] for r in rows] == [0, 1]
+    for rec, row in zip(recs, rows):
+        live = rec.to_row() | score_reply(rec.reply_audio, transcript=rec.output_transcript, dnsmos=False,
+                                          prosody=False).to_row()
+        for k, v in live.items():
+            if k == "score_s":
+                continue
+            if k in _TIMING and v is not None:
+                # the first turn of the process: the SDK's first parse delays the session's own stamp
+                tol = rescore.FIRST_TURN_TOLERANCE_MS if rec.index == 0 else rescore.TIMING_TOLERANCE_MS
+                assert abs(row[k] - v) <= (tol if k != "reply_rtf" else 0.5 * v), (k, row[k], v)
+            else:
+                assert row[k] == v, (k, row[k], v)
+        assert row["ttfa_status"] == "ok" and row["responded"] is True and row["prompt_tokens"] > 0
+        assert (row["voice"], row["backend"], row["model"]) == ("Puck", "emulator", recs and rows[0]["model"])
+    t = rescore.turns(folder)
+    assert [r.reply_audio for r in t] == [r.reply_audio for r in recs]
+    assert [r.user_pcm for r in t] == [r.user_pcm for r in recs]
+
+
+def test_rescore_cli_writes_sweep_schema_rows(recorded, tmp_path, capsys):
+    from livekit_lab.log import EvalLog
+
+    folder, recs = recorded
+    logp = tmp_path / "r.duckdb"
+    assert cli(["rescore", str(folder), "--log", str(logp), "--no-dnsmos"]) == 0
+    assert "2 rows added" in capsys.readouterr().out
+    assert cli(["rescore", str(folder), "--log", str(logp), "--no-dnsmos"]) == 0  # same ids: kept
+    assert "0 rows added" in capsys.readouterr().out
+    with EvalLog(logp) as log:
+        df = log.to_pandas(expand_extra=True)
+    assert len(df) == 2 and set(df["output_transcript"]) == {r.output_transcript for r in recs}
+    assert list(df["trace_turn"]) == [0, 1] and set(df["trace"]) == {str(folder)}
+    assert df["cost_usd"].notna().all() and df["sweep"].eq("rescore").all()
+    assert cli(["rescore", str(tmp_path / "none"), "--log", str(tmp_path / "x.duckdb")]) == 2
+    assert not (tmp_path / "x.duckdb").exists()

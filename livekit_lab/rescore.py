@@ -1,0 +1,210 @@
+"""Re-scoring recorded traces offline: trace -> `TurnRecord` per turn -> log rows (no key needed).
+
+`turns` rebuilds the session's turns from a trace's frames by the session's own rules: user audio
+sent before the reply started belongs to the turn, audio sent during the reply to the next one;
+a turn ends at ``turnComplete``; every time is the frame's recorded monotonic time. The metrics
+then come from `TurnRecord.finish` exactly as live. The recorder stamps a frame in the transport
+(just before the SDK sends it, just after the SDK received it) and the session stamps it around
+the SDK call, so the timing columns of a rescored turn match the live run's within
+`TIMING_TOLERANCE_MS` (measured: under 1 ms). The exception is the first server message a
+process parses: the SDK's first parse (pydantic's first validation) delays the session's own
+stamp by 40-60 ms (measured), so the first turn of a process is within `FIRST_TURN_TOLERANCE_MS`;
+the trace's stamp, taken before that parse, is the nearer one to the wire. Everything else (audio,
+transcripts, usage, scores) is identical.
+
+`rows` turns them into log rows with the current scorers, in the schema a sweep writes
+(``docs/schema.md``); ``extra`` carries the provenance: ``trace`` (the folder) and ``trace_turn``.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+from pathlib import Path
+from typing import Any, Iterable
+
+from . import audio
+from . import trace as trace_mod
+from .turns import Event, TurnRecord, capture_time_ns, first_voiced_sample
+
+TIMING_TOLERANCE_MS = 10.0  # rescored ttfa/ttfb/turn_ms vs the live session's (measured: < 1 ms)
+FIRST_TURN_TOLERANCE_MS = 100.0  # the process's first turn: the SDK's first parse delays the session's stamp
+CASE_FILE = "case.json"  # written beside a sweep case's trace: the case that was measured
+
+
+class _Book:
+    """The session's turn book, fed with recorded frames."""
+
+    def __init__(self) -> None:
+        self.done: list[TurnRecord] = []
+        self.cur: TurnRecord | None = None
+        self.nxt: TurnRecord | None = None
+        self.replying = False
+        self.n = 0
+
+    def _new(self) -> TurnRecord:
+        self.n += 1
+        return TurnRecord(self.n - 1)
+
+    def target(self) -> TurnRecord:
+        if self.cur is None:
+            self.cur = self._new()
+        if not self.replying:
+            return self.cur
+        if self.nxt is None:
+            self.nxt = self._new()
+        return self.nxt
+
+    def client(self, t: int, msg: dict, tr: trace_mod.Trace) -> None:
+        rt = msg.get("realtime_input") or msg.get("realtimeInput")
+        cc = msg.get("client_content") or msg.get("clientContent")
+        if isinstance(rt, dict) and isinstance(rt.get("audio"), dict):
+            data = rt["audio"]["data"]
+            pcm = tr.payload(data) if isinstance(data, dict) else trace_mod.b64decode_any(data)
+            rec = self.target()
+            rec.sent.append((t, rec.sent_bytes))
+            rec.sent_bytes += len(pcm)
+            rec.user_chunks.append(pcm)
+        elif isinstance(rt, dict) and ("activityEnd" in rt or "activity_end" in rt):
+            self.target().t_activity_end_ns = t
+        elif isinstance(cc, dict):
+            text = "".join(p.get("text", "") for turn in cc.get("turns") or [] for p in turn.get("parts") or [])
+            rec = self.target()
+            rec.kind, rec.user_text, rec.t_text_ns = "text", text, t
+
+    def server(self, t: int, m: Any) -> None:
+        """One server message (a parsed `LiveServerMessage`), as `LiveSession._on_message` books it."""
+        rec = self.cur = self.cur or self._new()
+        ev = rec.events.append
+        if m.session_resumption_update is not None:
+            ev(Event(t, "resumption_update", {"resumable": m.session_resumption_update.resumable,
+                                              "index": m.session_resumption_update.last_consumed_client_message_index}))
+        if m.tool_call is not None:
+            self.replying = True
+            ev(Event(t, "tool_call", [{"id": c.id, "name": c.name, "args": c.args or {}} for c in m.tool_call.function_calls or []]))
+        if m.tool_call_cancellation is not None:
+            ev(Event(t, "tool_call_cancellation", list(m.tool_call_cancellation.ids or [])))
+        sc = m.server_content
+        if sc is not None:
+            self._content(t, sc, rec)
+        if m.usage_metadata is not None:
+            rec.usage_raw = m.usage_metadata.model_dump(exclude_none=True)
+            ev(Event(t, "usage", rec.usage_raw))
+        if sc is not None and sc.turn_complete:
+            ev(Event(t, "turn_complete"))
+            self.done.append(rec.finish())
+            self.cur, self.nxt, self.replying = self.nxt, None, False
+
+    def _content(self, t: int, sc: Any, rec: TurnRecord) -> None:
+        ev = rec.events.append
+        if sc.model_turn is not None or sc.output_transcription is not None or sc.interrupted or sc.turn_complete:
+            self.replying = True
+        for part in (sc.model_turn.parts or []) if sc.model_turn is not None else []:
+            if part.inline_data is not None and part.inline_data.data:
+                rec.add_reply_audio(t, part.inline_data.data)
+                ev(Event(t, "audio", part.inline_data.data))
+            elif part.text and not part.thought:
+                rec.text += part.text
+                ev(Event(t, "text", part.text))
+        for key, attr in (("output_transcript", "output_transcription"), ("input_transcript", "input_transcription")):
+            tx = getattr(sc, attr)
+            if tx is not None and tx.text:
+                setattr(rec, key, getattr(rec, key) + tx.text)
+                ev(Event(t, key, tx.text))
+        if sc.interrupted:
+            rec.interrupted = True
+            nxt = self.nxt
+            if nxt is not None and nxt.sent:
+                i = first_voiced_sample(audio.pcm16_to_float(b"".join(nxt.user_chunks)))
+                rec.t_barge_in_ns = capture_time_ns(nxt.sent, nxt.sent_bytes, i) if i >= 0 else None
+            ev(Event(t, "interrupted"))
+        if sc.generation_complete:
+            ev(Event(t, "generation_complete"))
+
+
+def _parse(tr: trace_mod.Trace, r: dict) -> Any:
+    from google.genai import types
+
+    wire = tr.wire(r)
+    if tr.header.get("vertex"):  # the SDK's own mapping of the Vertex names (candidatesTokenCount, ...)
+        from google.genai import _live_converters
+
+        wire = _live_converters._LiveServerMessage_from_vertex(wire)
+    return types.LiveServerMessage.model_validate(wire)
+
+
+def turns(tr: "trace_mod.Trace | str | Path") -> list[TurnRecord]:
+    """The completed turns of a trace, rebuilt as `TurnRecord` (finished: metrics computed)."""
+    tr = tr if isinstance(tr, trace_mod.Trace) else trace_mod.load(tr)
+    opened = {r["conn"]: r["t_us"] for r in tr.records if r["type"] == "open"}
+    book = _Book()
+    for r in tr.messages():
+        if r["kind"] in ("setup", "setupComplete", "raw"):
+            continue
+        t = (opened.get(r["conn"], 0) + r["t_us"]) * 1000
+        if r["dir"] == "client":
+            book.client(t, r["msg"], tr)
+        else:
+            book.server(t, _parse(tr, r))
+    return book.done
+
+
+def rows(folder: str | Path, *, dnsmos: bool = True, prosody: bool = True) -> list[dict]:
+    """Log rows for every completed turn of the trace in ``folder`` (see the module docstring)."""
+    from . import cost
+    from .analysis.reply import score_reply
+
+    tr = trace_mod.load(folder)
+    h = tr.header
+    o = h.get("options") or {}
+    base = _base(tr)
+    out = []
+    for rec in turns(tr):
+        row = dict(base)
+        row["case_id"] = base["case_id"] if len(out) == 0 and "case" in h else f"{base['case_id']}-t{rec.index}"
+        row.update(rec.to_row())
+        transcript = rec.output_transcript or rec.text or None
+        row.update(score_reply(rec.reply_audio, transcript=transcript, language=o.get("language"),
+                               dnsmos=dnsmos, prosody=prosody).to_row())
+        if str(o.get("modality", "AUDIO")).upper() == "TEXT":
+            row["responded"] = bool(rec.text)
+        row["cost_usd"] = cost.row_cost(row).cost_usd
+        row["trace"], row["trace_turn"] = str(Path(folder)), rec.index
+        out.append(row)
+    return out
+
+
+def _base(tr: trace_mod.Trace) -> dict:
+    """The configuration columns: the sweep's own base row when the trace is a recorded sweep case."""
+    from .sweep import Case, _base_row, vad_label
+
+    h = tr.header
+    if "case" in h:  # a sweep case: the row the sweep wrote, same id
+        c = h["case"]
+        case = Case(c["case_id"], c["config"], c["stimulus"], c["repeat"], c.get("set_name", "default"))
+        return _base_row(case, c["logged_id"], h["backend"]) | {"api_version": h.get("api_version")}
+    o = h.get("options") or {}
+    digest = hashlib.sha256((tr.folder.resolve().as_posix() + h.get("created", "")).encode()).hexdigest()[:12]
+    return {"case_id": f"trace-{digest}", "backend": h.get("backend"), "model": h.get("model"),
+            "api_version": h.get("api_version"), "voice": o.get("voice"), "language": o.get("language"),
+            "affective": o.get("affective"), "proactive": o.get("proactive"), "modality": o.get("modality"),
+            "vad": vad_label(o.get("vad") or {}), "repeat": 0, "started_at": _ts(h.get("created")),
+            "reconnects": max(0, len(tr.connections) - 1)}
+
+
+def _ts(s: str | None) -> _dt.datetime | None:
+    return _dt.datetime.fromisoformat(s) if s else None
+
+
+def to_log(folders: Iterable[str | Path], log: Any, *, sweep: str = "rescore", **kw) -> tuple[int, int]:
+    """Rescore every trace folder into ``log`` (an open `EvalLog`); returns (rows added, rows already there)."""
+    lst = [Path(f) for f in folders]
+    log.start_run(sweep=sweep, config={"traces": [str(f) for f in lst]}, backend="trace")
+    added = kept = 0
+    for f in lst:
+        for row in rows(f, **kw):
+            if log.add(row):
+                added += 1
+            else:
+                kept += 1
+    return added, kept
