@@ -13,7 +13,7 @@ from typing import Iterator
 
 import numpy as np
 
-from .errors import InvalidMediaError
+from .errors import InvalidMediaError, InvalidValueError
 
 INPUT_RATE = 16_000  # what the Live API takes natively
 OUTPUT_RATE = 24_000  # what it always sends back
@@ -228,7 +228,7 @@ def frame_dbfs(y: np.ndarray, *, frame_length: int, hop_length: int | None = Non
     n = int(frame_length)
     hop = n if hop_length is None else int(hop_length)
     if n < 1 or hop < 1:
-        raise ValueError("frame_length and hop_length must be positive")
+        raise InvalidValueError("frame_length and hop_length must be positive")
     if len(x) < n:
         return np.zeros(0)
     scale = 2.0 ** -30 if x.dtype == np.int16 else 1.0  # (1/32768)**2, applied to the mean squares

@@ -164,7 +164,7 @@ def _check_inputs(paths: list[str]) -> list[tuple[str, object]]:
     """Decode and validate every input before the first turn; warn about long ones on stderr."""
     from . import audio
     from .errors import InvalidMediaError
-    from .turns import last_voiced_sample
+    from .turns import last_voiced_sample, unvoiced_reason
 
     out = []
     for path in paths:
@@ -173,8 +173,7 @@ def _check_inputs(paths: list[str]) -> list[tuple[str, object]]:
         except InvalidMediaError as e:
             raise InvalidMediaError(f"{path}: {e}") from None
         if last_voiced_sample(y) < 0:
-            raise InvalidMediaError(f"{path}: no voiced sample, so nothing would start a turn; "
-                                    "record louder speech or check the file")
+            raise InvalidMediaError(f"{path}: {unvoiced_reason(y)}; record louder speech or check the file")
         seconds = len(y) / audio.INPUT_RATE
         if seconds > LONG_INPUT_S:
             print(f"livekit-lab talk: warning: {path} is {seconds:.0f} s long, sent as one turn "
@@ -232,7 +231,7 @@ def _demo(a) -> int:
 
 def _sweep(a) -> int:
     from .errors import LiveLabError
-    from .sweep import run
+    from .sweep import Sweep, run
 
     ok, latency = _latency_option("sweep", a)
     if not ok:
@@ -251,6 +250,7 @@ def _sweep(a) -> int:
                   file=sys.stderr)
             return 2
     try:
+        Sweep.from_file(a.config).cases()  # a bad sweep file fails here, before the log is created
         res = run(a.config, a.log, backend=a.backend, concurrency=a.concurrency, rate=a.rate,
                   progress=not a.no_progress, out_dir=a.out_dir, latency=latency)
     except LiveLabError as e:
@@ -482,7 +482,8 @@ def main(argv: list[str] | None = None) -> int:
         a = build_parser().parse_args(args)
         return int(a.fn(a) or 0)
     except LiveLabError as e:
-        print(f"livekit-lab {cmd}: {redact(str(e))}".replace("livekit-lab :", "livekit-lab:"), file=sys.stderr)
+        msg = " ".join(redact(str(e)).split())  # one line, whatever the message holds
+        print(f"livekit-lab {cmd}: {msg}".replace("livekit-lab :", "livekit-lab:"), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"livekit-lab {cmd}: interrupted", file=sys.stderr)

@@ -3,8 +3,10 @@ before connecting (so a flag the model or api_version rejects fails here, not as
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, replace
-from typing import Any
+import difflib
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Any, TypedDict
 
 from . import catalog
 from .errors import ConfigError
@@ -63,14 +65,55 @@ class LiveOptions:
     temperature: float | None = None
     headers: dict = field(default_factory=dict)
 
-    def replace(self, **kw) -> "LiveOptions":
+    def replace(self, **kw: Any) -> "LiveOptions":
+        """A copy with the given fields changed; an unknown field raises `ConfigError` naming the closest."""
+        check_keywords(kw, option_names(), where="LiveOptions")
         return replace(self, **kw)
 
     def summary(self) -> dict:
+        """The options as a plain dict, without ``tools`` and ``headers`` (for logs and reports)."""
         d = asdict(self)
         d.pop("tools", None)
         d.pop("headers", None)
         return d
+
+
+class OptionFields(TypedDict, total=False):
+    """The `LiveOptions` fields as keyword arguments, for typing ``connect(voice="Kore", ...)``."""
+
+    model: str
+    api_version: str | None
+    modality: str
+    voice: str
+    language: str | None
+    affective: bool
+    proactive: bool
+    input_transcription: bool
+    output_transcription: bool
+    vad: dict
+    activity_handling: str
+    resumption: bool
+    compression_tokens: int | None
+    media_resolution: str | None
+    system_instruction: str | None
+    tools: list | None
+    temperature: float | None
+    headers: dict
+
+
+def option_names() -> tuple[str, ...]:
+    """The field names of `LiveOptions`, in order."""
+    return tuple(f.name for f in fields(LiveOptions))
+
+
+def check_keywords(given: Iterable[str], valid: Iterable[str], *, where: str) -> None:
+    """Raise `ConfigError` for the first keyword of ``given`` not in ``valid``, naming the closest valid one."""
+    valid = list(valid)
+    for k in given:
+        if k not in valid:
+            close = difflib.get_close_matches(k, valid, n=1, cutoff=0.6)
+            hint = f"did you mean {close[0]!r}?" if close else f"valid: {', '.join(sorted(valid))}"
+            raise ConfigError(f"{where}: unknown keyword {k!r}; {hint}")
 
 
 def build(opts: LiveOptions, *, backend: str = "gemini", api_version: str | None = None,

@@ -25,6 +25,7 @@ from typing import Any
 
 import pandas as pd
 
+from .errors import InvalidValueError
 from . import catalog
 
 __all__ = ["TokenPrice", "RowCost", "TokenEstimate", "ConversationEstimate", "token_prices", "match_price", "row_cost",
@@ -303,7 +304,7 @@ def per_minute(minutes_per_month: float = 100_000) -> pd.DataFrame:
 def _check_minutes(minutes: float) -> None:
     if not isinstance(minutes, (int, float)) or isinstance(minutes, bool) or not math.isfinite(minutes) \
             or minutes < 0:
-        raise ValueError(f"minutes_per_month must be a finite number >= 0, got {minutes!r}")
+        raise InvalidValueError(f"minutes_per_month must be a finite number >= 0, got {minutes!r}")
 
 
 @dataclass(frozen=True)
@@ -376,10 +377,10 @@ def token_estimate(minutes_per_month: float = 100_000, *, model: str = catalog.D
     _check_minutes(minutes_per_month)
     for name, v in (("reply_ratio", reply_ratio), ("video_fps", video_fps)):
         if not math.isfinite(v) or v < 0:
-            raise ValueError(f"{name} must be >= 0, got {v!r}")
+            raise InvalidValueError(f"{name} must be >= 0, got {v!r}")
     entry, reason = match_price(model)
     if entry is None:
-        raise ValueError(reason)
+        raise InvalidValueError(reason)
     tok = catalog.tokens()
     rate = float(audio_tokens_per_second if audio_tokens_per_second is not None else tok["audio_per_second"])
     per_frame = tok["video_per_frame_low"] if low_resolution else tok["video_per_frame"]
@@ -457,12 +458,12 @@ def conversation_estimate(*, model: str = catalog.DEFAULT_MODEL, session_minutes
     """
     for name, v in (("session_minutes", session_minutes), ("user_seconds_per_turn", user_seconds_per_turn)):
         if not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0:
-            raise ValueError(f"{name} must be > 0, got {v!r}")
+            raise InvalidValueError(f"{name} must be > 0, got {v!r}")
     if not math.isfinite(reply_ratio) or reply_ratio < 0:
-        raise ValueError(f"reply_ratio must be >= 0, got {reply_ratio!r}")
+        raise InvalidValueError(f"reply_ratio must be >= 0, got {reply_ratio!r}")
     entry, reason = match_price(model)
     if entry is None:
-        raise ValueError(reason)
+        raise InvalidValueError(reason)
     r = float(audio_tokens_per_second if audio_tokens_per_second is not None else catalog.tokens()["audio_per_second"])
     u, rho = float(user_seconds_per_turn), float(reply_ratio)
     n = max(1, math.floor(session_minutes * 60.0 / (u * (1.0 + rho))))

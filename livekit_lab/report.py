@@ -34,6 +34,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 
+from .errors import InvalidValueError
 from . import cost as _cost
 from .log import CASE_COLUMNS, EvalLog
 
@@ -315,7 +316,7 @@ def heatmap(df: pd.DataFrame, *, metric: str = "dnsmos_ovrl", rows: str = "voice
     if metric not in df or rows not in df or cols not in df:
         return _no_data(title, f"the log lacks one of {metric!r}, {rows!r}, {cols!r}")
     if agg not in ("mean", "median"):
-        raise ValueError(f"agg must be 'mean' or 'median', got {agg!r}")
+        raise InvalidValueError(f"agg must be 'mean' or 'median', got {agg!r}")
     data, _ = _measured(df)
     frame = pd.DataFrame({"r": _labels(data, rows), "c": _labels(data, cols), "v": _col(data, metric)}).dropna()
     if frame.empty:

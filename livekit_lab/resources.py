@@ -11,7 +11,7 @@ from pathlib import Path
 
 from .errors import ConfigError
 
-__all__ = ["data_dir", "example", "sweeps_dir", "sweep_file", "bundled_sweeps"]
+__all__ = ["data_dir", "example", "sweeps_dir", "sweep_file", "bundled_sweeps", "notebooks_dir"]
 
 _PKG = Path(__file__).resolve().parent
 _CHECKOUT = _PKG.parent
@@ -40,6 +40,11 @@ def example(name: str = "jfk.wav") -> Path:
         have = sorted(q.name for q in data_dir().iterdir() if q.is_file())
         raise ConfigError(f"no bundled example {name!r}; bundled: {', '.join(have)}")
     return p
+
+
+def notebooks_dir() -> Path:
+    """The folder of the bundled notebooks (``00_quickstart.ipynb`` ...)."""
+    return _root("notebooks")
 
 
 def sweeps_dir() -> Path:

@@ -22,15 +22,16 @@ import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, TypedDict, Unpack
 
 import numpy as np
 
 from . import audio, catalog, config as config_mod, trace
 from .backends import Backend, redact, resolve
-from .config import LiveOptions
+from .config import LiveOptions, OptionFields, check_keywords, option_names
 from .errors import InvalidMediaError, LiveLabError, LiveSessionError
-from .turns import Event, TurnRecord, capture_time_ns, first_voiced_sample, last_voiced_sample
+from .turns import (Event, TurnRecord, capture_time_ns, first_voiced_sample, last_voiced_sample,
+                    unvoiced_reason)
 
 from google.genai import types  # noqa: E402  (the SDK is this module's transport)
 
@@ -370,7 +371,7 @@ class LiveSession:
             need = ((self.options.vad or {}).get("silence_duration_ms", 800) + 300) / 1000
             last = last_voiced_sample(y)
             if last < 0:
-                raise InvalidMediaError("the audio has no voiced sample (nothing above -55 dBFS); nothing would start a turn")
+                raise InvalidMediaError(unvoiced_reason(y))
             have = (len(y) - 1 - last) / audio.INPUT_RATE
             if have < need:
                 pad = int((need - have) * audio.INPUT_RATE) + 1
@@ -775,21 +776,50 @@ def _typed(e: BaseException) -> BaseException:
     return LiveSessionError(code, redact(reason), resumable=_is_resumable(code, reason) and code not in (None,))
 
 
+class SessionSettings(TypedDict, total=False):
+    """`LiveSession` settings `connect` accepts beside the `LiveOptions` fields."""
+
+    retries: int
+    max_reconnects: int
+    tool_handler: Callable[[str, dict], dict] | None
+    frame_interval_s: float
+    record: str | Path | None
+
+
+class ConnectKeywords(OptionFields, SessionSettings, total=False):
+    """Every keyword `connect` takes besides ``backend``, ``options`` and ``pace``."""
+
+
 class connect:
     """``async with connect(backend="emulator", **options) as session``: open a `LiveSession`.
 
-    ``backend``: "emulator" (default; starts an embedded emulator with fast pacing unless
-    ``pace="realtime"``), "gemini", "vertex", a `Backend` or a running `Emulator`. The other
-    keywords are `LiveOptions` fields (voice, language, affective, proactive, modality, vad, ...)
-    or session settings (``retries``, ``tool_handler``, ``frame_interval_s``, ``record``: a trace folder, see
-    `livekit_lab.trace`).
+    Parameters
+    ----------
+    backend : str, Backend or Emulator, optional
+        "emulator" (default; starts an embedded emulator with fast pacing unless
+        ``pace="realtime"``), "gemini", "vertex", a `Backend` or a running `Emulator`.
+    options : LiveOptions, optional
+        Base options; keywords named after `LiveOptions` fields (voice, language, affective,
+        proactive, modality, vad, ...) replace its fields.
+    pace : str, optional
+        The embedded emulator's pacing ("fast", "realistic", "realtime").
+    **kw
+        `LiveOptions` fields and `LiveSession` settings (``retries``, ``max_reconnects``,
+        ``tool_handler``, ``frame_interval_s``, ``record``: a trace folder, see `livekit_lab.trace`).
+
+    Raises
+    ------
+    ConfigError
+        An unknown keyword (the message names the closest valid one), raised before anything starts.
     """
 
-    _SESSION_KW = ("retries", "max_reconnects", "tool_handler", "frame_interval_s", "record")
-
-    def __init__(self, backend: Any = "emulator", *, options: LiveOptions | None = None, pace: str = "fast", **kw):
-        skw = {k: kw.pop(k) for k in self._SESSION_KW if k in kw}
-        self._opts = (options or LiveOptions()).replace(**kw) if kw else (options or LiveOptions())
+    def __init__(self, backend: Any = "emulator", *, options: LiveOptions | None = None, pace: str = "fast",
+                 **kw: Unpack[ConnectKeywords]):
+        session_keys = SessionSettings.__optional_keys__
+        check_keywords(kw, [*option_names(), *session_keys, "backend", "options", "pace"], where="connect")
+        skw: dict[str, Any] = {k: v for k, v in kw.items() if k in session_keys}
+        okw: dict[str, Any] = {k: v for k, v in kw.items() if k not in session_keys}
+        self._opts = (options or LiveOptions()).replace(**okw)
         self._backend_arg, self._pace, self._skw = backend, pace, skw
         self._backend: Backend | None = None
         self._session: LiveSession | None = None

@@ -71,7 +71,7 @@ import numpy as np
 from . import audio, catalog
 from .analysis.reply import ReplyScores, score_reply
 from .config import LiveOptions
-from .errors import LiveLabError, LiveSessionError
+from .errors import LiveLabError, LiveSessionError, SweepError
 
 __all__ = ["Sweep", "Case", "SweepError", "SweepResult", "case_id", "load", "run", "run_async", "score_reply",
            "adaptation", "baselines", "CONFIG_KEYS", "STIMULUS_KEYS"]
@@ -92,10 +92,6 @@ _SCORING_KEYS = {"dnsmos", "prosody"}
 _OPTION_FIELDS = {f.name for f in dataclasses.fields(LiveOptions)} - {"model", "voice", "language", "affective",
                                                                       "proactive", "modality", "vad"}
 _VAD_KEYS = {"disabled", "start_sensitivity", "end_sensitivity", "prefix_padding_ms", "silence_duration_ms"}
-
-
-class SweepError(LiveLabError, ValueError):
-    """A sweep definition that cannot be run (the message names the key and the allowed values)."""
 
 
 # ----------------------------------------------------------------------------------------- definition
@@ -221,7 +217,7 @@ class Sweep:
         except SweepError:
             raise
         except Exception as e:  # tomllib.TOMLDecodeError, yaml.YAMLError
-            raise SweepError(f"{p}: cannot parse: {e}") from None
+            raise SweepError(f"{p}: cannot parse: {_parse_error(e)}") from None
         return cls.from_dict(d or {}, source=str(p))
 
     def to_dict(self) -> dict:
@@ -358,7 +354,7 @@ class Sweep:
             elif langs is not None:
                 sel = sel[sel["language"].isin(langs)]
             if sel.empty:
-                raise SweepError(f"{self.source or self.name}: no stimulus matches {conf} with {filters}")
+                raise _no_stimulus(self.source or self.name, set_name, df, conf, filters)
             for _, st in sel.iterrows():
                 stim = {k: (v.item() if hasattr(v, "item") else v) for k, v in st.items()}
                 for r in range(self.repeats):
@@ -371,6 +367,33 @@ class Sweep:
 
     def __len__(self) -> int:
         return len(self.cases())
+
+
+def _parse_error(e: Exception) -> str:
+    """A TOML or YAML parse error on one line, with its line and column."""
+    mark, problem = getattr(e, "problem_mark", None), getattr(e, "problem", None)
+    if mark is not None and problem:  # yaml.MarkedYAMLError
+        return f"{problem} (at line {mark.line + 1}, column {mark.column + 1})"
+    return " ".join(str(e).split())
+
+
+def _no_stimulus(where: str, set_name: str, df, conf: dict, filters: dict) -> SweepError:
+    """The error for a configuration no stimulus matches: the filter at fault and the values the set has."""
+    want_lang = filters["stimulus_language"]
+    if want_lang == "match":
+        want_lang = [catalog.language(conf["language"]).code if conf["language"] else "en"]
+    for key, col, plural in (("tone", "tone", "tones"), ("address", "address", "addresses"),
+                             ("stimulus", "id", "ids"), ("stimulus_language", "language", "languages")):
+        want = want_lang if key == "stimulus_language" else filters[key]
+        have = sorted(map(str, df[col].dropna().unique()))
+        missing = [w for w in (want or []) if str(w) not in have]
+        if missing:
+            hint = ("; choose [stimuli] languages from those or generate prompts with `livekit-lab stimuli`"
+                    if key == "stimulus_language" else "")
+            return SweepError(f"{where}: the stimulus set {set_name!r} has no {plural} {', '.join(map(repr, missing))}"
+                              f" (its {plural}: {', '.join(have)}){hint}")
+    return SweepError(f"{where}: no stimulus of set {set_name!r} has all of "
+                      f"{ {k: v for k, v in filters.items() if v is not None} } for language {conf['language']!r}")
 
 
 def _manifest(spec: str, stimuli_mod):

@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from .errors import InvalidValueError
 from . import audio
 
 VOICED_DBFS = -55.0  # a sample at or above this level counts as voiced (the emulator's start level)
@@ -104,6 +105,17 @@ def first_voiced_sample(y: np.ndarray, *, sr: int = audio.INPUT_RATE, floor_dbfs
     first = int(voiced[0])
     idx = np.flatnonzero(np.abs(fr[first].astype(np.float64)) >= 10 ** (thr / 20))
     return first * fr.shape[1] + (int(idx[0]) if idx.size else 0)
+
+
+def unvoiced_reason(y: np.ndarray, *, sr: int = audio.INPUT_RATE, floor_dbfs: float = VOICED_DBFS) -> str:
+    """Why `last_voiced_sample` finds no voiced sample in ``y``: the rule with this input's levels."""
+    _, lv, thr = _voiced_levels(y, sr=sr, floor_dbfs=floor_dbfs)
+    if lv.size == 0:
+        return "no voiced sample: the audio is shorter than one 10 ms frame"
+    noise = float(np.percentile(lv, 10))
+    return (f"no voiced sample: no 10 ms frame reaches max({floor_dbfs:g} dBFS, noise floor + 10 dB) = "
+            f"{thr:.1f} dBFS (noise floor, the 10th-percentile frame level: {noise:.1f} dBFS; loudest frame: "
+            f"{float(np.max(lv)):.1f} dBFS), so steady noise or silence would not start a turn")
 
 
 def capture_time_ns(sent: list[tuple[int, int]], sent_bytes: int, sample: int, *, sr: int = audio.INPUT_RATE) -> int:
@@ -182,7 +194,7 @@ def playback_time_ns(chunks: list[tuple[int, int]], total_bytes: int, sample: in
         if byte < end or j + 1 == len(chunks):
             return round(start + (byte - off) / 2 * 1e9 / sr)
         play_end = start + (end - off) / 2 * 1e9 / sr
-    raise ValueError("a reply with no chunks has no playback time")
+    raise InvalidValueError("a reply with no chunks has no playback time")
 
 
 @dataclass

@@ -109,3 +109,50 @@ def test_unreadable_input_lists_the_accepted_formats(tmp_path):
     bad.write_text("not audio")
     r = cli("talk", "--input", bad, cwd=tmp_path)
     one_line_error(r, "notes.txt", "wav", "mp4", "webm", "m4a", "ogg", "mp3", "flac")
+
+
+@pytest.mark.parametrize("name,text,needles", [
+    # a language the bundled set has no prompts in: the file, the value, the languages it has, what to do
+    ("vi.toml", 'name = "x"\nvoices = ["Puck"]\nlanguages = ["vi"]\n',
+     ["vi.toml", "no languages 'vi'", "ar, de, en, es, fr, hi, it, ja, ko, pt, ru, zh", "[stimuli] languages"]),
+    ("tone.toml", 'name = "x"\nvoices = ["Puck"]\nlanguages = ["en"]\n[stimuli]\ntones = ["furious"]\n',
+     ["tone.toml", "no tones 'furious'", "angry, happy, neutral, sad"]),
+    ("bad.yaml", "name: x\nvoices: [Puck\n", ["bad.yaml", "cannot parse", "line 3, column 1"]),
+])
+@pytest.mark.parametrize("cmd", ["sweep", "demo"])
+def test_sweep_file_errors_name_the_file_and_the_valid_values(tmp_path, name, text, needles, cmd):
+    (tmp_path / name).write_text(text)
+    work = tmp_path / "work"
+    work.mkdir()
+    args = ["sweep", tmp_path / name, "--log", "x.duckdb"] if cmd == "sweep" else ["demo", "--sweep", tmp_path / name]
+    r = cli(*args, cwd=work)
+    one_line_error(r, *needles)
+    assert "{" not in r.stderr  # no raw dict of filters
+    assert list(work.iterdir()) == []  # no log, no report
+
+
+def test_steady_noise_is_refused_with_the_rule_actually_applied(tmp_path):
+    # 10 s of white noise at -20 dBFS RMS: every 10 ms frame is near -20 dBFS, so none reaches the
+    # voiced level max(-55, noise floor + 10 dB) ~ -10 dBFS (turns.last_voiced_sample's rule)
+    rng = np.random.default_rng(0)
+    y = (rng.standard_normal(160_000) * 10 ** (-20 / 20)).astype(np.float32)
+    sf.write(tmp_path / "noise.wav", y, 16000)
+    r = cli("talk", "--input", tmp_path / "noise.wav", cwd=tmp_path)
+    one_line_error(r, "noise.wav", "no voiced sample", "max(-55 dBFS, noise floor + 10 dB)")
+    import re
+
+    thr, noise, loud = map(float, re.search(r"= (-?[\d.]+) dBFS \(noise floor, the 10th-percentile frame level: "
+                                            r"(-?[\d.]+) dBFS; loudest frame: (-?[\d.]+) dBFS\)", r.stderr).groups())
+    # frame levels of 160 samples spread ~0.5 dB: the 10th percentile sits ~0.6 dB under -20
+    assert -21.0 < noise < -20.2 and thr == pytest.approx(noise + 10, abs=0.051) and loud < thr
+    assert "above -55 dBFS" not in r.stderr  # the old message named only the floor
+
+
+async def test_session_turn_states_the_same_rule(emu):
+    from livekit_lab import connect
+    from livekit_lab.errors import InvalidMediaError
+
+    y = (np.random.default_rng(1).standard_normal(16000) * 0.1).astype(np.float32)
+    async with connect(emu) as s:
+        with pytest.raises(InvalidMediaError, match=r"noise floor \+ 10 dB\) = -?\d+\.\d dBFS"):
+            await s.turn(y, sr=16000)

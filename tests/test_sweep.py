@@ -99,7 +99,7 @@ def test_bad_definitions_raise_clear_errors(tmp_path, body, message):
 
 
 def test_a_filter_that_matches_no_stimulus_is_an_error():
-    with pytest.raises(SweepError, match="no stimulus matches"):
+    with pytest.raises(SweepError, match="has no tones 'furious' \\(its tones: angry, happy, neutral, sad\\)"):
         Sweep.from_dict({"name": "x", "stimuli": {"tones": ["furious"]}}).cases()
 
 

@@ -42,6 +42,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..errors import InvalidValueError, MissingDependencyError
 from .. import audio
 
 __all__ = ["Pitch", "pitch", "Loudness", "loudness", "Rate", "speaking_rate", "Pauses", "pauses",
@@ -127,7 +128,7 @@ def pitch(y: np.ndarray, *, sr: int, fmin: float = FMIN, fmax: float = FMAX, met
         try:
             import parselmouth
         except ImportError:  # pragma: no cover - depends on the optional extra
-            raise ImportError("method='praat' needs the optional extra: pip install 'livekit_lab[praat]' "
+            raise MissingDependencyError("method='praat' needs the optional extra: pip install 'livekit_lab[praat]' "
                               "(praat-parselmouth, GPL-3.0)") from None
         snd = parselmouth.Sound(np.asarray(y, dtype=np.float64), sampling_frequency=float(sr))
         p = snd.to_pitch_ac(time_step=hop / sr, pitch_floor=fmin, pitch_ceiling=fmax)
@@ -135,7 +136,7 @@ def pitch(y: np.ndarray, *, sr: int, fmin: float = FMIN, fmax: float = FMAX, met
         f0[f0 <= 0] = np.nan
         times = p.xs()
     else:
-        raise ValueError(f"method must be 'pyin' or 'praat', not {method!r}")
+        raise InvalidValueError(f"method must be 'pyin' or 'praat', not {method!r}")
     med, spread, rng = _summary(f0)
     return Pitch(times=np.asarray(times), f0=f0, median_hz=med, spread_st=spread, range_st=rng,
                  voiced_s=float(np.count_nonzero(np.isfinite(f0)) * hop / sr), method=method)

@@ -29,6 +29,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
+from ..errors import InvalidValueError, MissingDependencyError
 from .. import audio
 
 __all__ = ["Dnsmos", "dnsmos", "dnsmos_batch", "sessions", "SR"]
@@ -72,7 +73,7 @@ class Dnsmos:
 def _models_dir() -> Path:
     spec = importlib.util.find_spec("speechmos")
     if spec is None or spec.origin is None:
-        raise ImportError("DNSMOS needs the speechmos package for its ONNX files: pip install speechmos")
+        raise MissingDependencyError("DNSMOS needs the speechmos package for its ONNX files: pip install speechmos")
     return Path(spec.origin).parent
 
 
@@ -148,7 +149,7 @@ def dnsmos_batch(clips: Iterable[np.ndarray], *, sr: int = SR, personalized: boo
     for k, y in enumerate(clips):
         y = np.asarray(y, dtype=np.float32).reshape(-1)
         if y.size == 0:
-            raise ValueError(f"clip {k} is empty")
+            raise InvalidValueError(f"clip {k} is empty")
         if sr != SR:
             y = audio.resample(y, orig_sr=sr, target_sr=SR)
         for s in _segments(y):

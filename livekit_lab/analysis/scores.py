@@ -49,6 +49,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
+from ..errors import InvalidValueError
 from . import prosody as _prosody
 from . import text as _text
 from .language import LanguageCheck, ScriptProfile, language_check, script_profile
@@ -99,7 +100,7 @@ def _as_prosody(x, *, sr: int | None, transcript: str | None) -> _prosody.Prosod
     if isinstance(x, _prosody.Prosody):
         return x
     if sr is None:
-        raise ValueError("pass sr= with audio arrays")
+        raise InvalidValueError("pass sr= with audio arrays")
     return _prosody.prosody(np.asarray(x, dtype=np.float32), sr=sr, transcript=transcript)
 
 
@@ -246,7 +247,7 @@ def ab_compare(on: Sequence[float], off: Sequence[float], *, n_boot: int = 2000,
     b = np.asarray(off, dtype=np.float64)
     a, b = a[np.isfinite(a)], b[np.isfinite(b)]
     if a.size < 2 or b.size < 2:
-        raise ValueError("ab_compare needs at least 2 finite values per group")
+        raise InvalidValueError("ab_compare needs at least 2 finite values per group")
     d = float(_cohens_d(a, b))
     delta = float(_cliffs_delta(a, b))
     rng = np.random.default_rng(seed)
@@ -361,10 +362,10 @@ def proactive_score(addresses: Iterable[str], answered: Iterable[bool], *, confi
     addr = list(addresses)
     ans = [bool(x) for x in answered]
     if len(addr) != len(ans):
-        raise ValueError("addresses and answered differ in length")
+        raise InvalidValueError("addresses and answered differ in length")
     bad = set(addr) - {"directed", "ambient"}
     if bad:
-        raise ValueError(f"unknown address conditions {sorted(bad)}")
+        raise InvalidValueError(f"unknown address conditions {sorted(bad)}")
     da = sum(1 for a, r in zip(addr, ans) if a == "directed" and r)
     ds = sum(1 for a, r in zip(addr, ans) if a == "directed" and not r)
     aa = sum(1 for a, r in zip(addr, ans) if a == "ambient" and r)

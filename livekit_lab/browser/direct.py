@@ -24,6 +24,7 @@ import urllib.parse
 import warnings
 from typing import Any
 
+from ..errors import ConfigError
 from .. import catalog
 
 DIRECT_API_VERSION = "v1alpha"  # ephemeral tokens exist only there
@@ -52,7 +53,7 @@ class DirectSession:
 def ws_url(base_url: str, token: str, *, api_version: str = DIRECT_API_VERSION) -> str:
     """The Constrained Live endpoint for ``token`` under ``base_url`` (https://… or wss://…)."""
     if not token.startswith("auth_tokens/"):
-        raise ValueError("browser-direct mode needs an ephemeral token (auth_tokens/...), never an API key")
+        raise ConfigError("browser-direct mode needs an ephemeral token (auth_tokens/...), never an API key")
     u = urllib.parse.urlsplit(base_url)
     scheme = {"https": "wss", "http": "ws"}.get(u.scheme, u.scheme)
     path = f"/ws/{LIVE_SERVICE.format(v=api_version)}"
@@ -124,7 +125,7 @@ def _client_and_base(backend, pace: str = "realtime") -> tuple[Any, str, Any]:
         if resolved.api_version != DIRECT_API_VERSION and resolved.emulator is not None:
             client = resolved.emulator.make_client(api_version=DIRECT_API_VERSION)
     if getattr(client._api_client, "vertexai", False):
-        raise ValueError("browser-direct mode needs the Gemini API (ephemeral tokens do not exist on Vertex AI)")
+        raise ConfigError("browser-direct mode needs the Gemini API (ephemeral tokens do not exist on Vertex AI)")
     base = client._api_client._websocket_base_url()
     return client, base, resolved
 

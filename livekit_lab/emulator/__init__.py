@@ -23,6 +23,7 @@ import threading
 from pathlib import Path
 
 from .. import catalog
+from ..errors import BackendError
 from . import tls
 from .latency import DEFAULT_SPEC as DEFAULT_LATENCY
 from .pacing import DEFAULT_PACE, DEFAULT_SPEEDUP
@@ -320,7 +321,7 @@ class ChildEmulator(Emulator):
         line = self._proc.stdout.readline()
         if not line:
             self._proc.wait(10)
-            raise RuntimeError(f"the emulator process exited ({self._proc.returncode}) before it was ready")
+            raise BackendError(f"the emulator process exited ({self._proc.returncode}) before it was ready")
         self._info = json.loads(line)
         self.api_key, self.ca_file, self.port = self._info["api_key"], self._info["ca_file"], self._info["port"]
         self.cert_file = self.ca_file

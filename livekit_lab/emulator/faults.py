@@ -36,14 +36,13 @@ import random
 import threading
 from dataclasses import dataclass, field
 
+from ..errors import FaultSpecError
 from .protocol import INTERNAL, INVALID_ARGUMENT, GOAWAY_IGNORED
 
 REASONS = {1007: INVALID_ARGUMENT, 1008: GOAWAY_IGNORED, 1011: INTERNAL, 1001: "", 1000: ""}
 ONE_SHOT = ("close", "drop", "malformed", "goaway", "usage")
 
 
-class FaultSpecError(ValueError):
-    pass
 
 
 @dataclass

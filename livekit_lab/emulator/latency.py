@@ -32,15 +32,13 @@ import random
 import threading
 from dataclasses import dataclass
 
+from ..errors import LatencySpecError
+
 __all__ = ["LatencyModel", "LatencySpecError", "parse", "DEFAULT_MS", "DEFAULT_SPEC"]
 
 #: Published time to first audio of the default model's family (see the module docstring).
 DEFAULT_MS = 630.0
 DEFAULT_SPEC = "630"
-
-
-class LatencySpecError(ValueError):
-    """A latency SPEC that cannot be read (the message names it)."""
 
 
 @dataclass(frozen=True)
@@ -103,13 +101,14 @@ def parse(spec: "str | float | int | LatencyModel | None") -> LatencyModel:
     low = text.lower()
     if low.startswith("lognormal:"):
         parts = [p.strip() for p in low.split(":", 1)[1].split(",")]
+        bad = LatencySpecError(f"latency {text!r}: expected lognormal:MEDIAN_MS,SIGMA[,SEED]")
+        if len(parts) not in (2, 3):
+            raise bad
         try:
-            if len(parts) not in (2, 3):
-                raise ValueError
             median, sigma = float(parts[0]), float(parts[1])
             seed = int(parts[2]) if len(parts) == 3 else 0
         except ValueError:
-            raise LatencySpecError(f"latency {text!r}: expected lognormal:MEDIAN_MS,SIGMA[,SEED]") from None
+            raise bad from None
         if not (math.isfinite(median) and median >= 0 and math.isfinite(sigma) and sigma >= 0):
             raise LatencySpecError(f"latency {text!r}: MEDIAN_MS and SIGMA must be non-negative numbers")
         return LatencyModel(text, median, sigma, seed)

@@ -16,6 +16,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from ..errors import InvalidValueError
 from .. import catalog
 
 MODALITIES = ("TEXT", "AUDIO", "IMAGE", "VIDEO")
@@ -277,11 +278,11 @@ class TokenStore:
         if nse.tzinfo is None:
             nse = nse.replace(tzinfo=dt.timezone.utc)
         if exp - now > dt.timedelta(hours=20) or nse - now > dt.timedelta(hours=20):
-            raise ValueError("expire_time and new_session_expire_time must be less than 20 hours away")
+            raise InvalidValueError("expire_time and new_session_expire_time must be less than 20 hours away")
         uses = body.get("uses")
         uses = 1 if uses is None else int(uses)
         if uses < 0:
-            raise ValueError("uses must be >= 0")
+            raise InvalidValueError("uses must be >= 0")
         tok = Token(name=f"auth_tokens/{secrets.token_urlsafe(24)}", expire_time=exp.isoformat(),
                     new_session_expire_time=nse.isoformat(), uses=uses,
                     setup=body.get("bidi_generate_content_setup"), field_mask=body.get("field_mask"))

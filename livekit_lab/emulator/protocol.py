@@ -13,6 +13,8 @@ import json
 import re
 from typing import Any
 
+from ..errors import LiveLabError
+
 # Close reasons. The first three are verbatim from production reports (live-protocol.md §8.2).
 INVALID_ARGUMENT = "Request contains an invalid argument."
 INTERNAL = "Internal error encountered."
@@ -32,7 +34,7 @@ def model_not_found(model: str, api_version: str) -> str:
             "and their supported methods.")
 
 
-class ProtocolError(Exception):
+class ProtocolError(LiveLabError):
     """A client message the service rejects; closes the socket with ``code`` and ``reason``."""
 
     def __init__(self, reason: str = INVALID_ARGUMENT, code: int = 1007):

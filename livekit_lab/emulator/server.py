@@ -18,6 +18,7 @@ import numpy as np
 from aiohttp import WSMsgType, web
 
 from .. import audio, catalog
+from ..errors import ConfigError, InvalidValueError, LiveLabError
 from . import faults as faults_mod
 from . import protocol as P
 from . import responder
@@ -67,13 +68,15 @@ def _truncate_reason(reason: str) -> bytes:
     return b[:123].decode("utf-8", "ignore").encode()
 
 
-class CloseWith(Exception):
+class CloseWith(LiveLabError):
+    """Close the client's socket with ``code`` and ``reason`` (control flow inside the emulator)."""
+
     def __init__(self, code: int, reason: str):
         self.code, self.reason = code, reason
 
 
-class Dropped(Exception):
-    pass
+class Dropped(LiveLabError):
+    """The connection was dropped without a close frame (control flow inside the emulator)."""
 
 
 @dataclass
@@ -93,11 +96,11 @@ class Service:
                  rules_as_of: str | None = None, latency=None,
                  speedup: float = pacing.DEFAULT_SPEEDUP):
         if pace not in pacing.PACES:
-            raise ValueError(f"pace must be one of {', '.join(pacing.PACES)}")
+            raise ConfigError(f"pace must be one of {', '.join(pacing.PACES)}")
         if not time_scale > 0:
-            raise ValueError("time_scale must be > 0")
+            raise ConfigError("time_scale must be > 0")
         if not speedup >= 1.0:
-            raise ValueError("speedup must be >= 1 (times real time)")
+            raise ConfigError("speedup must be >= 1 (times real time)")
         self.api_key = api_key
         self.rules_as_of = rules_as_of  # catalog rules in force at this date (None: today's)
         if rules_as_of is not None:
@@ -178,7 +181,7 @@ class Service:
         try:
             body = P.normalize(await request.json())
             if not isinstance(body, dict):
-                raise ValueError("body must be a JSON object")
+                raise InvalidValueError("body must be a JSON object")
             tok = self.tokens.mint(body)
         except (ValueError, TypeError, P.ProtocolError) as e:
             return _rest_error(400, f"Request contains an invalid argument. {e}", "INVALID_ARGUMENT")
