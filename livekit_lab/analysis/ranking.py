@@ -59,6 +59,8 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from ..errors import InvalidValueError
+
 __all__ = ["Ranking", "rank_voices", "DEFAULT_WEIGHTS", "DEFAULT_FACTORS", "LOWER_IS_BETTER",
            "ranking_rows", "CSV_COLUMNS"]
 
@@ -303,7 +305,7 @@ def rank_voices(df: pd.DataFrame, *, weights: Mapping[str, float] | None = None,
     """
     weights = dict(DEFAULT_WEIGHTS if weights is None else weights)
     if any(not (isinstance(w, (int, float)) and w >= 0) for w in weights.values()):
-        raise ValueError(f"weights must be numbers >= 0, got {weights}")
+        raise InvalidValueError(f"weights must be numbers >= 0, got {weights}")
     rows = ranking_rows(df)
     voices = sorted(rows["voice"].astype(str).unique()) if len(rows) else []
     empty = pd.DataFrame(columns=list(CSV_COLUMNS))

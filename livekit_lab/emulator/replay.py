@@ -32,6 +32,7 @@ from pathlib import Path
 from aiohttp import WSMsgType, web
 
 from .. import trace as trace_mod
+from ..errors import ConfigError, LiveLabError
 from . import protocol as P
 from .server import Service, _rest_error, _truncate_reason, match_route
 from .trace import Trace
@@ -100,8 +101,8 @@ def _audio_bytes(r: dict) -> int:
     return len(trace_mod.b64decode_any(d)) if isinstance(d, str) else 0
 
 
-class Departed(Exception):
-    pass
+class Departed(LiveLabError):
+    """The client left the replayed exchange (control flow inside the replay server)."""
 
 
 class _Stub:
@@ -118,7 +119,7 @@ class Replay:
 
     def __init__(self, trace_dir: str | Path, *, api_key: str, pace: str = "realistic"):
         if pace not in ("realistic", "realtime", "fast"):
-            raise ValueError("a replay's pace is 'realistic' (the recorded timing) or 'fast'")
+            raise ConfigError("a replay's pace is 'realistic' (the recorded timing) or 'fast'")
         self.recording = trace_mod.load(trace_dir)
         self.api_key = api_key
         self.pace = "fast" if pace == "fast" else "realistic"
