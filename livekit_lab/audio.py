@@ -183,6 +183,52 @@ def chunk_samples(*, sr: int = INPUT_RATE, chunk_ms: float = 40.0) -> int:
     return max(1, int(round(sr * chunk_ms / 1000.0)))
 
 
+def pad_silence(pcm: np.ndarray, *, have: int, need_ms: float, sr: int = INPUT_RATE) -> np.ndarray:
+    """``pcm`` (int16 samples) with digital silence appended so that at least ``need_ms`` follow
+    the last voiced sample, of which ``have`` samples already do (unchanged when they suffice)."""
+    need, got = need_ms / 1000, have / sr
+    if got >= need:
+        return pcm
+    return np.concatenate([pcm, np.zeros(int((need - got) * sr) + 1, pcm.dtype)])
+
+
+def check_pcm16_chunk(pcm, *, max_bytes: int) -> bytes:
+    """``pcm`` as bytes when it is one sendable PCM16 chunk: a positive even number of bytes, at
+    most ``max_bytes``; else `InvalidMediaError` saying which rule it breaks."""
+    if type(pcm) is not bytes:
+        if not isinstance(pcm, (bytes, bytearray, memoryview)):
+            raise InvalidMediaError(f"send_audio takes PCM16 bytes, got {type(pcm).__name__}")
+        pcm = bytes(pcm)
+    n = len(pcm)
+    if n & 1 or not 0 < n <= max_bytes:
+        if n > max_bytes:
+            raise InvalidMediaError(f"audio chunk of {n} B is larger than the transport carries "
+                                    f"({max_bytes} B); send shorter chunks (e.g. 20-100 ms)")
+        raise InvalidMediaError(f"a PCM16 chunk needs a positive even number of bytes, got {n}")
+    return pcm
+
+
+def check_frame(image, *, max_bytes: int) -> tuple[bytes, str]:
+    """``(bytes, mime)`` of a JPEG or PNG frame that decodes and is at most ``max_bytes``; else
+    `InvalidMediaError`."""
+    data = bytes(image) if isinstance(image, (bytes, bytearray, memoryview)) else None
+    if not data:
+        raise InvalidMediaError("a frame must be non-empty JPEG or PNG bytes")
+    kind = "image/jpeg" if data[:3] == b"\xff\xd8\xff" else "image/png" if data[:8] == b"\x89PNG\r\n\x1a\n" else None
+    if kind is None:
+        raise InvalidMediaError("a frame must be a JPEG or PNG image (these bytes are neither)")
+    if len(data) > max_bytes:
+        raise InvalidMediaError(f"frame of {len(data)} B is over {max_bytes} B; scale it down")
+    try:
+        from PIL import Image
+
+        with Image.open(io.BytesIO(data)) as im:
+            im.verify()
+    except Exception:
+        raise InvalidMediaError("the frame does not decode as an image") from None
+    return data, kind
+
+
 def chunks(pcm: bytes, *, sr: int = INPUT_RATE, chunk_ms: float = 40.0) -> Iterator[bytes]:
     """Split PCM16 bytes into chunks of ``chunk_ms`` (the last may be shorter)."""
     step = 2 * chunk_samples(sr=sr, chunk_ms=chunk_ms)

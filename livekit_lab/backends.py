@@ -40,6 +40,10 @@ class Backend:
 
     ``name`` is "emulator", "gemini" or "vertex"; ``emulator`` is the running emulator when
     there is one (``owns_emulator`` when this backend started it and stops it on `close`).
+    What a client needs to know about the service travels here, so nothing reads emulator
+    internals: ``time_scale`` (service seconds per client second: 1 on the real API, the
+    emulator's ``--time-scale`` otherwise) and ``limits`` (the catalog's session limits, in
+    service seconds).
     """
 
     name: str
@@ -49,6 +53,8 @@ class Backend:
     emulator: Any = None
     owns_emulator: bool = False
     headers: dict = field(default_factory=dict)
+    time_scale: float = 1.0
+    limits: dict = field(default_factory=catalog.limits)
 
     @property
     def catalog_backend(self) -> str:
@@ -89,15 +95,10 @@ def resolve(backend: "str | Backend | Any" = "emulator", *, api_version: str | N
     from .emulator import Emulator
 
     if isinstance(backend, Emulator):
-        v = api_version or catalog.DEFAULT_API_VERSION
-        remember_secret(backend.api_key)
-        return Backend("emulator", backend.make_client(api_version=v), v, emulator=backend)
+        return _emulator_backend(backend, api_version)
     name = str(backend).lower()
     if name == "emulator":
-        emu = Emulator(pace=pace, **emulator_kwargs).start()
-        v = api_version or catalog.DEFAULT_API_VERSION
-        remember_secret(emu.api_key)
-        return Backend("emulator", emu.make_client(api_version=v), v, emulator=emu, owns_emulator=True)
+        return _emulator_backend(Emulator(pace=pace, **emulator_kwargs).start(), api_version, owns=True)
     from google import genai
     from google.genai import types
 
@@ -123,3 +124,34 @@ def resolve(backend: "str | Backend | Any" = "emulator", *, api_version: str | N
                                "(with application default credentials) or an express-mode GOOGLE_API_KEY")
         return Backend("vertex", client, v, vertex=True)
     raise BackendError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)} or pass an Emulator")
+
+
+def _emulator_backend(emu: Any, api_version: str | None, *, owns: bool = False) -> Backend:
+    b = running_emulator(emu.info(), api_version=api_version)
+    b.emulator, b.owns_emulator = emu, owns
+    return b
+
+
+def emulator_client(base_url: str, ca_file: str, api_key: str, *, api_version: str = catalog.DEFAULT_API_VERSION,
+                    vertexai: bool = False, headers: dict | None = None) -> Any:
+    """A `google.genai.Client` for an emulator at ``base_url`` that trusts its CA (``ca_file``):
+    the one way a client reaches an emulator (`Emulator.make_client` and `running_emulator` use it)."""
+    from google import genai
+    from google.genai import types
+
+    from .emulator.tls import client_context
+
+    ctx = client_context(ca_file)
+    http = types.HttpOptions(base_url=base_url, api_version=api_version, headers=headers, client_args={"verify": ctx},
+                             async_client_args={"ssl": ctx, "verify": ctx})
+    return genai.Client(api_key=api_key, vertexai=vertexai or None, http_options=http)
+
+
+def running_emulator(info: dict, *, api_version: str | None = None) -> Backend:
+    """A `Backend` for an emulator that is already running, from its ready line (the JSON line
+    ``livekit-lab emulator`` prints, or `Emulator.info`): ``base_url``, ``ca_file``, ``api_key``
+    and, when given, ``time_scale``."""
+    v = api_version or catalog.DEFAULT_API_VERSION
+    remember_secret(info["api_key"])
+    client = emulator_client(info["base_url"], info["ca_file"], info["api_key"], api_version=v)
+    return Backend("emulator", client, v, time_scale=float(info.get("time_scale") or 1.0))

@@ -133,6 +133,14 @@ def capture_time_ns(sent: list[tuple[int, int]], sent_bytes: int, sample: int, *
     return sent[j][0] - round(after * 1e9 / sr)
 
 
+def barge_in_time_ns(pcm: bytes, sent: list[tuple[int, int]], sent_bytes: int) -> int | None:
+    """Capture time of the first voiced sample of user audio ``pcm`` (16 kHz PCM16, sent as
+    ``sent``: see `capture_time_ns`), or None when none is voiced. Definition: `first_voiced_sample`
+    (the rule of `last_voiced_sample` read forwards, noise-adaptive), then `capture_time_ns`."""
+    i = first_voiced_sample(audio.pcm16_to_float(pcm))
+    return capture_time_ns(sent, sent_bytes, i) if i >= 0 else None
+
+
 def _lead_noise_dbfs(lv: np.ndarray, *, floor_dbfs: float) -> float | None:
     """Noise floor of a reply from its lead only: the frames before the reply first comes within
     `LEAD_DB` of its loudest frame (and reaches ``floor_dbfs``); None when that lead is under 30 ms."""
@@ -268,6 +276,47 @@ class TurnRecord:
                 self._ttfa = (ms, "ok") if ms >= 0 else (None, "before_end_of_speech")
         return self._ttfa
 
+    # -- recording (the session's interface while the turn is open) --------------------------
+    def note_sent(self, kind: str, payload: Any, t_ns: int) -> None:
+        """Record one item the user sent at ``t_ns``: audio bytes, a text turn, activityEnd, ..."""
+        if kind == "audio":
+            self.sent.append((t_ns, self.sent_bytes))
+            self.sent_bytes += len(payload)
+        elif kind == "text":
+            self.kind, self.user_text, self.t_text_ns = "text", payload, t_ns
+        elif kind == "activity_end":
+            self.t_activity_end_ns = t_ns
+
+    def restart_sending(self) -> None:
+        """Forget the send times: the turn's input is sent again (after a resume)."""
+        self.sent.clear()
+        self.sent_bytes = 0
+
+    def note_last_voiced(self, sample: int) -> None:
+        """The index of the last voiced user sample, when the sender knows it (saves the analysis)."""
+        self.last_voiced = sample
+
+    def apply(self, ev: Event, *, t_barge_in_ns: int | None = None) -> None:
+        """Record one event of this turn (received ones update the reply fields)."""
+        k = ev.kind
+        if k == "audio":
+            self.add_reply_audio(ev.t_ns, ev.data)
+        elif k == "text":
+            self.text += ev.data
+        elif k == "output_transcript":
+            self.output_transcript += ev.data
+        elif k == "input_transcript":
+            self.input_transcript += ev.data
+        elif k == "interrupted":
+            self.interrupted, self.t_barge_in_ns = True, t_barge_in_ns
+        elif k == "usage":  # per turn, not cumulative: the turn's last report is its usage (turn_usage)
+            self.usage_raw = ev.data
+        self.events.append(ev)
+
+    def retry(self) -> "TurnRecord":
+        """A new open record for the same user turn, asked again after its reply was cut."""
+        return TurnRecord(self.index, kind=self.kind, user_text=self.user_text)
+
     def add_reply_audio(self, t_ns: int, data: bytes) -> None:
         """Record one reply chunk that arrived at ``t_ns`` (kept as is: no copy on the receive loop)."""
         self.audio_chunks.append((t_ns, self.reply_bytes))
@@ -307,8 +356,14 @@ class TurnRecord:
                 return e
         return None
 
-    def finish(self) -> "TurnRecord":
-        """Compute the metrics from the recorded events (after the turn, off the streaming path)."""
+    def finish(self, *, user_chunks: list[bytes] | None = None, incomplete: bool = False, fault: str | None = None,
+               retried: bool = False) -> "TurnRecord":
+        """Close the turn (``user_chunks``: the user audio as sent; ``incomplete``/``fault``/``retried``
+        for a reply a fault cut) and compute the metrics from the recorded events."""
+        if user_chunks is not None:
+            self.user_chunks = user_chunks
+        if incomplete:
+            self.incomplete, self.fault, self.retried = True, fault, retried
         self.t_end_of_speech_ns = self._end_of_speech()
         eos = self.t_end_of_speech_ns
         self.reply_seconds = self.reply_bytes / 2 / audio.OUTPUT_RATE

@@ -186,10 +186,11 @@ class Emulator:
     def make_client(self, *, api_version: str = catalog.DEFAULT_API_VERSION, api_key: str | None = None,
                     vertexai: bool = False, headers: dict | None = None):
         """A `google.genai.Client` for this emulator (Gemini API mode, or Vertex express mode)."""
-        from google import genai
+        from ..backends import emulator_client
 
-        return genai.Client(api_key=api_key or self.api_key, vertexai=vertexai or None,
-                            http_options=self.http_options(api_version="v1beta1" if vertexai and api_version == catalog.DEFAULT_API_VERSION else api_version, headers=headers))
+        v = "v1beta1" if vertexai and api_version == catalog.DEFAULT_API_VERSION else api_version
+        return emulator_client(self.base_url, self.ca_file, api_key or self.api_key, api_version=v, vertexai=vertexai,
+                               headers=headers)
 
     @property
     def client(self):
