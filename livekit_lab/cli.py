@@ -264,13 +264,14 @@ def _sweep(a) -> int:
 
 def _report(a) -> int:
     from .errors import LiveLabError
-    from .log import EvalLog
+    from .logview import open_for_reading
     from .report import write_html
     from .sweep import adaptation
 
     filters = {"sweep": a.sweep} if a.sweep else {}
     try:
-        with EvalLog(a.log, read_only=True) as lg:
+        with open_for_reading(a.log) as lg:
+            _note_snapshot("report", a.log, lg.path)
             df = lg.to_pandas(expand_extra=True, **filters)
             runs = lg.runs()
     except LiveLabError as e:
@@ -285,12 +286,22 @@ def _report(a) -> int:
     return 0
 
 
+def _note_snapshot(cmd: str, given: str, opened: str) -> None:
+    from pathlib import Path
+
+    if Path(opened).resolve() != Path(given).expanduser().resolve():
+        print(f"livekit-lab {cmd}: note: {given} is open for writing in another process; "
+              "reading a snapshot of its committed rows", file=sys.stderr, flush=True)
+
+
 def _export(a) -> int:
     from .errors import LiveLabError
-    from .log import export_log
+    from .logview import open_for_reading
 
     try:
-        out = export_log(a.log, a.out, **({"sweep": a.sweep} if a.sweep else {}))
+        with open_for_reading(a.log) as lg:
+            _note_snapshot("export", a.log, lg.path)
+            out = lg.export(a.out, **({"sweep": a.sweep} if a.sweep else {}))
     except LiveLabError as e:
         print(f"livekit-lab export: {e}", file=sys.stderr)
         return 2

@@ -133,7 +133,8 @@ CASE_COLUMNS: tuple[Column, ...] = tuple(
             ("f0_spread_st", "float", "F0 spread of the reply: standard deviation of voiced-frame F0, semitones."),
             ("level_dbfs", "float", "Active speech level of the reply, dBFS."),
             ("rate_cps", "float", "Speaking rate of the reply: transcript characters per second of speech (silero VAD)."),
-            ("polarity", "float", "Sentiment polarity of the reply transcript, −1…1 (VADER compound)."),
+            ("polarity", "float", "Sentiment polarity of the reply transcript, −1…1 (VADER compound). "
+             "English only: NULL when the configuration asks for another language."),
             ("empathy", "float", "Empathy-lexicon score of the reply transcript: min(phrases found, 2) / 2, in 0…1."),
             ("arousal", "float", "Arousal shift of the reply from its baseline, the same configuration's reply to the "
                                  "neutral directed prompt (unbounded; 0 for the baseline; NULL, never NaN, without an "
@@ -161,7 +162,9 @@ CASE_COLUMNS: tuple[Column, ...] = tuple(
             ("incomplete", "bool", "The turn did not run to `turnComplete` (timeout, GoAway, error). "
                                    "Defaults to false."),
             ("error", "str", "Error kind and message; NULL if none."),
-            ("user_audio_path", "str", "Path of the user audio sent (16 kHz WAV)."),
+            ("user_audio_path", "str", "Path of the file whose audio was sent as the user turn: the stimulus "
+             "file as stored in its set (the bundled sets hold 16 kHz mono FLAC), so the same as "
+             "stimulus_path."),
             ("reply_audio_path", "str", "Path of the reply audio received (24 kHz WAV)."),
             ("extra", "json", "JSON object with every other key of the row (unknown keys land here)."))
 )
@@ -815,7 +818,9 @@ def schema_markdown() -> str:
         "",
         "One process writes a log at a time (DuckDB's file lock); other processes can read it with "
         "`EvalLog(path, read_only=True)` once the writer has closed it, and the writing process itself can "
-        "read at any time. After a crash, the next open replays `<file>.wal`; copy a log together with its "
+        "read at any time. While another process writes it, `livekit_lab.logview.open_for_reading(path)` "
+        "(used by `livekit-lab report` and `export`) reads a snapshot of the file and its `.wal`: every "
+        "committed row. After a crash, the next open replays `<file>.wal`; copy a log together with its "
         "`.wal` file, or use `EvalLog.export`.",
         "",
     ]

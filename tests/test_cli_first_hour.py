@@ -156,3 +156,85 @@ async def test_session_turn_states_the_same_rule(emu):
     async with connect(emu) as s:
         with pytest.raises(InvalidMediaError, match=r"noise floor \+ 10 dB\) = -?\d+\.\d dBFS"):
             await s.turn(y, sr=16000)
+
+
+def test_lab_prints_a_url_that_carries_its_token(tmp_path):
+    import re
+    import signal
+    import socket
+    import time
+    import urllib.error
+    import urllib.request
+
+    with socket.socket() as so:
+        so.bind(("127.0.0.1", 0))
+        port = so.getsockname()[1]
+    p = subprocess.Popen([EXE, "lab", "--port", str(port)], cwd=tmp_path, env=NO_KEYS, stdout=subprocess.PIPE,
+                         stderr=subprocess.DEVNULL, text=True, start_new_session=True)
+    try:
+        first = p.stdout.readline()
+        m = re.search(rf"(http://127\.0\.0\.1:{port}/lab\?token=([0-9a-f]{{48}}))", first)
+        assert m, first
+        token = m.group(2)
+
+        def status(query: str) -> int:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/status{query}", timeout=5) as r:
+                    return r.status
+            except urllib.error.HTTPError as e:
+                return e.code
+
+        deadline = time.monotonic() + 120
+        while True:  # wait for JupyterLab to listen
+            try:
+                code = status(f"?token={token}")
+                break
+            except (urllib.error.URLError, ConnectionError):
+                assert time.monotonic() < deadline and p.poll() is None, "JupyterLab did not start"
+                time.sleep(0.5)
+        assert code == 200  # the printed token is the Lab's
+        assert status("") == 403 and status("?token=" + "0" * 48) == 403
+    finally:
+        os.killpg(p.pid, signal.SIGTERM)
+        p.wait(timeout=60)
+
+
+HOLDER = """
+import sys
+from livekit_lab.log import EvalLog
+log = EvalLog(sys.argv[1])  # as a notebook does, and keeps it open
+log.start_run(sweep="s", config={"voices": ["Puck"]}, backend="emulator")
+for i in range(6):
+    log.add({"case_id": f"s/{i}", "sweep": "s", "voice": "Puck", "language": "en", "ttfa_ms": 600.0 + i,
+             "responded": True})
+print("ready", flush=True)
+sys.stdin.read()  # hold the log (and DuckDB's file lock) until the test closes stdin
+log.add({"case_id": "s/late", "sweep": "s", "voice": "Puck", "language": "en"})
+log.close()
+"""
+
+
+def test_report_and_export_work_while_another_process_holds_the_log_open(tmp_path):
+    import duckdb
+    import pandas as pd
+
+    path = tmp_path / "eval.duckdb"
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(path)], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "ready"
+        with pytest.raises(duckdb.IOException, match="lock"):  # what DuckDB itself allows: nothing
+            duckdb.connect(str(path), read_only=True)
+        r = cli("report", "--log", path, "--out", tmp_path / "r.html", cwd=tmp_path)
+        assert r.returncode == 0, r.stderr
+        assert "open for writing in another process" in r.stderr and (tmp_path / "r.html").stat().st_size > 0
+        r = cli("export", "--log", path, "--out", tmp_path / "cases.csv", cwd=tmp_path)
+        assert r.returncode == 0, r.stderr
+        df = pd.read_csv(tmp_path / "cases.csv")
+        assert sorted(df["case_id"]) == [f"s/{i}" for i in range(6)] and df["ttfa_ms"].sum() == 3615.0
+    finally:
+        holder.communicate("", timeout=60)
+    assert holder.returncode == 0  # the holder kept writing after the snapshot: its log is intact
+    r = cli("export", "--log", path, "--out", tmp_path / "after.csv", cwd=tmp_path)
+    assert r.returncode == 0 and "note" not in r.stderr
+    assert len(pd.read_csv(tmp_path / "after.csv")) == 7

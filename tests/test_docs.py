@@ -53,3 +53,29 @@ def test_every_docs_page_is_in_the_nav():
         assert f": {page.name}" in nav, f"docs/{page.name} is not in mkdocs.yml's nav"
     for nb in (ROOT / "notebooks").glob("*.ipynb"):
         assert f"nb/{nb.name}" in nav, f"{nb.name} is not in mkdocs.yml's nav"
+
+
+def test_schema_page_says_what_user_audio_path_and_polarity_hold():
+    import numpy as np
+    import soundfile as sf
+
+    from livekit_lab.analysis.reply import score_reply
+    from livekit_lab.log import CASE_COLUMNS
+    from livekit_lab.sweep import Sweep
+    from livekit_lab.resources import sweep_file
+
+    doc = {c.name: c.doc for c in CASE_COLUMNS}
+    # user_audio_path is the stimulus file the sweep sent: the bundled set's 16 kHz mono FLAC
+    case = Sweep.from_file(sweep_file("ci")).cases()[0]
+    info = sf.info(case.stimulus["path"])
+    assert (info.format, info.samplerate, info.channels) == ("FLAC", 16000, 1)
+    assert "FLAC" in doc["user_audio_path"] and "WAV" not in doc["user_audio_path"]
+    # polarity is scored for English only (VADER); other languages store NULL
+    t = np.zeros(24000, np.float32)
+    assert score_reply(t, transcript="I am so happy to help!", language="en", dnsmos=False,
+                       prosody=False).polarity > 0.5
+    assert score_reply(t, transcript="Je suis ravi de vous aider !", language="fr", dnsmos=False,
+                       prosody=False).polarity is None
+    assert "English only" in doc["polarity"] and "NULL" in doc["polarity"]
+    page = (ROOT / "docs" / "schema.md").read_text(encoding="utf-8")
+    assert doc["polarity"] in page and doc["user_audio_path"] in page
