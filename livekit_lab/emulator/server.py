@@ -255,6 +255,8 @@ class Connection:
         self.manual_buf: list[np.ndarray] | None = None
         self.resamplers: dict[int, object] = {}
         self.closed = False
+        self.reader_task: asyncio.Task | None = None
+        self.close_req: tuple[int, str] | None = None  # a close asked for by another task (see close)
         self.tasks: list[asyncio.Task] = []
         self.target_ns = 0  # when the current reply's first chunk is due (latency model)
         self.affect_history: list = []  # this connection's earlier utterances' features (affect baseline)
@@ -273,9 +275,23 @@ class Connection:
         await self.send(P.dumps(msg))
 
     async def close(self, code: int, reason: str) -> None:
+        """Close with ``code``: send the close frame, read until the client's, then end the TCP.
+
+        Only the task that owns the reader performs it. Asked by another task (the speaker at a
+        mid-reply fault, a timer), the close is recorded and the reader cancelled; `run` then
+        closes. aiohttp's `close()` from another task while the reader waits in `receive()` ends
+        the transport without waiting for the client's close frame; the client's audio still
+        in flight then meets a closed socket, the kernel answers with a reset, and a reset can
+        discard the close frame the client had received but not yet read: it saw 1006, not ``code``."""
+        if self.close_req is None:
+            self.close_req = (code, reason)
+        reader = self.reader_task
+        if reader is not None and not reader.done() and asyncio.current_task() is not reader:
+            reader.cancel()
+            return
         if not self.ws.closed:
-            # shielded: run() cancels the speaker and timer tasks as soon as the reader sees the
-            # socket closing, and a close cancelled half-way reached the client as 1006, not `code`
+            code, reason = self.close_req
+            # shielded: a close cancelled half-way reaches the client as 1006
             await asyncio.shield(self.ws.close(code=code, message=_truncate_reason(reason)))
 
     def drop(self) -> None:
@@ -329,7 +345,13 @@ class Connection:
             self.tasks.append(asyncio.create_task(self._speaker()))
             self._start_timers()
             await self.fire("after-setup")
-            await self._reader()
+            self.reader_task = asyncio.create_task(self._reader())
+            try:
+                await self.reader_task
+            except asyncio.CancelledError:
+                if self.close_req is None or not self.reader_task.cancelled():
+                    raise
+                await self.close(*self.close_req)  # asked for by another task: see close()
         except CloseWith as c:
             await self.close(c.code, c.reason)
         except Dropped:
@@ -778,9 +800,9 @@ class Connection:
         if cfg.model.interaction_status:
             sc["interactionStatus"] = "IDLE"
         tr.t_turn_complete_ns = time.monotonic_ns()
-        await self.send_json({"serverContent": sc, "usageMetadata": usage})
         tr.interrupted = interrupted
-        self.svc.trace.add(tr)
+        self.svc.trace.add(tr)  # before the client can see turnComplete: a SIGKILL after it loses nothing
+        await self.send_json({"serverContent": sc, "usageMetadata": usage})
         if cfg.resumption:
             await self._resumption_update(True)
         self.svc.sessions.save(self.state)
