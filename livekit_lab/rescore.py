@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import hashlib
+import json
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -161,7 +162,8 @@ def rows(folder: str | Path, *, dnsmos: bool = True, prosody: bool = True) -> li
     out = []
     for rec in turns(tr):
         row = dict(base)
-        row["case_id"] = base["case_id"] if len(out) == 0 and "case" in h else f"{base['case_id']}-t{rec.index}"
+        one = (tr.folder / CASE_FILE).is_file() and rec.index == 0  # a sweep case is one turn: its own id
+        row["case_id"] = base["case_id"] if one else f"{base['case_id']}-t{rec.index}"
         row.update(rec.to_row())
         transcript = rec.output_transcript or rec.text or None
         row.update(score_reply(rec.reply_audio, transcript=transcript, language=o.get("language"),
@@ -179,10 +181,11 @@ def _base(tr: trace_mod.Trace) -> dict:
     from .sweep import Case, _base_row, vad_label
 
     h = tr.header
-    if "case" in h:  # a sweep case: the row the sweep wrote, same id
-        c = h["case"]
+    cf = tr.folder / CASE_FILE
+    if cf.is_file():  # a sweep case: the row the sweep wrote, same id
+        c = json.loads(cf.read_text(encoding="utf-8"))
         case = Case(c["case_id"], c["config"], c["stimulus"], c["repeat"], c.get("set_name", "default"))
-        return _base_row(case, c["logged_id"], h["backend"]) | {"api_version": h.get("api_version")}
+        return _base_row(case, c["logged_id"], h["backend"]) | {"api_version": h.get("api_version"), "sweep": c["sweep"]}
     o = h.get("options") or {}
     digest = hashlib.sha256((tr.folder.resolve().as_posix() + h.get("created", "")).encode()).hexdigest()[:12]
     return {"case_id": f"trace-{digest}", "backend": h.get("backend"), "model": h.get("model"),
@@ -190,6 +193,13 @@ def _base(tr: trace_mod.Trace) -> dict:
             "affective": o.get("affective"), "proactive": o.get("proactive"), "modality": o.get("modality"),
             "vad": vad_label(o.get("vad") or {}), "repeat": 0, "started_at": _ts(h.get("created")),
             "reconnects": max(0, len(tr.connections) - 1)}
+
+
+def write_case(folder: str | Path, case: Any, logged_id: str, sweep: str) -> None:
+    """Write ``case.json`` beside a sweep case's trace: what `rows` needs to give the sweep's row."""
+    d = {"sweep": sweep, "case_id": case.case_id, "logged_id": logged_id, "config": case.config, "stimulus": case.stimulus,
+         "repeat": case.repeat, "set_name": case.set_name}
+    Path(folder, CASE_FILE).write_text(json.dumps(d, default=str, ensure_ascii=False, indent=1), encoding="utf-8")
 
 
 def _ts(s: str | None) -> _dt.datetime | None:

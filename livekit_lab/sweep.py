@@ -86,7 +86,7 @@ STIMULUS_KEYS = {"tone": "tones", "address": "addresses", "stimulus": "ids", "st
 _PLURAL = {**{v: k for k, v in CONFIG_KEYS.items()}, **{v: k for k, v in STIMULUS_KEYS.items()},
            "stimuli": "stimulus", "vad_settings": "vad", "stimulus_languages": "stimulus_language"}
 _SWEEP_KEYS = {"name", "voices", "languages", "models", "affective", "proactive", "modalities", "vads", "options",
-               "stimuli", "repeats", "cells", "description", "scoring", "save_audio", "timeout_s", "retries"}
+               "stimuli", "repeats", "cells", "description", "scoring", "save_audio", "timeout_s", "retries", "record"}
 _STIM_TABLE_KEYS = {"set", "tones", "addresses", "languages", "ids"}
 _SCORING_KEYS = {"dnsmos", "prosody"}
 _OPTION_FIELDS = {f.name for f in dataclasses.fields(LiveOptions)} - {"model", "voice", "language", "affective",
@@ -151,6 +151,9 @@ class Sweep:
         ``dnsmos`` (bool, default True), ``prosody`` (bool, default True).
     save_audio : bool
         Write each reply as ``<out_dir>/audio/<case_id>.wav`` and store its path.
+    record : bool
+        Record each case's session as a trace in ``<out_dir>/traces/<case_id>/`` (`livekit_lab.trace`,
+        with the case in ``case.json``); ``livekit-lab rescore`` turns them into the same rows offline.
     timeout_s : float
         Per attempt: session open + turn.
     retries : int
@@ -171,6 +174,7 @@ class Sweep:
     cells: list | None = None
     scoring: dict = field(default_factory=dict)
     save_audio: bool = False
+    record: bool = False
     timeout_s: float = 60.0
     retries: int = 2
     description: str = ""
@@ -720,14 +724,20 @@ async def run_async(sweep: Sweep, log, *, backend: Any = "emulator", concurrency
     bar = tqdm(total=len(cases), initial=res.skipped, desc=sweep.name, unit="case", disable=not progress,
                dynamic_ncols=True, miniters=1, mininterval=0.05)
     audio_dir = Path(out_dir) / "audio" if (out_dir is not None and sweep.save_audio) else None
+    trace_dir = Path(out_dir if out_dir is not None else ".") / "traces" if sweep.record else None
     realtime = name != "emulator"
     loop = asyncio.get_running_loop()
 
     async def measure(case: Case):
         opts = case.options()
-        async with connect(backend_for(opts.api_version), options=opts) as s:
+        folder = trace_dir / case.for_backend(name) if trace_dir is not None else None
+        async with connect(backend_for(opts.api_version), options=opts, record=folder) as s:
             rec = await s.turn(case.stimulus["path"], realtime=realtime, timeout=sweep.timeout_s)
-            return rec, s.reconnects, s.backend.api_version
+        if folder is not None:
+            from .rescore import write_case
+
+            write_case(folder, case, case.for_backend(name), sweep.name)
+        return rec, s.reconnects, s.backend.api_version
 
     async def one(case: Case) -> None:
         base = base_of[case.case_id]
@@ -771,6 +781,8 @@ async def run_async(sweep: Sweep, log, *, backend: Any = "emulator", concurrency
             row.update(error=redact(f"{type(err).__name__}: {msg}")[:2000], incomplete=True)
         else:
             row.update(rec.to_row())
+            if trace_dir is not None:
+                row["trace"] = str(trace_dir / cid)
             if rec.fault:
                 row["fault"] = rec.fault
             reply = rec.reply_audio

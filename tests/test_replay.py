@@ -215,3 +215,30 @@ def test_rescore_cli_writes_sweep_schema_rows(recorded, tmp_path, capsys):
     assert df["cost_usd"].notna().all() and df["sweep"].eq("rescore").all()
     assert cli(["rescore", str(tmp_path / "none"), "--log", str(tmp_path / "x.duckdb")]) == 2
     assert not (tmp_path / "x.duckdb").exists()
+
+
+def test_recorded_sweep_rescores_to_its_own_rows(tmp_path):
+    """``record = true``: each case's trace beside the log; rescoring them gives the sweep's rows."""
+    from livekit_lab import rescore, sweep
+    from livekit_lab.log import EvalLog
+
+    sw = sweep.Sweep.from_dict({"name": "rec", "voices": ["Kore"], "languages": ["en"], "record": True,
+                                "scoring": {"dnsmos": False, "prosody": False},
+                                "stimuli": {"tones": ["neutral"], "addresses": ["directed"]}})
+    with EvalLog(tmp_path / "s.duckdb") as lg:
+        assert sweep.run(sw, lg, progress=False, latency=0).added == len(sw.cases()) == 1
+        live = lg.to_pandas(expand_extra=True).iloc[0].to_dict()
+    folder = tmp_path / "traces" / live["case_id"]
+    assert live["trace"] == str(folder) and (folder / "case.json").is_file()
+    with EvalLog(tmp_path / "again.duckdb") as lg:
+        assert rescore.to_log([folder], lg, dnsmos=False, prosody=False) == (1, 0)
+        again = lg.to_pandas(expand_extra=True).iloc[0].to_dict()
+    skip = {"run_id", "started_at", "finished_at", "attempts", "session_s", "score_s", "trace_turn", "extra"}
+    for k, v in live.items():
+        if k in skip or k not in again:
+            continue
+        if k in _TIMING and v is not None and v == v:
+            assert abs(again[k] - v) <= (rescore.FIRST_TURN_TOLERANCE_MS if k != "reply_rtf" else 0.5 * v), k
+        else:
+            assert (again[k] == v) or (v != v and again[k] != again[k]) or (v is None and again[k] is None), (k, again[k], v)
+    assert again["case_id"] == live["case_id"] and again["sweep"] == "rec" and again["stimulus_id"] == live["stimulus_id"]
