@@ -5,12 +5,11 @@ sent before the reply started belongs to the turn, audio sent during the reply t
 a turn ends at ``turnComplete``; every time is the frame's recorded monotonic time. The metrics
 then come from `TurnRecord.finish` exactly as live. The recorder stamps a frame in the transport
 (just before the SDK sends it, just after the SDK received it) and the session stamps it around
-the SDK call, so the timing columns of a rescored turn match the live run's within
-`TIMING_TOLERANCE_MS` (measured: under 1 ms). The exception is the first server message a
-process parses: the SDK's first parse (pydantic's first validation) delays the session's own
-stamp by 40-60 ms (measured), so the first turn of a process is within `FIRST_TURN_TOLERANCE_MS`;
-the trace's stamp, taken before that parse, is the nearer one to the wire. Everything else (audio,
-transcripts, usage, scores) is identical.
+the SDK call (its parse in between), so the timing columns of a rescored turn match the live
+run's within `TIMING_TOLERANCE_MS`: measured under 1 ms typically, up to 28 ms when an emulator in
+the same process held the interpreter lock between the two stamps (6 turns, 2-core machine). The
+trace's stamp is the nearer one to the wire. Everything else (audio, transcripts, usage, scores)
+is identical.
 
 `rows` turns them into log rows with the current scorers, in the schema a sweep writes
 (``docs/schema.md``); ``extra`` carries the provenance: ``trace`` (the folder) and ``trace_turn``.
@@ -28,8 +27,7 @@ from . import audio
 from . import trace as trace_mod
 from .turns import Event, TurnRecord, capture_time_ns, first_voiced_sample
 
-TIMING_TOLERANCE_MS = 10.0  # rescored ttfa/ttfb/turn_ms vs the live session's (measured: < 1 ms)
-FIRST_TURN_TOLERANCE_MS = 100.0  # the process's first turn: the SDK's first parse delays the session's stamp
+TIMING_TOLERANCE_MS = 50.0  # rescored ttfa/ttfb/turn_ms vs the live session's (measured: < 1 ms, max 28 ms)
 CASE_FILE = "case.json"  # written beside a sweep case's trace: the case that was measured
 
 
