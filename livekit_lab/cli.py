@@ -6,6 +6,7 @@
                    [--affective] [--proactive] [--modality AUDIO|TEXT] [--json]
   livekit-lab record --input A.wav [--input B.wav ...] --out-dir TRACE_DIR [talk's backend options]
   livekit-lab rescore TRACE_DIR [TRACE_DIR ...] --log PATH [--sweep NAME] [--no-dnsmos]
+  livekit-lab conformance [TRACE_DIR ...] [--pace P] [--latency SPEC] [--fault SPEC] [--json]
   livekit-lab demo [--backend emulator] [--out-dir runs/demo] [--out REPORT.html] [--log PATH]
   livekit-lab sweep CONFIG --log PATH [--backend emulator|gemini|vertex] [--concurrency N] [--rate R] [--no-progress]
   livekit-lab report --log PATH --out report.html [--sweep NAME]
@@ -145,6 +146,33 @@ def _rescore(a) -> int:
         added, kept = to_log(a.trace_dir, log, sweep=a.sweep, dnsmos=not a.no_dnsmos)
     print(f"{added} rows added to {a.log}" + (f" ({kept} already there)" if kept else ""))
     return 0
+
+
+def _conformance(a) -> int:
+    """Replay each trace's client side against the emulator; print the differences; 0 when none."""
+    from . import conformance
+    from .errors import LiveLabError
+    from .trace import load
+
+    ok, _ = _latency_option("conformance", a)
+    if not ok:
+        return 2
+    traces = a.trace_dir or [str(conformance.EXAMPLE)]
+    try:
+        for f in traces:
+            load(f)
+        from .emulator.faults import parse as parse_faults
+
+        parse_faults(a.fault)
+    except (LiveLabError, ValueError) as e:
+        print(f"livekit-lab conformance: {e}", file=sys.stderr)
+        return 2
+    results = [conformance.check(f, pace=a.pace, latency=a.latency, faults=a.fault) for f in traces]
+    if a.json:
+        print(json.dumps([r.to_dict() for r in results], default=str))
+    else:
+        print(conformance.table(results))
+    return 0 if all(r.ok for r in results) else 1
 
 
 def _plain(row: dict) -> str:
@@ -431,6 +459,15 @@ def build_parser() -> argparse.ArgumentParser:
     rs.add_argument("--sweep", default="rescore", help="sweep name of the rows (default: rescore)")
     rs.add_argument("--no-dnsmos", action="store_true", help="skip DNSMOS (the slowest scorer)")
     rs.set_defaults(fn=_rescore)
+
+    cf = sub.add_parser("conformance", help="replay traces' client side against the emulator and print the differences")
+    cf.add_argument("trace_dir", nargs="*", help="trace folders (default: the bundled hand-built example)")
+    cf.add_argument("--pace", choices=["realistic", "realtime", "fast"], default=None,
+                    help="the emulator's pace (default: the trace's, if recorded on the emulator; else realistic)")
+    cf.add_argument("--latency", default=None, help="the emulator's latency model (as for `emulator`)")
+    cf.add_argument("--fault", default=None, help="fault SPEC for the emulator (as for `emulator`)")
+    cf.add_argument("--json", action="store_true", help="the comparisons as JSON")
+    cf.set_defaults(fn=_conformance)
 
     d = sub.add_parser("demo", help="the main job: the designed sweep sweeps/demo.toml on the emulator (resumable)")
     d.add_argument("--backend", default="emulator", choices=["emulator", "gemini", "vertex"])

@@ -241,3 +241,55 @@ def test_recorded_sweep_rescores_to_its_own_rows(tmp_path):
         else:
             assert (again[k] == v) or (v != v and again[k] != again[k]) or (v is None and again[k] is None), (k, again[k], v)
     assert again["case_id"] == live["case_id"] and again["sweep"] == "rec" and again["stimulus_id"] == live["stimulus_id"]
+
+
+def _bad(result) -> set[str]:
+    return {d.aspect for d in result.differences if not d.ok}
+
+
+def test_conformance_against_its_own_trace_and_a_fault(recorded):
+    """The emulator replaying a trace it recorded (same settings) differs in nothing; with a fault
+    closing the first connection after its turn, the close codes differ and the second turn starts
+    with the new connection's setupComplete (the session resumed)."""
+    from livekit_lab import conformance
+
+    folder, recs = recorded
+    same = conformance.check(folder)
+    assert same.ok, conformance.table([same])
+    aspects = [(d.aspect, d.turn) for d in same.differences]
+    assert aspects == [("kinds", 0), ("usage", 0), ("kinds", 1), ("usage", 1), ("fields", None), ("close", None)]
+    faulty = conformance.check(folder, faults="close=1011@turn-end")
+    assert _bad(faulty) == {"close", "kinds"}, conformance.table([faulty])
+    close = next(d for d in faulty.differences if d.aspect == "close")
+    assert (close.recorded, close.emulator) == ([(1000, "client")], [(1011, "server"), (1000, "client")])
+    kinds = next(d for d in faulty.differences if d.aspect == "kinds" and not d.ok)
+    assert kinds.turn == 1 and [k for k in kinds.emulator if k != "setupComplete"] == kinds.recorded
+
+
+def test_conformance_timing_mode(emu, tmp_path):
+    """A trace recorded at the realistic pace: the same pace gives no difference, timing included;
+    the fast pace gives the timing differences (audio pace, generationComplete -> turnComplete)."""
+    from livekit_lab import conformance
+
+    folder = tmp_path / "real"
+    with emulator.run(pace="realistic", latency=300) as e:
+        asyncio.run(_talk(e, folder, [speech("Hello, can you hear me?")]))
+    same = conformance.check(folder)
+    assert same.ok, conformance.table([same])
+    assert {"ttfa_ms", "gap_ms", "lead_ms", "reply_rtf"} <= {d.aspect for d in same.differences}
+    fast = conformance.check(folder, pace="fast")
+    assert {"gap_ms", "reply_rtf"} <= _bad(fast) and not {"usage", "fields", "close"} & _bad(fast), conformance.table([fast])
+
+
+def test_conformance_cli_on_the_bundled_example(capsys):
+    from livekit_lab import conformance
+
+    tr = trace.load(conformance.EXAMPLE)
+    assert tr.header["hand_built"] is True and "documented" in tr.header["note"].lower()
+    rc = cli(["conformance", "--pace", "fast", "--json"])
+    out = json.loads(capsys.readouterr().out)
+    assert rc == (0 if out[0]["ok"] else 1) and out[0]["trace"] == str(conformance.EXAMPLE)
+    assert [d["aspect"] for d in out[0]["differences"]] == ["kinds", "usage", "ttfa_ms", "gap_ms", "lead_ms",
+                                                           "reply_rtf", "fields", "close"]
+    assert cli(["conformance", "/nonexistent/trace"]) == 2
+    assert cli(["conformance", "--fault", "close=99999@nowhere"]) == 2
