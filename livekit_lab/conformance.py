@@ -204,13 +204,19 @@ async def drive(tr: trace_mod.Trace, backend: Any, folder: str | Path) -> None:
                 await s.turn(audio.pcm16_to_float(rec.user_pcm), sr=audio.INPUT_RATE, realtime=realtime)
 
 
-def check(folder: str | Path, *, pace: str | None = None, latency: Any = None, faults: str | None = None,
-          out_dir: str | Path | None = None) -> Result:
+def check(folder: str | Path, **kw: Any) -> Result:
     """Replay one trace's client side against a new emulator and compare (see the module docstring).
 
-    ``pace``, ``latency``: the emulator's (default: the trace header's emulator settings, else the
-    emulator's defaults); ``faults``: a fault SPEC; ``out_dir``: keep the emulator's trace there.
+    Keywords: ``pace``, ``latency`` (the emulator's; default: the trace header's emulator settings,
+    else the emulator's defaults), ``faults`` (a fault SPEC), ``out_dir`` (keep the emulator's trace
+    there). Runs its own event loop; in a notebook or coroutine ``await check_async(...)``.
     """
+    return asyncio.run(check_async(folder, **kw))
+
+
+async def check_async(folder: str | Path, *, pace: str | None = None, latency: Any = None,
+                      faults: str | None = None, out_dir: str | Path | None = None) -> Result:
+    """`check` on a running event loop."""
     from . import emulator
 
     tr = trace_mod.load(folder)
@@ -228,7 +234,7 @@ def check(folder: str | Path, *, pace: str | None = None, latency: Any = None, f
         out_dir = tmp.name
     try:
         with emulator.run(faults=faults, **kw) as emu:
-            asyncio.run(drive(tr, emu, out_dir))
+            await drive(tr, emu, out_dir)
         diffs = compare(profile(tr), profile(out_dir), timing=emu_h.get("pace") != "fast")
         return Result(str(folder), diffs, None if tmp is not None else str(out_dir))
     finally:
