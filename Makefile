@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 BACKEND ?= emulator
 
-.PHONY: demo test bench lab docs setup system venv thirdparty clean
+.PHONY: demo test bench lab docs lint setup system venv thirdparty clean
 
 setup: system venv thirdparty
 
@@ -47,6 +47,11 @@ bench: setup
 # the documentation site into site/ (tests/test_docs.py builds it --strict in make test)
 docs: venv
 	NO_MKDOCS_2_WARNING=1 $(BIN)/python -m mkdocs build --strict
+
+# ruff and mypy with the settings in pyproject.toml (tests/test_lint.py runs both in make test)
+lint: venv
+	$(BIN)/python -m ruff check livekit_lab tests scripts benchmarks
+	$(BIN)/python -m mypy
 
 # mutation testing of turns, cost, scores, log and the emulator's detector -> benchmarks/mutation.json
 mutation: setup

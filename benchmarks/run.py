@@ -1078,7 +1078,6 @@ def markdown(R: dict) -> str:
             v["p95_ratio"] <= 1.5 if v["p95_ratio"] is not None else None)
     c = R.get("concurrency", {})
     if "sustained_sessions" in c:
-        last = list(c["steps"].values())[-1] if c["steps"] else {}
         row("Real-time sessions sustained (client + emulator, drift ≤ 20 ms p95)",
             f"**{c['sustained_sessions']}** (steps: " + "; ".join(
                 f"{k}: send p95 {_f(v.get('send_lateness_p95_ms'))} / reply drift p95 {_f(v.get('reply_drift_p95_ms'))} ms"

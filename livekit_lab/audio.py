@@ -15,6 +15,11 @@ import numpy as np
 
 from .errors import InvalidMediaError, InvalidValueError
 
+__all__ = ["load", "prepare_input", "resample", "pcm16_to_float", "float_to_pcm16", "float_to_int16", "chunks",
+           "chunk_samples", "pad_silence", "check_pcm16_chunk", "check_frame", "dbfs", "frame_dbfs",
+           "active_level_dbfs", "write_wav", "wav_bytes", "INPUT_RATE", "OUTPUT_RATE", "MAX_INPUT_SECONDS",
+           "ACCEPTED_FORMATS"]
+
 INPUT_RATE = 16_000  # what the Live API takes natively
 OUTPUT_RATE = 24_000  # what it always sends back
 MAX_INPUT_SECONDS = 3_600.0  # one hour: longer input is almost surely a mistake

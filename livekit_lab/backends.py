@@ -15,6 +15,9 @@ from typing import Any
 from . import catalog
 from .errors import BackendError
 
+__all__ = ["Backend", "resolve", "redact", "remember_secret", "emulator_client", "running_emulator",
+           "BACKENDS"]
+
 BACKENDS = ("emulator", "gemini", "vertex")
 _KEY_ENV = ("GEMINI_API_KEY", "GOOGLE_API_KEY")
 _SECRETS: set[str] = set()
@@ -30,6 +33,7 @@ def redact(text: str) -> str:
 
 
 def remember_secret(value: str | None) -> None:
+    """Remember a key or token (8 characters or more) so `redact` replaces it with ``***``."""
     if value and len(value) >= 8:
         _SECRETS.add(value)
 
@@ -58,9 +62,11 @@ class Backend:
 
     @property
     def catalog_backend(self) -> str:
+        """The catalog's backend name for this client: "vertex" or "gemini" (the emulator serves the Gemini API)."""
         return "vertex" if self.vertex else "gemini"
 
     def close(self) -> None:
+        """Stop the embedded emulator this backend started, if any (a passed-in emulator is left running)."""
         if self.owns_emulator and self.emulator is not None:
             self.emulator.stop()
             self.emulator = None

@@ -10,6 +10,7 @@ import functools
 import tomllib
 from dataclasses import dataclass, field
 from importlib import resources
+from typing import Any
 
 from .errors import ConfigError
 
@@ -22,6 +23,9 @@ __all__ = [
 
 @dataclass(frozen=True)
 class Voice:
+    """A prebuilt Live voice: its name, Google's style word and gender, and how the emulator renders it
+    with espeak-ng (variant, pitch 0-99, rate in words per minute)."""
+
     name: str
     style: str
     gender: str
@@ -32,6 +36,9 @@ class Voice:
 
 @dataclass(frozen=True)
 class Language:
+    """A language the Live models speak: BCP-47 code, English name, writing system, Vertex AI locale
+    and espeak-ng voice."""
+
     code: str
     name: str
     script: str
@@ -165,13 +172,14 @@ def models(as_of: str | None = None) -> tuple[Model, ...]:
             raise ConfigError(f"no catalog rule for {d['name']} ({d['backend']}) as of {as_of}: {', '.join(missing)}")
         d["api_versions"] = tuple(d["api_versions"])
         d["modalities"] = tuple(d["modalities"])
-        feats = {f: chosen[f].value for f in FEATURES}
+        feats: dict[str, Any] = {f: chosen[f].value for f in FEATURES}
         feats["language_rule"] = feats.pop("language_code")
         out.append(Model(**d, **feats, rules=tuple(chosen[f] for f in FEATURES)))
     return tuple(out)
 
 
 def model_names(backend: str = "gemini") -> list[str]:
+    """Names of the catalog's Live models for ``backend`` ("gemini" or "vertex"), in catalog order."""
     return [m.name for m in models() if m.backend == backend]
 
 
@@ -188,14 +196,17 @@ def model(name: str, *, backend: str = "gemini", as_of: str | None = None) -> Mo
 
 
 def tokens() -> dict:
+    """The catalog's token accounting constants (audio tokens per second, tokens per video frame, text characters per token)."""
     return dict(_data()["tokens"])
 
 
 def prices() -> dict:
+    """The catalog's per-token price entries by model, each with its source and certainty."""
     return _data()["prices"]
 
 
 def limits() -> dict:
+    """The catalog's session and connection limits (connection seconds, GoAway lead, session seconds, ...)."""
     return dict(_data()["limits"])
 
 

@@ -22,6 +22,7 @@ import argparse
 import asyncio
 import json
 import sys
+from typing import Any
 
 
 def _emulator(a) -> int:
@@ -188,7 +189,7 @@ AUDIO_TOKENS_PER_S = 32
 LONG_INPUT_S = 60.0
 
 
-def _check_inputs(paths: list[str]) -> list[tuple[str, object]]:
+def _check_inputs(paths: list[str]) -> list[tuple[str, Any]]:
     """Decode and validate every input before the first turn; warn about long ones on stderr."""
     from . import audio
     from .errors import InvalidMediaError
@@ -226,7 +227,7 @@ def _precheck_backend(cmd: str, name: str) -> int:
     return 0
 
 
-def _latency_option(cmd: str, a) -> tuple[bool, object]:
+def _latency_option(cmd: str, a) -> tuple[bool, Any]:
     """``--latency`` parsed: (True, spec or None), or (False, None) after one line on stderr."""
     from .emulator.latency import LatencySpecError, parse
 

@@ -11,6 +11,8 @@ from typing import Any, TypedDict
 from . import catalog
 from .errors import ConfigError
 
+__all__ = ["LiveOptions", "OptionFields", "option_names", "check_keywords", "build", "SENSITIVITY"]
+
 SENSITIVITY = {"high": "HIGH", "low": "LOW"}
 
 
@@ -135,7 +137,7 @@ def build(opts: LiveOptions, *, backend: str = "gemini", api_version: str | None
         else:
             ask = f"Respond in {lang.name}."
             instruction = f"{instruction}\n{ask}" if instruction else ask
-    cfg = types.LiveConnectConfig(response_modalities=[modality], speech_config=speech if modality == "AUDIO" else None)
+    cfg = types.LiveConnectConfig(response_modalities=[types.Modality(modality)], speech_config=speech if modality == "AUDIO" else None)
     if instruction:
         cfg.system_instruction = instruction
     if opts.affective and not m.always_on("affective"):
@@ -166,7 +168,8 @@ def build(opts: LiveOptions, *, backend: str = "gemini", api_version: str | None
         raise ConfigError("activity_handling must be 'interrupt' or 'none'")
     cfg.realtime_input_config = types.RealtimeInputConfig(
         automatic_activity_detection=aad,
-        activity_handling="START_OF_ACTIVITY_INTERRUPTS" if opts.activity_handling == "interrupt" else "NO_INTERRUPTION")
+        activity_handling=types.ActivityHandling("START_OF_ACTIVITY_INTERRUPTS" if opts.activity_handling == "interrupt"
+                                                 else "NO_INTERRUPTION"))
     if opts.resumption or resume_handle:
         cfg.session_resumption = types.SessionResumptionConfig(handle=resume_handle)
     if opts.compression_tokens:
@@ -176,7 +179,7 @@ def build(opts: LiveOptions, *, backend: str = "gemini", api_version: str | None
         res = {"low": "MEDIA_RESOLUTION_LOW", "medium": "MEDIA_RESOLUTION_MEDIUM", "high": "MEDIA_RESOLUTION_HIGH"}
         if str(opts.media_resolution).lower() not in res:
             raise ConfigError("media_resolution must be low, medium or high")
-        cfg.media_resolution = res[str(opts.media_resolution).lower()]
+        cfg.media_resolution = types.MediaResolution(res[str(opts.media_resolution).lower()])
     if opts.tools:
         cfg.tools = opts.tools
     if opts.temperature is not None:

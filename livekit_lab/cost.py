@@ -84,11 +84,13 @@ class TokenPrice:
     extra_source: str | None = None
 
     def per_million(self, key: str) -> float | None:
+        """The price in USD per million tokens of one field (e.g. ``"input_audio"``), or None if not published."""
         v = getattr(self, key)
         return None if v is None else float(v)
 
     @property
     def label(self) -> str:
+        """One line naming the model, the price's source and its certainty (for reports)."""
         return f"{self.model} (catalog per-token price; {self.source}; certainty {self.certainty})"
 
 
@@ -255,7 +257,7 @@ def costs(df: pd.DataFrame, *, model: str | None = None) -> pd.DataFrame:
     records = []
     for _, r in df.iterrows():
         c = row_cost(r, model=model)
-        rec = {"cost_usd": c.cost_usd, "cost_usd_max": c.cost_usd_max}
+        rec: dict[str, Any] = {"cost_usd": c.cost_usd, "cost_usd_max": c.cost_usd_max}
         rec.update({f"usd_{k}": (c.by_modality.get(k, 0.0) if c.cost_usd is not None else None) for k in keys})
         rec.update(unattributed_prompt_tokens=c.unattributed_prompt_tokens,
                    unattributed_response_tokens=c.unattributed_response_tokens,
@@ -264,12 +266,12 @@ def costs(df: pd.DataFrame, *, model: str | None = None) -> pd.DataFrame:
     cols = ["cost_usd", "cost_usd_max", *[f"usd_{k}" for k in keys], "unattributed_prompt_tokens",
             "unattributed_response_tokens", "price_entry", "cost_reason"]
     out = pd.DataFrame.from_records(records, index=df.index, columns=cols)
-    for c in cols[:2 + len(keys)]:
-        out[c] = out[c].astype("Float64")
-    for c in cols[2 + len(keys):4 + len(keys)]:
-        out[c] = out[c].astype("Int64")
-    for c in ("price_entry", "cost_reason"):
-        out[c] = out[c].astype("str")
+    for col in cols[:2 + len(keys)]:
+        out[col] = out[col].astype("Float64")
+    for col in cols[2 + len(keys):4 + len(keys)]:
+        out[col] = out[col].astype("Int64")
+    for col in ("price_entry", "cost_reason"):
+        out[col] = out[col].astype("str")
     return out
 
 

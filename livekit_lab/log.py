@@ -77,6 +77,7 @@ class Column:
 
     @property
     def sql_type(self) -> str:
+        """The column's DuckDB type (VARCHAR, BOOLEAN, BIGINT, DOUBLE, TIMESTAMPTZ)."""
         return {"str": "VARCHAR", "bool": "BOOLEAN", "int": "BIGINT", "float": "DOUBLE",
                 "ts": "TIMESTAMPTZ", "json": "JSON"}[self.kind]
 
@@ -434,8 +435,8 @@ class EvalLog:
             self._con.execute("CREATE TABLE meta (key VARCHAR PRIMARY KEY, value VARCHAR)")
             self._con.execute("INSERT INTO meta VALUES ('schema_version', ?), ('created_by', ?)",
                               [str(SCHEMA_VERSION), f"livekit_lab {_version('livekit_lab')}"])
-            for table, cols in (("cases", CASE_COLUMNS), ("runs", RUN_COLUMNS)):
-                for c in cols:
+            for table, columns in (("cases", CASE_COLUMNS), ("runs", RUN_COLUMNS)):
+                for c in columns:
                     self._con.execute(f"COMMENT ON COLUMN {table}.{c.name} IS "
                                       + "'" + c.doc.replace("'", "''") + "'")
             self._con.execute("COMMIT")
@@ -738,6 +739,7 @@ class EvalLog:
 
     @property
     def closed(self) -> bool:
+        """Whether `close` has been called."""
         return self._con is None
 
     def __enter__(self) -> EvalLog:

@@ -59,6 +59,7 @@ class Recording:
     meta: dict
 
     def turn_audio(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        """The user audio sent and the reply audio received in turn ``i`` (16 kHz and 24 kHz samples)."""
         t = self.turns[i]
         return (self.user_audio[t["user_offset"]:t["user_offset"] + t["user_samples"]],
                 self.reply_audio[t["reply_offset"]:t["reply_offset"] + t["reply_samples"]])

@@ -66,7 +66,8 @@ def ttfa_notes(df: pd.DataFrame) -> list[str]:
     """Plain-text notes on the TTFA statistics: turns without a ttfa by reason, and turns whose
     ttfa exceeds turn_ms (explained: playback clock against arrival clock)."""
     notes = []
-    flagged = df.loc[ttfa_flagged(df), "ttfa_status"].astype(str).value_counts() if "ttfa_status" in df else ()
+    flagged = (df.loc[ttfa_flagged(df), "ttfa_status"].astype(str).value_counts() if "ttfa_status" in df
+               else pd.Series(dtype="int64"))
     if len(flagged):
         notes.append(f"{int(flagged.sum())} replies have no TTFA and are not in its p50/p95 ("
                      + ", ".join(f"{n} {k}" for k, n in flagged.items()) + ").")
@@ -212,7 +213,7 @@ def voice_ranking(df: pd.DataFrame, *, n_boot: int = 1000, seed: int = 0) -> Fig
              ("language_ok", _mean, "in requested language (higher is better)")]
     rng = np.random.default_rng(seed)
     voices = sorted(data["voice"].astype(str).unique())
-    stats = {m: {} for m, _, _ in specs}
+    stats: dict[str, dict] = {m: {} for m, _, _ in specs}
     counts = data["voice"].astype(str).value_counts()
     for m, fn, _ in specs:
         col = _col(data, m)
@@ -344,7 +345,7 @@ def heatmap(df: pd.DataFrame, *, metric: str = "dnsmos_ovrl", rows: str = "voice
     ax.set_xlabel(cols)
     ax.set_ylabel(rows)
     cb = fig.colorbar(im, ax=ax, shrink=0.8, label=metric)
-    cb.formatter.set_useOffset(False)
+    cb.formatter.set_useOffset(False)  # type: ignore[attr-defined]  # a ScalarFormatter
     total = int(np.nansum(n.to_numpy(dtype="float64")))
     unsure = int(language_undecided(data).sum()) if metric == "language_ok" else 0
     note = f" · {unsure} undecided (not in the share)" if unsure else ""
@@ -487,20 +488,21 @@ def cost_per_1000_turns(df: pd.DataFrame, *, by: str = "model") -> Figure:
             left += np.nan_to_num(v)
     labels = []
     for i, g in enumerate(per.index):
-        k, n = int(n_priced.get(g, 0)), int(n_all.get(g, 0))
-        if k == 0:
+        n_ok, n = int(n_priced.get(g, 0)), int(n_all.get(g, 0))
+        if n_ok == 0:
             labels.append(f"not priced: no catalog price ({n} turns)")
             continue
         per_min = eff["usd_per_conversation_min"].get(g, np.nan)
         extra = f" · \\${per_min:.4f}/conversation min" if pd.notna(per_min) else ""
-        labels.append(f"\\${left[i]:.2f}{extra}  ({k}/{n} turns priced)")
+        labels.append(f"\\${left[i]:.2f}{extra}  ({n_ok}/{n} turns priced)")
     ax.set_yticks(y, per.index, fontsize=8)
     ax.set_ylim(-0.7, len(per) - 0.3)
     right = ax.twinx()
     right.set_ylim(ax.get_ylim())
     right.set_yticks(y, labels, fontsize=8)
     right.tick_params(axis="y", length=0)
-    ax.set_xlim(0, left.max() * 1.05 if left.max() > 0 else 1)
+    most = float(np.max(left))
+    ax.set_xlim(0, most * 1.05 if most > 0 else 1)
     ax.set_xlabel("USD per 1,000 turns (catalog per-token prices × measured usage)", fontsize=9)
     ax.legend(fontsize=8, frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=5)
     ax.grid(axis="x", alpha=0.3)
@@ -584,7 +586,8 @@ def _table_html(df: pd.DataFrame, *, formats: Mapping[str, Callable[[Any], str]]
 
 def _auto(v: Any) -> str:
     if isinstance(v, (float, np.floating)):
-        return f"{v:,.4g}" if abs(v) < 1000 else f"{v:,.0f}"
+        x = float(v)
+        return f"{x:,.4g}" if abs(x) < 1000 else f"{x:,.0f}"
     if isinstance(v, pd.Timestamp):
         return v.strftime("%Y-%m-%d %H:%M:%S UTC")
     return str(v)

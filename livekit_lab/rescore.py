@@ -157,7 +157,7 @@ def rows(folder: str | Path, *, dnsmos: bool = True, prosody: bool = True) -> li
     h = tr.header
     o = h.get("options") or {}
     base = _base(tr)
-    out = []
+    out: list[Any] = []
     for rec in turns(tr):
         row = dict(base)
         one = (tr.folder / CASE_FILE).is_file() and rec.index == 0  # a sweep case is one turn: its own id

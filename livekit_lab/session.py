@@ -34,8 +34,8 @@ from .transport import FATAL_CODES, Incoming, Transport
 from .turnbook import TurnBook
 from .turns import Event, TurnRecord, last_voiced_sample, unvoiced_reason
 
-__all__ = ["LiveSession", "connect", "Recording", "load_recording", "FATAL_CODES", "MAX_CHUNK_BYTES",
-           "MAX_FRAME_BYTES", "LIMIT_WARNING_S"]
+__all__ = ["LiveSession", "connect", "ConnectKeywords", "SessionSettings", "Recording", "load_recording", "FATAL_CODES",
+           "MAX_CHUNK_BYTES", "MAX_FRAME_BYTES", "LIMIT_WARNING_S"]
 
 log = logging.getLogger("livekit_lab.session")
 
@@ -91,10 +91,12 @@ class LiveSession:
 
     @property
     def retries(self) -> int:
+        """How many times a turn cut by a fault is sent again (the resume policy's setting)."""
         return self.policy.retries
 
     @property
     def max_reconnects(self) -> int:
+        """How many reconnects in a row, without a completed turn between them, are tried before failing."""
         return self.policy.max_reconnects
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -106,6 +108,7 @@ class LiveSession:
         await self.close()
 
     async def open(self) -> None:
+        """Connect (starting the trace recorder if ``record`` was given) and watch the session limits."""
         self._t_open = time.monotonic()
         if self.record is not None:
             self.recorder = self.transport.recorder = trace.Recorder(
@@ -114,6 +117,7 @@ class LiveSession:
         self._limit_task = asyncio.create_task(self._watch_limits())
 
     async def close(self) -> None:
+        """Stop resuming and watching, disconnect, and close the trace recorder; safe to call twice."""
         self._closing = self.transport.closing = True
         for task in (self._resuming, self._limit_task):
             if task is not None:

@@ -48,13 +48,16 @@ import subprocess
 import sys
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Iterable, Mapping, Sequence
 from xml.sax.saxutils import escape
 
 import numpy as np
 
 from . import audio, catalog
 from .errors import ConfigError, StimulusError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = [
     "TonePreset", "TONES", "ADDRESSES", "LANGUAGES", "TEXTS", "BACKGROUND_TEXTS", "Stimulus",

@@ -186,6 +186,7 @@ class Sweep:
     # -- construction --------------------------------------------------------------------------
     @classmethod
     def from_dict(cls, d: Mapping[str, Any], *, source: str | None = None) -> "Sweep":
+        """Build a sweep from a mapping with the keys of a sweep file; `SweepError` names a bad key."""
         where = source or "sweep"
         if not isinstance(d, Mapping):
             raise SweepError(f"{where}: a sweep is a table/mapping, got {type(d).__name__}")
@@ -443,11 +444,13 @@ class Case:
     set_name: str = "default"
 
     def for_backend(self, backend: str) -> str:
+        """The case id on ``backend``: the id itself on the emulator, else a hash of it and the backend (one row per backend)."""
         if backend == "emulator":
             return self.case_id
         return case_id("", {"id": self.case_id}, {}, 0, backend=backend)
 
     def options(self) -> LiveOptions:
+        """The `LiveOptions` this case's configuration asks for."""
         c = self.config
         return LiveOptions(model=c["model"], voice=c["voice"], language=c["language"], affective=c["affective"],
                            proactive=c["proactive"], modality=c["modality"], vad=dict(c["vad"]), **dict(c["options"]))
@@ -580,6 +583,7 @@ class SweepResult:
 
     @property
     def cases_per_s(self) -> float:
+        """Cases added per wall-clock second of this run (NaN for a zero-length run)."""
         return self.added / self.wall_s if self.wall_s > 0 else float("nan")
 
 

@@ -220,12 +220,12 @@ class TracedConnection(ClientConnection):
         if self._rec is not None:
             self._conn, self._t0 = self._rec.open_connection()
 
-    async def send(self, message, **kw):  # type: ignore[override]
+    async def send(self, message, **kw):
         if self._rec is not None:
             self._rec.message(self._conn, self._t0, "client", message)
         return await super().send(message, **kw)
 
-    async def recv(self, decode=None):  # type: ignore[override]
+    async def recv(self, decode=None):
         try:
             frame = await super().recv(decode)
         except ConnectionClosed as e:

@@ -33,8 +33,12 @@ from typing import Any
 
 import numpy as np
 
-from .errors import InvalidValueError
 from . import audio
+from .errors import InvalidValueError
+
+__all__ = ["TurnRecord", "Event", "turn_usage", "last_voiced_sample", "first_voiced_sample", "unvoiced_reason",
+           "capture_time_ns", "barge_in_time_ns", "first_audible_sample", "playback_time_ns", "VOICED_DBFS",
+           "AUDIBLE_DBFS", "LEAD_DB", "TTFA_STATUSES"]
 
 VOICED_DBFS = -55.0  # a sample at or above this level counts as voiced (the emulator's start level)
 AUDIBLE_DBFS = -50.0  # a reply sample at or above this level is audible
@@ -55,6 +59,7 @@ class Event:
     data: Any = None
 
     def summary(self) -> dict:
+        """A JSON-able dict of the event (``bytes`` data as its length)."""
         d = self.data
         if isinstance(d, (bytes, bytearray)):
             d = {"bytes": len(d)}
@@ -348,9 +353,11 @@ class TurnRecord:
 
     @property
     def responded(self) -> bool:
+        """Whether the model replied at all (audio or text)."""
         return self.reply_bytes > 0 or bool(self.text)
 
     def first(self, kind: str, *, after: int | None = None) -> Event | None:
+        """The first event of ``kind`` (at or after ``after`` ns, if given), or None."""
         for e in self.events:
             if e.kind == kind and (after is None or e.t_ns >= after):
                 return e

@@ -42,7 +42,7 @@ def test_arousal_orders_the_tones_in_every_language(directed):
 
 
 def test_features_are_sane(directed):
-    for lang, tone, a in directed:
+    for _lang, _tone, a in directed:
         assert 60 < a.f0_median_hz < 200 and 0.1 < a.f0_spread_st < 6
         assert -27.5 < a.level_dbfs < -18.5 and 1.5 < a.rate_hz < 10
         assert set(a.cues) == {"pitch", "spread", "level", "rate"}

@@ -218,7 +218,7 @@ def test_html_report_renders_in_headless_chromium(logged, tmp_path):
     Fails (does not skip) when Chromium or Playwright is missing.
     """
     assert Path(CHROMIUM).exists(), f"Chromium is required at {CHROMIUM} (apt-get install chromium)"
-    from playwright.sync_api import sync_playwright  # an ImportError fails the test too
+    from playwright.sync_api import sync_playwright  # noqa: F401  (an ImportError fails the test too)
     from PIL import Image
 
     _, df, runs = logged

@@ -2,7 +2,6 @@
 validation, resumption through faults with nothing lost, recording, secrets."""
 
 import asyncio
-import json
 import os
 import re
 

@@ -130,6 +130,7 @@ class SpeechActivity:
 
     @property
     def has_speech(self) -> bool:
+        """Whether any speech segment was found."""
         return bool(self.segments)
 
 

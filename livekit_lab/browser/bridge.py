@@ -26,10 +26,13 @@ import threading
 import time
 import uuid
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import anywidget
 import traitlets as t
+
+if TYPE_CHECKING:
+    from .link import Link
 
 _HERE = Path(__file__).parent
 CLAIM_STALE_S = 3.0  # a capture owner that sent nothing for this long may be replaced
@@ -196,7 +199,7 @@ class MediaBridge(anywidget.AnyWidget):
     def _reset_logs(self) -> None:
         with self._lock:
             self.chunks: collections.deque[Chunk] = collections.deque(maxlen=200_000)
-            self._audio = collections.deque(maxlen=max(1, int(self.keep_audio_s * 1000 / 20)))
+            self._audio: collections.deque = collections.deque(maxlen=max(1, int(self.keep_audio_s * 1000 / 20)))
             self.frames: collections.deque[Frame] = collections.deque(maxlen=32)
             self.frame_log: collections.deque[Frame] = collections.deque(maxlen=20_000)  # jpeg stripped
             self.stats: dict = {}

@@ -85,9 +85,9 @@ async def setup_message(client, model: str, config) -> dict:
     api = client._api_client
     cfg = await live._t_live_connect_config(api, config)
     name = t.t_model(api, model)
-    d = _live_converters._LiveConnectParameters_to_mldev(
+    params = _live_converters._LiveConnectParameters_to_mldev(
         api_client=api, from_object=types.LiveConnectParameters(model=name, config=cfg).model_dump(exclude_none=True))
-    d = _common.encode_unserializable_types(_common.convert_to_dict(d))
+    d: Any = _common.encode_unserializable_types(_common.convert_to_dict(params))
     setup = d["setup"]
     setup["model"] = name
     return json.loads(json.dumps(setup))  # plain JSON types (enums -> strings) for the page

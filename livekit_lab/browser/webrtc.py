@@ -72,7 +72,7 @@ def _jpeg(img, *, max_width: int, quality: int) -> bytes:
     if img.mode not in ("RGB", "L"):
         img = img.convert("RGB")
     if img.width > max_width:
-        img = img.resize((max_width, max(1, round(img.height * max_width / img.width))), Image.LANCZOS)
+        img = img.resize((max_width, max(1, round(img.height * max_width / img.width))), Image.Resampling.LANCZOS)
     buf = io.BytesIO()
     img.save(buf, format="JPEG", quality=quality)
     return buf.getvalue()

@@ -21,11 +21,12 @@ import sys
 import tempfile
 import threading
 from pathlib import Path
+from typing import Any
 
 from .. import catalog
 from ..errors import BackendError
 from . import tls
-from .latency import DEFAULT_SPEC as DEFAULT_LATENCY
+from .latency import DEFAULT_SPEC as DEFAULT_LATENCY, LatencyModel
 from .pacing import DEFAULT_PACE, DEFAULT_SPEEDUP
 from .server import Service
 from .trace import Trace, TurnTrace
@@ -63,7 +64,7 @@ class Emulator:
     def __init__(self, *, host: str = "127.0.0.1", port: int = 0, state_dir: str | os.PathLike | None = None,
                  pace: str = DEFAULT_PACE, time_scale: float = 1.0, faults: str | None = None,
                  connection_seconds: float | None = None, api_key: str | None = None,
-                 rules_as_of: str | None = None, latency: "str | float | None" = DEFAULT_LATENCY,
+                 rules_as_of: str | None = None, latency: "str | float | LatencyModel | None" = DEFAULT_LATENCY,
                  speedup: float = DEFAULT_SPEEDUP, replay: str | os.PathLike | None = None):
         self.host = host
         self._tmp = None
@@ -89,7 +90,7 @@ class Emulator:
         if replay is not None:  # serve a recorded trace instead (`livekit_lab.emulator.replay`)
             from .replay import Replay
 
-            self.service = Replay(replay, api_key=api_key, pace=pace)
+            self.service: Any = Replay(Path(replay), api_key=api_key, pace=pace)
         else:
             self.service = Service(api_key=api_key, pace=pace, time_scale=time_scale, state_dir=self.state_dir,
                                    faults=faults, connection_seconds=connection_seconds, cache=_SHARED_CACHE,
@@ -100,22 +101,24 @@ class Emulator:
         self.port: int | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
-        self._runner = None
+        self._runner: Any = None
         self._stopped = asyncio.Event
 
     # -- lifecycle ----------------------------------------------------------------------
     async def start_async(self) -> "Emulator":
+        """Start serving on the running event loop (inside async code); returns the emulator."""
         from aiohttp import web
 
         self._runner = web.AppRunner(self.service.app(), access_log=None, handle_signals=False, shutdown_timeout=1.0)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self._requested_port, ssl_context=self._ssl, reuse_address=True)
         await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
         warm_up()  # in the background: the first reply must not pay for imports and a cold espeak-ng
         return self
 
     async def stop_async(self) -> None:
+        """Close every open connection with 1001, stop serving and save the session store."""
         if self._runner is not None:
             for conn in list(self.service.open_connections):
                 await conn.close(1001, "")
@@ -150,6 +153,7 @@ class Emulator:
         return self
 
     def stop(self) -> None:
+        """Stop serving and remove the temporary state folder, if the emulator made one."""
         if self._loop is not None and self._thread is not None:
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(timeout=10)
@@ -167,11 +171,13 @@ class Emulator:
     # -- how clients reach it -------------------------------------------------------------
     @property
     def base_url(self) -> str:
+        """``https://host:port`` of the emulator (IPv6 hosts in brackets)."""
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"https://{host}:{self.port}"
 
     @property
     def env(self) -> dict[str, str]:
+        """Environment variables that point a plain ``genai.Client()`` at this emulator (base URL, key, CA file)."""
         return {"GOOGLE_GEMINI_BASE_URL": self.base_url, "GEMINI_API_KEY": self.api_key,
                 "GOOGLE_API_KEY": self.api_key, "SSL_CERT_FILE": self.ca_file}
 
@@ -194,11 +200,13 @@ class Emulator:
 
     @property
     def client(self):
+        """A `google.genai.Client` for this emulator, built once (`make_client`)."""
         if getattr(self, "_client", None) is None:
             self._client = self.make_client()
         return self._client
 
     def info(self) -> dict:
+        """What a client needs to reach the emulator (base URL, CA file, key, port, pace, ...) as a dict."""
         d = {"base_url": self.base_url, "ca_file": self.ca_file, "api_key": self.api_key,
              "host": self.host, "port": self.port, "state_dir": str(self.state_dir),
              "pace": self.service.pace, "speedup": self.service.speedup, "latency": self.service.latency.spec,
@@ -256,7 +264,7 @@ def run(**kwargs) -> Emulator:
 
 def serve(*, host: str = "127.0.0.1", port: int = 0, state_dir: str | None = None, pace: str = DEFAULT_PACE,
           time_scale: float = 1.0, faults: str | None = None, connection_seconds: float | None = None,
-          rules_as_of: str | None = None, latency: "str | float | None" = DEFAULT_LATENCY,
+          rules_as_of: str | None = None, latency: "str | float | LatencyModel | None" = DEFAULT_LATENCY,
           speedup: float = DEFAULT_SPEEDUP, replay: str | None = None) -> int:
     """Run in the foreground (the CLI): print one JSON line when ready, log to stderr, stop on
     SIGINT/SIGTERM and return 0."""
@@ -293,7 +301,7 @@ class ChildEmulator(Emulator):
     ``trace`` reads the child's ``trace.jsonl``.
     """
 
-    def __init__(self, *, pace: str = DEFAULT_PACE, latency: "str | float | None" = DEFAULT_LATENCY,
+    def __init__(self, *, pace: str = DEFAULT_PACE, latency: "str | float | LatencyModel | None" = DEFAULT_LATENCY,
                  speedup: float = DEFAULT_SPEEDUP, time_scale: float = 1.0, faults: str | None = None):
         self._tmp = tempfile.TemporaryDirectory(prefix="livekit-lab-emulator-")
         self.state_dir = Path(self._tmp.name)
@@ -301,12 +309,13 @@ class ChildEmulator(Emulator):
                       "--latency", getattr(latency, "spec", None) or str(latency if latency is not None else DEFAULT_LATENCY)]
         if faults:
             self._argv += ["--fault", faults]
-        self._proc = None
+        self._proc: Any = None
         self._thread = None
         self.host, self.port = "127.0.0.1", None
-        self.trace = _FileTrace(self.state_dir / "trace.jsonl")
+        self.trace: Any = _FileTrace(self.state_dir / "trace.jsonl")
 
     def start(self) -> "ChildEmulator":
+        """Start the child process and wait for its ready line; returns the emulator."""
         import subprocess
 
         def die_with_parent():  # Linux: the child gets SIGTERM when this process dies
@@ -329,6 +338,7 @@ class ChildEmulator(Emulator):
         return self
 
     def stop(self) -> None:
+        """Ask the child to end (SIGTERM; SIGKILL after 10 s) and wait for it."""
         if self._proc is not None and self._proc.poll() is None:
             self._proc.terminate()
             try:
@@ -342,6 +352,7 @@ class ChildEmulator(Emulator):
             self._tmp = None
 
     def info(self) -> dict:
+        """The child's ready line (base URL, CA file, key, port, ...) as a dict."""
         return dict(self._info)
 
     def __enter__(self) -> "ChildEmulator":

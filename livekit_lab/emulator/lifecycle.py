@@ -15,9 +15,10 @@ import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
-from ..errors import InvalidValueError
 from .. import catalog
+from ..errors import InvalidValueError
 
 MODALITIES = ("TEXT", "AUDIO", "IMAGE", "VIDEO")
 
@@ -222,7 +223,7 @@ class SessionStore:
             self._dirty = False
             self._last_save = time.monotonic()
             now = time.monotonic()
-            d = {"sessions": [], "handles": dict(self.handles)}
+            d: dict[str, Any] = {"sessions": [], "handles": dict(self.handles)}
             try:  # the event loop may be changing a session while this timer thread copies it
                 for s in list(self.sessions.values()):
                     x = asdict(s)

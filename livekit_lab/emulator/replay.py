@@ -171,7 +171,7 @@ class ReplayConnection:
             await asyncio.shield(self.ws.close(code=code, message=_truncate_reason(reason)))
 
     async def run(self) -> None:
-        key = Service._key_of(self, self.request)  # type: ignore[arg-type]  (reads the request only)
+        key = Service._key_of(self, self.request)  # type: ignore[arg-type]  # reads the request only
         if key != self.svc.api_key:
             await self.close(1008, P.KEY_NOT_VALID)
             return

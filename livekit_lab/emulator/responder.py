@@ -92,12 +92,12 @@ def describe_frame(data: bytes) -> FrameInfo:
 
     with Image.open(io.BytesIO(data)) as im:
         w, h = im.size
-        im = im.convert("RGB")
-        im.thumbnail((64, 64))
-        px = np.asarray(im, dtype=np.float32).reshape(-1, 3)
+        rgb = im.convert("RGB")
+        rgb.thumbnail((64, 64))
+        px = np.asarray(rgb, dtype=np.float32).reshape(-1, 3)
     pal = np.array(list(PALETTE.values()), dtype=np.float32)
     nearest = np.argmin(((px[:, None, :] - pal[None, :, :]) ** 2).sum(-1), axis=1)
-    color = list(PALETTE)[int(np.bincount(nearest, minlength=len(pal)).argmax())]
+    color = list(PALETTE)[int(np.argmax(np.bincount(nearest, minlength=len(pal))))]
     luma = float((px @ np.array([0.299, 0.587, 0.114], dtype=np.float32)).mean() / 255.0)
     brightness = "dark" if luma < 0.33 else "bright" if luma > 0.66 else "medium"
     return FrameInfo(color, brightness, luma, w, h)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import io
 import json
 import logging
 import math
@@ -13,6 +12,7 @@ import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from aiohttp import WSMsgType, web
@@ -253,7 +253,7 @@ class Connection:
         self.last_frame_audio = -1e9
         self.audio_seconds_in = 0.0
         self.manual_buf: list[np.ndarray] | None = None
-        self.resamplers: dict[int, object] = {}
+        self.resamplers: dict[int, Any] = {}
         self.closed = False
         self.reader_task: asyncio.Task | None = None
         self.close_req: tuple[int, str] | None = None  # a close asked for by another task (see close)
@@ -511,8 +511,9 @@ class Connection:
             session_left = max(0.0, limit - self.svc.sessions.elapsed(self.state))
             if session_left <= left:  # the session's duration ends: 1008 (reachy_mini#357)
                 left, code = session_left, 1008
-        if getattr(self, "lifetime", None) is not None:
-            self.lifetime.cancel()
+        old = getattr(self, "lifetime", None)
+        if old is not None:
+            old.cancel()
         self.lifetime = asyncio.create_task(self._lifetime(left, min(lead, left), code))
         self.tasks.append(self.lifetime)
 
@@ -853,7 +854,7 @@ class Connection:
     def _tool_calls(self, job: Job, n: int) -> list[dict]:
         """Documented rule: a declared function is called when its name occurs in the turn's text,
         or, for audio turns, when the system instruction says "always call NAME"."""
-        calls = []
+        calls: list[Any] = []
         for decl in self.cfg.tools:
             name = decl.get("name")
             if not isinstance(name, str):
@@ -875,7 +876,8 @@ class Connection:
         blocking = [self.pending_tools[c["id"]] for c in calls if c["_blocking"]]
         if blocking:
             barge = asyncio.create_task(self.barge.wait())
-            done, _ = await asyncio.wait([asyncio.gather(*blocking), barge], return_when=asyncio.FIRST_COMPLETED)
+            waiters: list[asyncio.Future] = [asyncio.gather(*blocking), barge]
+            done, _ = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
             barge.cancel()
             if self.barge.is_set():
                 await self.send_json({"toolCallCancellation": {"ids": [c["id"] for c in calls]}})
@@ -1086,7 +1088,7 @@ def _text_of(content) -> str | None:
 
 
 def _function_declarations(tools) -> list[dict]:
-    out = []
+    out: list[Any] = []
     if tools is None:
         return out
     if not isinstance(tools, list):

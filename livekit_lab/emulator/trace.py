@@ -15,6 +15,7 @@ from pathlib import Path
 
 @dataclass
 class TurnTrace:
+    """One turn as the emulator timed it (monotonic ns) and what it replied."""
     session: str  # the emulator's Live-session id (stable across resumptions)
     connection: int
     turn: int
@@ -52,18 +53,21 @@ class TurnTrace:
 
     @property
     def ttfa_ms(self) -> float | None:
+        """End of user speech -> first audible reply sample on the playback clock, ms (the truth for the client's ttfa_ms)."""
         if self.t_last_voiced_ns is None or self.t_first_audible_ns is None:
             return None
         return (self.t_first_audible_ns - self.t_last_voiced_ns) / 1e6
 
 
 class Trace:
+    """The emulator's `TurnTrace` records, in memory and (with ``path``) appended to a JSON Lines file."""
     def __init__(self, path: Path | None = None):
         self._lock = threading.Lock()
         self._items: list[TurnTrace] = []
         self._path = path
 
     def add(self, t: TurnTrace) -> None:
+        """Record one turn (and append it to the file, if any)."""
         with self._lock:
             self._items.append(t)
             if self._path is not None:
@@ -71,9 +75,11 @@ class Trace:
                     f.write(json.dumps(asdict(t) | {"delay_ms": t.delay_ms}, ensure_ascii=False) + "\n")
 
     def records(self, *, tag: str | None = None, session: str | None = None) -> list[TurnTrace]:
+        """The recorded turns, optionally only those with this client ``tag`` or emulator ``session`` id."""
         with self._lock:
             return [t for t in self._items if (tag is None or t.tag == tag) and (session is None or t.session == session)]
 
     def clear(self) -> None:
+        """Forget the turns recorded so far (the file is kept)."""
         with self._lock:
             self._items.clear()

@@ -219,7 +219,7 @@ def test_capture_and_local_playback(rig):
     assert chunks["gaps"] == 0 and chunks["late"] == 0, chunks
     # the bridge delivers every sample of the browser's own audio clock ...
     h = rig.kj("[[x['t'], x['capture']['current_time'], x['chunks']] for x in list(mb.stats_history)]")
-    (t0, a0, c0), (t1, a1, c1) = h[1], h[-1]
+    (_, a0, c0), (_, a1, c1) = h[1], h[-1]
     delivered = (c1 - c0) * 0.04 / (a1 - a0)  # audio seconds sent per AudioContext second
     assert abs(delivered - 1) < 0.005, delivered
     # ... and the kernel receives 32,000 B/s ± 1 % of wall time, from the sequence numbers'

@@ -10,7 +10,6 @@ time; the test needs 1.5x).
 
 from __future__ import annotations
 
-import asyncio
 import os
 import subprocess
 import sys

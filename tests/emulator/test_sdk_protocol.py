@@ -10,7 +10,6 @@ import ssl
 import subprocess
 import sys
 import textwrap
-import time
 
 import numpy as np
 import pytest

@@ -17,12 +17,10 @@ from __future__ import annotations
 import asyncio
 import time
 
-import numpy as np
 import pytest
 
 from livekit_lab import catalog, emulator
 from livekit_lab.emulator import faults as F
-from livekit_lab.emulator import protocol as P
 from livekit_lab.errors import LiveSessionError
 from livekit_lab.session import connect
 from tests.conftest import speech
@@ -225,7 +223,7 @@ async def test_sweep_layer(emu, tmp_path, emulator_errors):
     assert res.total == res.added == len(df) == len(SWEEP_FAULTS) and res.errors == n_typed
     assert again.skipped == len(SWEEP_FAULTS) and again.added == 0
     rows = df.set_index("case_id")
-    for label, spec, outcome, cut in SWEEP_FAULTS:
+    for label, _spec, outcome, _cut in SWEEP_FAULTS:
         row = rows.loc[by_spec[specs[label]]]
         if outcome == "typed":
             code = TYPED_CODE[label]

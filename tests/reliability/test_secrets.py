@@ -4,7 +4,6 @@ unauthenticated callers; browser-direct mode gives the page an ephemeral token o
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 import os
@@ -84,7 +83,6 @@ async def test_sentinel_key_is_nowhere_in_what_the_toolkit_produces(key, tmp_pat
     captured = capfd.readouterr()
     n_files, bad_files = _scan_tree(out, keys)
     emu_files, bad_emu_files = _scan_tree(tmp_path / "emu", keys)
-    log_text = "\n".join(f"{r.name} {r.getMessage()} {r.exc_text or ''}" for r in caplog.records)
     found = {
         "files": bad_files, "emulator state files": bad_emu_files,
         "log records": sorted({f"{r.name}: {r.getMessage()[:160]}" for r in caplog.records if _leaks(r.getMessage() + (r.exc_text or ""), keys)}), "stdout": _leaks(captured.out, keys), "stderr": _leaks(captured.err, keys),
