@@ -294,23 +294,15 @@ def _sweep(a) -> int:
 def _report(a) -> int:
     from .errors import LiveLabError
     from .logview import open_for_reading
-    from .report import write_html
-    from .sweep import adaptation
+    from .report import build
 
-    filters = {"sweep": a.sweep} if a.sweep else {}
     try:
         with open_for_reading(a.log) as lg:
             _note_snapshot("report", a.log, lg.path)
-            df = lg.to_pandas(expand_extra=True, **filters)
-            runs = lg.runs()
+            out = build(lg, a.out, sweep=a.sweep or None, title=a.title)
     except LiveLabError as e:
         print(f"livekit-lab report: {e}", file=sys.stderr)
         return 2
-    if a.sweep and len(runs):
-        runs = runs[runs["sweep"] == a.sweep]
-    sweeps = sorted(df["sweep"].dropna().astype(str).unique()) if len(df) else []
-    title = a.title or ("livekit_lab report" + (f" — {', '.join(sweeps)}" if sweeps else ""))
-    out = write_html(adaptation(df), a.out, title=title, runs=runs)
     print(out)
     return 0
 

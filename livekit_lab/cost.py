@@ -165,6 +165,21 @@ class RowCost:
     source: str | None = None
     reason: str = ""
 
+    def to_row(self) -> dict[str, Any]:
+        """What a log row stores of it, so that nothing downstream prices the row again.
+
+        ``cost_usd`` (a log column); in ``extra``: ``cost_usd_max``, ``usd_<direction>_<modality>``
+        for every pair of `MODALITIES` and `EXTRAS` (0.0 for a pair without usage; absent when
+        unpriced), ``price_entry`` and, for an unpriced row, ``cost_reason``.
+        """
+        row: dict[str, Any] = {"cost_usd": self.cost_usd, "cost_usd_max": self.cost_usd_max,
+                               "price_entry": self.price_entry}
+        if self.cost_usd is None:
+            row["cost_reason"] = self.reason
+        else:
+            row.update({f"usd_{d}_{m}": self.by_modality.get(f"{d}_{m}", 0.0) for d, m in (*MODALITIES, *EXTRAS)})
+        return row
+
 
 def _num(v: Any) -> float | None:
     if v is None or v is pd.NA:
@@ -480,7 +495,7 @@ def conversation_estimate(*, model: str = catalog.DEFAULT_MODEL, session_minutes
 
 def compare_monthly(minutes_per_month: float = 100_000, *, model: str = catalog.DEFAULT_MODEL,
                     session_minutes: float = 3.0, user_seconds_per_turn: float = 5.0, reply_ratio: float = 1.0,
-                    measured: pd.DataFrame | None = None) -> pd.DataFrame:
+                    measured: pd.DataFrame | None = None, price_missing: bool = True) -> pd.DataFrame:
     """Per-minute figures side by side, each with what it covers.
 
     Rows: the seed article's figures (``covers`` = "audio input only", labelled as the
@@ -498,6 +513,8 @@ def compare_monthly(minutes_per_month: float = 100_000, *, model: str = catalog.
         Passed to `conversation_estimate` (``model`` to `token_estimate` too).
     measured : pandas.DataFrame, optional
         Log rows.
+    price_missing : bool
+        Passed to `effective_per_minute`.
 
     Returns
     -------
@@ -522,7 +539,7 @@ def compare_monthly(minutes_per_month: float = 100_000, *, model: str = catalog.
                        f"turns, {conv.reply_ratio:g}× as long replies, context re-billed every turn "
                        f"({conv.turns} turns/session)", "source": conv.source}]
     if measured is not None:
-        eff = effective_per_minute(measured, minutes_per_month=minutes_per_month)
+        eff = effective_per_minute(measured, minutes_per_month=minutes_per_month, price_missing=price_missing)
         if len(eff) and pd.notna(eff["usd_per_conversation_min"].iloc[0]):
             e = eff.iloc[0]
             extra.append({"api": "measured (this log)", "usd_per_min": float(e["usd_per_conversation_min"]),
@@ -538,7 +555,7 @@ def compare_monthly(minutes_per_month: float = 100_000, *, model: str = catalog.
 
 def effective_per_minute(df: pd.DataFrame, *, by: str | Sequence[str] | None = None,
                          minutes_per_month: float = 100_000,
-                         audio_tokens_per_second: float | None = None) -> pd.DataFrame:
+                         audio_tokens_per_second: float | None = None, price_missing: bool = True) -> pd.DataFrame:
     """Effective USD per minute derived from measured rows.
 
     Definitions, over the priced turns of each group:
@@ -550,7 +567,8 @@ def effective_per_minute(df: pd.DataFrame, *, by: str | Sequence[str] | None = N
     * ``usd_per_1000_turns = 1000 × Σ cost_usd ÷ priced turns``;
     * ``usd_per_month = usd_per_conversation_min × minutes_per_month`` (minutes of conversation).
 
-    ``cost_usd`` is the row's stored value, or computed with `row_cost` when NULL. User-audio
+    ``cost_usd`` is the row's stored value, or, with ``price_missing`` (the default), computed with
+    `row_cost` when NULL (``price_missing=False``: a NULL cost is an unpriced turn). User-audio
     seconds come from a ``user_seconds`` column when present (e.g. ``extra`` expanded), else
     from ``prompt_audio_tokens ÷ audio_tokens_per_second`` (``input_minutes_basis`` says which).
     Reply-audio seconds are ``reply_seconds``.
@@ -574,7 +592,7 @@ def effective_per_minute(df: pd.DataFrame, *, by: str | Sequence[str] | None = N
                                                                                                index=df.index)
     d["cost"] = stored.astype("float64")
     missing = d["cost"].isna()
-    if missing.any():
+    if price_missing and missing.any():
         d.loc[missing, "cost"] = costs(df.loc[missing])["cost_usd"].astype("float64").to_numpy(na_value=float("nan"))
     tokens_s = _float_col(df, "prompt_audio_tokens") / rate
     if "user_seconds" in df:

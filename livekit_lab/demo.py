@@ -69,8 +69,7 @@ def main(*, backend: str = "emulator", log: str | None = None, out: str | None =
     to first audio of the default model; see `livekit_lab.emulator.latency`).
     """
     from . import report as report_mod
-    from .log import EvalLog
-    from .sweep import Sweep, adaptation, run
+    from .sweep import Sweep, run
 
     t0 = time.time()
     out_dir = Path(out or "runs/demo")
@@ -80,12 +79,9 @@ def main(*, backend: str = "emulator", log: str | None = None, out: str | None =
           + (" with fast pacing" if backend == "emulator" else ""), flush=True)
     res = run(sw, log_path, backend=backend, concurrency=concurrency, progress=progress, out_dir=out_dir,
               latency=latency)
-    with EvalLog(log_path, read_only=True) as lg:
-        df = lg.to_pandas(expand_extra=True, sweep=sw.name)
-        runs = lg.runs()
-    runs = runs[runs["sweep"] == sw.name]
-    html = report_mod.write_html(adaptation(df), Path(report) if report else out_dir / "report.html",
-                                 title=f"livekit_lab demo — {sw.name}", runs=runs)
+    html = report_mod.build(log_path, Path(report) if report else out_dir / "report.html", sweep=sw.name,
+                            title=f"livekit_lab demo — {sw.name}")
+    df, _ = report_mod.load(log_path, sweep=sw.name)
     wall = time.time() - t0
     print()
     print(redact(_fmt(summary(df))))

@@ -39,7 +39,8 @@ from . import cost as _cost
 from .log import CASE_COLUMNS, EvalLog
 
 __all__ = ["voice_ranking", "latency_distributions", "heatmap", "affect_effect", "proactive_confusion",
-           "cost_per_1000_turns", "figures", "summary_table", "language_undecided", "write_html", "main",
+           "cost_per_1000_turns", "figures", "summary_table", "language_undecided", "write_html", "load", "build",
+           "stored_costs", "COST_PARTS",
            "LOWER_IS_BETTER"]
 
 #: Metrics where smaller is better (colour maps and rankings are flipped for them).
@@ -449,36 +450,61 @@ def proactive_confusion(df: pd.DataFrame) -> Figure:
     return fig
 
 
+#: The parts of a turn's cost a row stores (`livekit_lab.cost.RowCost.to_row`), then the part of
+#: ``cost_usd`` a row gives no parts for (rows written before the parts were stored, or built by hand).
+COST_PARTS = ("usd_input_audio", "usd_input_text", "usd_input_video", "usd_input_tool_use", "usd_output_audio",
+              "usd_output_text", "usd_output_thinking", "usd_not_itemised")
+
+
+def stored_costs(df: pd.DataFrame) -> pd.DataFrame:
+    """The rows' own cost as the log stores it: read, never priced again.
+
+    Columns ``cost_usd`` (NaN: not priced), the `COST_PARTS` (NaN for unpriced rows;
+    ``usd_not_itemised`` = ``cost_usd`` − the stored parts) and ``cost_reason`` (NA when not stored).
+    The cost itself is computed once, when the row is made (`livekit_lab.cost.row_cost`).
+    """
+    out = pd.DataFrame({"cost_usd": _col(df, "cost_usd")}, index=df.index)
+    priced = out["cost_usd"].notna()
+    itemised = pd.Series(0.0, index=df.index)
+    for k in COST_PARTS[:-1]:
+        v = pd.to_numeric(_extra_key(df, k), errors="coerce").astype("float64")
+        out[k] = v.fillna(0.0).where(priced)
+        itemised += out[k].fillna(0.0)
+    out["usd_not_itemised"] = (out["cost_usd"] - itemised).clip(lower=0.0).round(12).where(priced)
+    out["cost_reason"] = _extra_key(df, "cost_reason")
+    return out
+
+
 def cost_per_1000_turns(df: pd.DataFrame, *, by: str = "model") -> Figure:
     """USD per 1,000 turns by ``by`` (model by default), stacked by direction and modality.
 
-    Costs are computed from each turn's own usage with `livekit_lab.cost.costs` (catalog
-    per-token prices); turns whose model has no price are counted and named, not priced.
+    Each turn's cost is the one its row carries (`stored_costs`: ``cost_usd`` and its parts, from the
+    turn's own usage at catalog per-token prices when the row was made); turns without a cost are
+    counted and named, not priced.
     """
     title = f"Cost per 1,000 turns by {by}"
     if by not in df:
         return _no_data(title, f"the log has no {by!r} column")
     if len(df) == 0:
         return _no_data(title, "the log is empty")
-    c = _cost.costs(df)
+    c = stored_costs(df)
     groups = _labels(df, by).fillna("(none)").astype(str)
     priced = c["cost_usd"].notna()
     if not priced.any():
-        reasons = sorted(set(c["cost_reason"].astype(str)))
+        reasons = sorted(set(c["cost_reason"].dropna().astype(str))) or ["the rows carry no cost_usd"]
         return _no_data(title, "no turn could be priced: " + "; ".join(r[:90] for r in reasons[:2]))
-    parts = ["usd_input_audio", "usd_input_text", "usd_input_video", "usd_input_tool_use", "usd_output_audio",
-             "usd_output_text", "usd_output_thinking"]
+    parts = list(COST_PARTS)
     per = (c.loc[priced, parts].astype("float64").groupby(groups[priced]).mean() * 1000.0)
     per = per.loc[per.sum(axis=1).sort_values(ascending=False).index]
     unpriced_only = sorted(set(groups[~priced]) - set(per.index))
     per = pd.concat([per, pd.DataFrame(0.0, index=unpriced_only, columns=parts)])  # shown, with no bar
     n_priced, n_all = priced.groupby(groups).sum(), groups.value_counts()
-    eff = _cost.effective_per_minute(df.assign(**{by: groups}), by=by).set_index(by)
+    eff = _cost.effective_per_minute(df.assign(**{by: groups}), by=by, price_missing=False).set_index(by)
     fig = _figure(10, 1.8 + 0.45 * len(per))
     ax = fig.add_subplot()
     colours = {"usd_input_audio": "#1f6feb", "usd_input_text": "#79c0ff", "usd_input_video": "#0a3069",
                "usd_input_tool_use": "#8c959f", "usd_output_audio": "#bf8700", "usd_output_text": "#f2cc60",
-               "usd_output_thinking": "#fa7a18"}
+               "usd_output_thinking": "#fa7a18", "usd_not_itemised": "#d0d7de"}
     y = np.arange(len(per))[::-1]
     left = np.zeros(len(per))
     for k in parts:
@@ -548,7 +574,7 @@ def summary_table(df: pd.DataFrame, *, by: str = "voice") -> pd.DataFrame:
     data, _ = _measured(df)
     g = _labels(data, by).fillna("(none)").astype(str)
     ttfa = _col(data, "ttfa_ms")
-    c = _cost.costs(data)["cost_usd"].astype("float64")
+    c = _col(data, "cost_usd")
     err = data["error"].notna() if "error" in data else pd.Series(False, index=data.index)
     out = pd.DataFrame({
         "turns": g.value_counts(),
@@ -691,7 +717,7 @@ def write_html(df: pd.DataFrame, path: str | os.PathLike[str], *, title: str = "
     parts += [f"<p class='muted'>{html.escape(note)}</p>" for note in ttfa_notes(measured)]
     parts.append("<h2>Cost</h2>")
     try:
-        cmp = _cost.compare_monthly(minutes_per_month, measured=df if n else None)
+        cmp = _cost.compare_monthly(minutes_per_month, measured=df if n else None, price_missing=False)
         parts.append(f"<p class='muted'>{minutes_per_month:,.0f} minutes a month. Only the rows marked comparable "
                      "price the same thing: a minute of conversation, input and output, with the context billed "
                      "again every turn (the measured line prices this log's own usage). The per-minute figures "
@@ -749,26 +775,61 @@ def _ms(v: Any) -> str:
     return f"{float(v):.0f}"
 
 
-def main(log_path: str | os.PathLike[str], out: str | os.PathLike[str], *, title: str | None = None,
-         **filters: Any) -> Path:
-    """Build the HTML report of an evaluation log file (for ``livekit-lab report LOG OUT``).
+def load(log: str | os.PathLike[str] | EvalLog, *, sweep: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """What a report is built from: the log's rows and its runs.
+
+    Rows come with ``extra`` expanded and the arousal columns of `livekit_lab.sweep.adaptation`
+    (applied here and nowhere else); runs are `EvalLog.runs`, those of ``sweep`` when given.
 
     Parameters
     ----------
-    log_path : str or os.PathLike
-        The DuckDB evaluation log (opened read-only).
+    log : str, os.PathLike or EvalLog
+        The DuckDB evaluation log (a path is opened read-only, or a snapshot of it read while
+        another process writes it: `livekit_lab.logview.open_for_reading`) or an open log.
+    sweep : str, optional
+        Only this sweep's rows and runs.
+
+    Returns
+    -------
+    (pandas.DataFrame, pandas.DataFrame)
+        The rows and the runs.
+    """
+    from .logview import open_for_reading
+    from .sweep import adaptation
+
+    filters = {"sweep": sweep} if sweep else {}
+    if isinstance(log, EvalLog):
+        df, runs = log.to_pandas(expand_extra=True, **filters), log.runs()
+    else:
+        with open_for_reading(log) as lg:
+            df, runs = lg.to_pandas(expand_extra=True, **filters), lg.runs()
+    if sweep and len(runs):
+        runs = runs[runs["sweep"] == sweep]
+    return adaptation(df), runs
+
+
+def build(log: str | os.PathLike[str] | EvalLog, out: str | os.PathLike[str], *, sweep: str | None = None,
+          title: str | None = None) -> Path:
+    """Build the HTML report of an evaluation log: the one entry point (``livekit-lab report``,
+    ``make demo`` and the notebooks call it).
+
+    Parameters
+    ----------
+    log : str, os.PathLike or EvalLog
+        The evaluation log (`load`).
     out : str or os.PathLike
         The ``.html`` file to write.
+    sweep : str, optional
+        Only this sweep.
     title : str, optional
         Defaults to "livekit_lab report — <sweeps>".
-    **filters
-        Passed to `EvalLog.to_pandas` (e.g. ``sweep="s1"``).
+
+    Returns
+    -------
+    pathlib.Path
+        The written file (`write_html`).
     """
-    with EvalLog(log_path, read_only=True) as log:
-        df = log.to_pandas(expand_extra=True, **filters)
-        runs = log.runs()
-    if "sweep" in filters and len(runs):
-        runs = runs[runs["sweep"] == filters["sweep"]]
+    df, runs = load(log, sweep=sweep)
     if title is None:
         sweeps = sorted(df["sweep"].dropna().astype(str).unique()) if len(df) else []
         title = "livekit_lab report" + (f" — {', '.join(sweeps)}" if sweeps else "")

@@ -52,15 +52,12 @@ computed by `ReplyScores.adaptation` only; ``extra`` records ``baseline_id``, th
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import dataclasses
-import datetime as _dt
 import hashlib
 import itertools
 import json
 import logging
 import os
-import random
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -68,10 +65,10 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from . import audio, catalog
-from .analysis.reply import ReplyScores, score_reply
+from . import catalog
+from .analysis.reply import score_reply
 from .config import LiveOptions
-from .errors import LiveLabError, LiveSessionError, SweepError
+from .errors import LiveLabError, SweepError
 
 __all__ = ["Sweep", "Case", "SweepError", "SweepResult", "case_id", "load", "run", "run_async", "score_reply",
            "adaptation", "baselines", "CONFIG_KEYS", "STIMULUS_KEYS"]
@@ -526,43 +523,6 @@ def baselines(cases: list["Case"]) -> dict[str, "Case | None"]:
     return {c.case_id: first.get(_group_key(c)) for c in cases}
 
 
-class _Scorer:
-    """Scores replies in a thread pool; identical replies are scored once (futures are shared)."""
-
-    def __init__(self, workers: int, *, dnsmos: bool, prosody: bool):
-        self.pool = concurrent.futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="score")
-        self.kw = {"dnsmos": dnsmos, "prosody": prosody}
-        self._cache: dict[str, asyncio.Future] = {}
-        self.hits = 0
-        import threading
-
-        self._first = threading.Lock()  # the first reply is scored alone: librosa's numba kernels compile once
-        self._warm = False
-
-    def _score(self, pcm: bytes, transcript: str | None, language: str | None) -> ReplyScores:
-        if not self._warm:
-            with self._first:
-                if not self._warm:
-                    res = score_reply(pcm, transcript=transcript, language=language, **self.kw)
-                    self._warm = res.f0_median_hz is not None or not self.kw["prosody"]  # pitch ran (or never will)
-                    return res
-        return score_reply(pcm, transcript=transcript, language=language, **self.kw)
-
-    async def score(self, pcm: bytes, transcript: str | None, language: str | None) -> ReplyScores:
-        key = hashlib.sha1(pcm + b"\0" + (transcript or "").encode() + b"\0" + (language or "").encode()).hexdigest()
-        fut = self._cache.get(key)
-        if fut is None:
-            loop = asyncio.get_running_loop()
-            fut = loop.run_in_executor(self.pool, self._score, pcm, transcript, language)
-            self._cache[key] = fut
-        else:
-            self.hits += 1
-        return await asyncio.shield(fut)
-
-    def close(self) -> None:
-        self.pool.shutdown(wait=False, cancel_futures=True)
-
-
 # ----------------------------------------------------------------------------------------- runner
 
 @dataclass
@@ -587,264 +547,67 @@ class SweepResult:
         return self.added / self.wall_s if self.wall_s > 0 else float("nan")
 
 
-class _RateLimiter:
-    def __init__(self, rate: float | None):
-        self.interval = 1.0 / rate if rate else 0.0
-        self._next = 0.0
-        self._lock = asyncio.Lock()
-
-    async def wait(self) -> None:
-        if not self.interval:
-            return
-        loop = asyncio.get_running_loop()
-        async with self._lock:
-            now = loop.time()
-            t = max(now, self._next)
-            self._next = t + self.interval
-        if t > now:
-            await asyncio.sleep(t - now)
-
-
-TRANSIENT = (asyncio.TimeoutError, TimeoutError, ConnectionError, OSError)
-
-
-def _fatal(e: BaseException) -> bool:
-    """Errors about the backend, not the case (no credentials, refused key): stop the sweep, write no row."""
-    from .errors import BackendError
-
-    if isinstance(e, BackendError):
-        return True
-    return isinstance(e, LiveSessionError) and e.code in (401, 403)
-
-
-def _transient(e: BaseException) -> bool:
-    if isinstance(e, LiveSessionError):
-        return bool(e.resumable)
-    if isinstance(e, LiveLabError):
-        return False
-    return isinstance(e, TRANSIENT)
-
-
-def _utcnow() -> _dt.datetime:
-    return _dt.datetime.now(_dt.timezone.utc)
-
-
-def _base_row(case: Case, cid: str, backend: str) -> dict:
-    c, st = case.config, case.stimulus
-    row = {"case_id": cid, "backend": backend, "model": c["model"], "voice": c["voice"], "language": c["language"],
-           "affective": c["affective"], "proactive": c["proactive"], "modality": c["modality"],
-           "vad": vad_label(c["vad"]), "repeat": case.repeat, "stimulus_id": st.get("id"),
-           "stimulus_language": st.get("language"), "stimulus_text": st.get("text"), "tone": st.get("tone"),
-           "address": st.get("address"), "stimulus_path": st.get("path"), "user_audio_path": st.get("path"),
-           "user_seconds": _finite(st.get("duration_s")), "stimulus_set": case.set_name}
-    if c["options"]:
-        opts = dict(c["options"])
-        if "headers" in opts:  # header names only: values may carry credentials
-            opts["headers"] = sorted(opts["headers"])
-        row["options"] = opts
-    return row
-
-
 async def run_async(sweep: Sweep, log, *, backend: Any = "emulator", concurrency: int = 4, rate: float | None = None,
                     progress: bool = True, out_dir: str | os.PathLike | None = None, scoring_workers: int | None = None,
                     backoff_s: float = 0.5, on_row: Callable[[dict], None] | None = None,
                     limit: int | None = None) -> SweepResult:
-    """Run ``sweep`` into ``log`` (an open `EvalLog`) on a running event loop; see `run`."""
+    """Run ``sweep`` into ``log`` (an open `EvalLog`) on a running event loop; see `run`.
+
+    The stages (`livekit_lab.stages`): plan → baselines (those logged by an earlier run read once;
+    those still to run measured first) → per case measure → score → row → log.
+    """
     from tqdm.auto import tqdm
 
-    from . import cost as _cost
-    from .backends import Backend, redact, resolve
-    from .emulator import Emulator
-    from .session import connect
+    from . import stages
 
-    if concurrency < 1:
-        raise SweepError("concurrency must be >= 1")
     t_start = time.perf_counter()
-    if isinstance(backend, Emulator):
-        name = "emulator"
-    elif isinstance(backend, Backend):
-        name = backend.name
-    else:
-        name = str(backend)
-    cases = sweep.cases()
-    for cid_conf in {_canonical(c.config): c for c in cases}.values():  # fail early on a config the model rejects
-        from . import config as _config
-
-        try:
-            _config.build(cid_conf.options(), backend="vertex" if name == "vertex" else "gemini")
-        except LiveLabError as e:
-            raise SweepError(f"{sweep.source or sweep.name}: {cid_conf.config}: {e}") from None
-    done = log.finished(sweep.name)
-    todo = [c for c in cases if c.for_backend(name) not in done]
-    if limit is not None:
-        todo = todo[:limit]
-    backends: dict[str | None, Any] = {}
-
-    def backend_for(api_version: str | None):
-        if isinstance(backend, Backend):
-            return backend
-        if api_version not in backends:
-            backends[api_version] = resolve(backend, pace="fast", api_version=api_version)
-        return backends[api_version]
-
-    for api_version in sorted({c.options().api_version or "" for c in todo}):
-        try:  # a backend that cannot be built (e.g. no API key) fails here, before anything is written
-            backend_for(api_version or None)
-        except LiveLabError as e:
-            for b in backends.values():
-                b.close()
-            raise SweepError(f"backend {name!r}: {redact(str(e))}") from None
-    run_id = log.start_run(sweep=sweep.name, config=sweep.to_dict() | {"n_cases": len(cases)}, backend=name)
-    res = SweepResult(sweep=sweep.name, run_id=run_id, total=len(cases), skipped=len(cases) - len(todo),
+    sessions = stages.Sessions(backend, sweep=sweep.name, concurrency=concurrency, rate=rate)
+    p = stages.plan(sweep, backend=sessions.name, done=log.finished(sweep.name), limit=limit)
+    sessions.prepare(p.todo)  # a backend that cannot be built (e.g. no API key) fails before anything is written
+    run_id = log.start_run(sweep=sweep.name, config=sweep.to_dict() | {"n_cases": len(p.cases)}, backend=p.backend)
+    res = SweepResult(sweep=sweep.name, run_id=run_id, total=len(p.cases), skipped=p.skipped,
                       log_path=getattr(log, "path", None))
-    if not todo:
-        for b in backends.values():
-            b.close()
-        res.wall_s = time.perf_counter() - t_start
-        return res
-    # the arousal index compares each reply with its baseline (`baselines`): finished baselines
-    # come from the log, the others from this run; a future holds the baseline's scores or None
-    base_of = baselines(cases)
-    base_scores: dict[str, asyncio.Future] = {}
-    todo_ids = {c.case_id for c in todo}
-    base_cases = {b.case_id: b for b in base_of.values() if b is not None}
-    logged = {}
-    old_ids = [b.for_backend(name) for b in base_cases.values() if b.case_id not in todo_ids]
-    if old_ids:
-        prev = log.to_pandas(expand_extra=True, case_id=old_ids)
-        logged = {r["case_id"]: r for r in prev.to_dict("records")}
-    for bid, b in base_cases.items():
-        fut = asyncio.get_running_loop().create_future()
-        if bid not in todo_ids:
-            row0 = logged.get(b.for_backend(name))
-            fut.set_result(ReplyScores.from_row(row0) if row0 is not None else None)
-        base_scores[bid] = fut
-    sc = dict(sweep.scoring)
-    scorer = _Scorer(scoring_workers or max(1, min(4, os.cpu_count() or 2)), dnsmos=sc.get("dnsmos", True),
-                     prosody=sc.get("prosody", True))
-    writer = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="log")
-    sem = asyncio.Semaphore(concurrency)
-    limiter = _RateLimiter(rate)
-    bar = tqdm(total=len(cases), initial=res.skipped, desc=sweep.name, unit="case", disable=not progress,
+    scorer = stages.Scorer.for_sweep(sweep, scoring_workers) if p.todo else None
+    bar = tqdm(total=len(p.cases), initial=p.skipped, desc=sweep.name, unit="case", disable=not progress,
                dynamic_ncols=True, miniters=1, mininterval=0.05)
-    audio_dir = Path(out_dir) / "audio" if (out_dir is not None and sweep.save_audio) else None
-    trace_dir = Path(out_dir if out_dir is not None else ".") / "traces" if sweep.record else None
-    realtime = name != "emulator"
-    loop = asyncio.get_running_loop()
-
-    async def measure(case: Case):
-        opts = case.options()
-        folder = trace_dir / case.for_backend(name) if trace_dir is not None else None
-        async with connect(backend_for(opts.api_version), options=opts, record=folder) as s:
-            rec = await s.turn(case.stimulus["path"], realtime=realtime, timeout=sweep.timeout_s)
-        if folder is not None:
-            from .rescore import write_case
-
-            write_case(folder, case, case.for_backend(name), sweep.name)
-        return rec, s.reconnects, s.backend.api_version
-
-    async def one(case: Case) -> None:
-        base = base_of[case.case_id]
-        try:
-            await one_case(case, base)
-        finally:
-            if base is case and not base_scores[case.case_id].done():
-                base_scores[case.case_id].set_result(None)  # failed or cancelled: the group has no baseline
-
-    async def one_case(case: Case, base: Case | None) -> None:
-        cid = case.for_backend(name)
-        row = _base_row(case, cid, name)
-        rec = err = None
-        attempts = 0
-        async with sem:
-            row["started_at"] = _utcnow()  # when a session slot was free, not when the case was queued
-            t_session = time.perf_counter()
-            for attempt in range(sweep.retries + 1):
-                attempts = attempt + 1
-                await limiter.wait()
-                try:
-                    rec, reconnects, api_version = await asyncio.wait_for(measure(case), sweep.timeout_s)
-                    row.update(reconnects=reconnects, api_version=api_version)
-                    err = None
-                    break
-                except asyncio.CancelledError:
-                    raise
-                except BaseException as e:  # noqa: BLE001 - recorded in the row
-                    if _fatal(e):
-                        raise SweepError(f"sweep {sweep.name!r} stopped: the backend refused the session: "
-                                         f"{redact(str(e))}") from None
-                    err = e
-                    if not _transient(e) or attempt == sweep.retries:
-                        break
-                    res.retries += 1
-                    await asyncio.sleep(backoff_s * (2 ** attempt) * (1 + 0.25 * random.random()))
-        row["attempts"] = attempts
-        row["session_s"] = round(time.perf_counter() - t_session, 4)
-        if err is not None:
-            msg = str(err) or repr(err)
-            row.update(error=redact(f"{type(err).__name__}: {msg}")[:2000], incomplete=True)
-        else:
-            row.update(rec.to_row())
-            if trace_dir is not None:
-                row["trace"] = str(trace_dir / cid)
-            if rec.fault:
-                row["fault"] = rec.fault
-            reply = rec.reply_audio
-            transcript = rec.output_transcript or rec.text or None
-            scored = await scorer.score(reply, transcript, case.config["language"])
-            res.score_s += scored.score_s or 0.0
-            row.update(scored.to_row())
-            if case.config["modality"] == "TEXT":  # a text reply has no audio for the VAD to hear
-                row["responded"] = bool(rec.text)
-            if base is case:
-                base_scores[case.case_id].set_result(scored)
-            if base is not None and scored.prosody() is not None:
-                base_s = await base_scores[base.case_id]
-                adapt = scored.adaptation(base_s) if base_s is not None else None
-                if adapt is not None:
-                    row.update(adapt.to_row(), baseline_id=base.for_backend(name))
-            if audio_dir is not None and reply:
-                path = audio_dir / f"{cid}.wav"
-
-                def save():
-                    audio_dir.mkdir(parents=True, exist_ok=True)
-                    tmp = path.with_name(f".{path.name}.tmp.wav")
-                    audio.write_wav(tmp, audio.pcm16_to_float(reply), sr=audio.OUTPUT_RATE)
-                    os.replace(tmp, path)
-
-                await loop.run_in_executor(writer, save)
-                row["reply_audio_path"] = str(path)
-        c = _cost.row_cost(row)
-        row["cost_usd"] = c.cost_usd
-        row["finished_at"] = _utcnow()
-        added = await loop.run_in_executor(writer, log.add, row)
-        if added:
-            res.added += 1
-            res.errors += err is not None
-        if on_row is not None:
-            on_row(row)
-        bar.update(1)
-        if err is not None:
-            bar.write(f"case {cid} ({case.config['voice']}, {case.stimulus.get('id')}): {row['error'][:200]}")
-
+    sink = stages.Sink(log, res, bar=bar, on_row=on_row)
     try:
-        tasks = [asyncio.create_task(one(c)) for c in todo]
-        try:
-            await asyncio.gather(*tasks)
-        except BaseException:
-            for t in tasks:
-                t.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            raise
+        if p.todo:
+            ctx = stages.Context(sessions, stages.RetryPolicy(sweep.retries, sweep.timeout_s, backoff_s), scorer,
+                                 audio_dir=Path(out_dir) / "audio" if (out_dir is not None and sweep.save_audio) else None,
+                                 trace_dir=Path(out_dir if out_dir is not None else ".") / "traces" if sweep.record else None)
+            known = stages.logged_baselines(p, log)
+            for group in (p.baseline_cases, p.other_cases):
+                known |= await _run_group(group, p, ctx, sink, known)
     finally:
         bar.close()
-        scorer.close()
-        writer.shutdown(wait=True)
-        for b in backends.values():
-            b.close()
-        res.score_cache_hits = scorer.hits
+        sink.close()
+        sessions.close()
+        if scorer is not None:
+            scorer.close()
+            res.score_cache_hits = scorer.hits
         res.wall_s = time.perf_counter() - t_start
     return res
+
+
+async def _run_group(cases, p, ctx, sink, known: dict) -> dict:
+    """Run ``cases`` concurrently, each written as soon as it ends; their reply scores by case id."""
+    from . import stages
+
+    async def one(case):
+        base = p.baseline_of[case.case_id]
+        out = await stages.run_case(case, ctx, baseline=base, baseline_scores=known.get(base.case_id) if base else None)
+        await sink.write(out)
+        return case.case_id, out.scores
+
+    tasks = [asyncio.create_task(one(c)) for c in cases]
+    try:
+        return dict(await asyncio.gather(*tasks))
+    except BaseException:
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
 
 
 def run(sweep: Sweep | str | os.PathLike, log: Any, *, backend: Any = "emulator", concurrency: int = 4,

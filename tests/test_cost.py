@@ -409,3 +409,18 @@ def test_defaults_and_messages_exact():
     old = cost.compare_monthly(1000, model="gemini-2.0-flash-live-001")
     assert list(old["api"].iloc[3:]) == ["gemini-2.0-flash-live-001 (per-token, input only)",
                                          "gemini-2.0-flash-live-001 (per-token, conversation)"]
+
+
+def test_row_cost_to_row_is_what_a_log_row_stores():
+    row = {"model": NATIVE, "backend": "gemini", "prompt_tokens": 1_040, "prompt_audio_tokens": 1_000,
+           "prompt_text_tokens": 40, "response_tokens": 500, "response_audio_tokens": 500}
+    stored = cost.row_cost(row).to_row()
+    # $3/M audio in, $0.50/M text in, $12/M audio out
+    assert stored == pytest.approx({
+        "cost_usd": 0.00902, "cost_usd_max": 0.00902, "price_entry": "gemini-2.5-flash-native-audio",
+        "usd_input_audio": 0.003, "usd_input_text": 0.00002, "usd_input_video": 0.0, "usd_output_audio": 0.006,
+        "usd_output_text": 0.0, "usd_input_tool_use": 0.0, "usd_output_thinking": 0.0}, abs=1e-15)
+    unpriced = cost.row_cost({"model": "gemini-3.1-flash-live-preview", "prompt_audio_tokens": 1000}).to_row()
+    assert unpriced["cost_usd"] is None and unpriced["price_entry"] is None
+    assert unpriced["cost_reason"].startswith("no per-token price in the catalog for 'gemini-3.1-flash-live-preview'")
+    assert not any(k.startswith("usd_") for k in unpriced)

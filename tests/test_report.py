@@ -75,6 +75,7 @@ def synthetic_rows(seed: int = 0, repeats: int = 3) -> list[dict]:
                                 "error": "timeout: no turnComplete" if k % 97 == 0 else None,
                                 "incomplete": k % 97 == 0, "user_seconds": 3.0,
                             })
+                            rows[-1].update(cost.row_cost(rows[-1]).to_row())  # as the sweep stores it
     return rows
 
 
@@ -163,8 +164,41 @@ def test_cost_per_1000_turns_matches_the_cost_module(logged):
     expected = cost.costs(df)["cost_usd"].astype("float64").mean() * 1000
     labels = [t.get_text() for t in fig.axes[1].get_yticklabels()]
     assert labels[0].startswith(f"\\${expected:.2f}"), labels
-    other = df.assign(model="gemini-3.1-flash-live-preview")
-    assert "no turn could be priced" in " ".join(texts(report.cost_per_1000_turns(other)))
+    unpriced = df.assign(cost_usd=pd.NA, cost_reason="no per-token price in the catalog for 'x'")
+    assert "no per-token price in the catalog" in " ".join(texts(report.cost_per_1000_turns(unpriced)))
+
+
+def _stored_cost_rows() -> pd.DataFrame:
+    """Rows as a log holds them: what each turn cost when it was measured, which tokens at today's
+    catalog prices need not reproduce (r1 would be $0.003 from its 1,000 audio tokens at $3/M)."""
+    base = {"model": MODEL, "backend": "gemini", "prompt_audio_tokens": 1000, "prompt_tokens": 1000, "user_seconds": 30.0,
+            "reply_seconds": 30.0}
+    return pd.DataFrame([
+        base | {"voice": "A", "cost_usd": 0.010, "usd_input_audio": 0.004, "usd_output_audio": 0.006},
+        base | {"voice": "A", "cost_usd": 0.020},  # logged before the parts were stored
+        base | {"voice": "B", "cost_usd": None, "cost_reason": "no per-token price in the catalog for 'x'"},
+    ])
+
+
+def test_the_report_reads_each_rows_cost_and_never_prices_it_again():
+    df = _stored_cost_rows()
+    c = report.stored_costs(df)
+    assert c["cost_usd"].tolist()[:2] == [0.010, 0.020] and pd.isna(c["cost_usd"].iloc[2])
+    assert (c.loc[0, "usd_input_audio"], c.loc[0, "usd_output_audio"], c.loc[0, "usd_not_itemised"]) == (0.004, 0.006, 0.0)
+    assert c.loc[1, "usd_not_itemised"] == 0.020 and c.loc[1, "usd_input_audio"] == 0.0
+    assert c.loc[2, list(report.COST_PARTS)].isna().all() and c.loc[2, "cost_reason"].startswith("no per-token")
+    # per voice: A = (0.010 + 0.020) / 2 × 1000 = $15 per 1,000 turns; B is not priced
+    t = report.summary_table(df).set_index("voice")
+    assert t.loc["A", "usd_per_1000_turns"] == pytest.approx(15.0, abs=1e-12)
+    assert pd.isna(t.loc["B", "usd_per_1000_turns"])
+    labels = [x.get_text() for x in report.cost_per_1000_turns(df, by="voice").axes[1].get_yticklabels()]
+    assert labels[0].startswith("\\$15.00") and labels[1].startswith("not priced"), labels
+    # the measured per-minute line: Σ stored cost ÷ Σ (30 s + 30 s) over the two priced turns
+    eff = cost.effective_per_minute(df, price_missing=False).iloc[0]
+    assert (eff["priced_turns"], eff["usd_per_conversation_min"]) == (2, pytest.approx(0.030 / 2.0, abs=1e-15))
+    assert cost.effective_per_minute(df).iloc[0]["priced_turns"] == 3  # the default prices a NULL cost again
+    measured = cost.compare_monthly(100_000, measured=df, price_missing=False).set_index("api").loc["measured (this log)"]
+    assert measured["usd_per_min"] == pytest.approx(0.015, abs=1e-15)
 
 
 @pytest.mark.parametrize("name", ["voice_ranking", "latency_distributions", "heatmap", "affect_effect",
@@ -174,7 +208,7 @@ def test_every_figure_says_no_data_instead_of_crashing(logged, name):
     fn = getattr(report, name)
     for frame in (df.iloc[:0], pd.DataFrame({"case_id": ["a"]}),
                   df.assign(**{c: pd.NA for c in ("ttfa_ms", "dnsmos_ovrl", "language_ok", "empathy", "responded",
-                                                  "address", "voice", "model")})):
+                                                  "address", "voice", "model", "cost_usd")})):
         fig = fn(frame)
         assert isinstance(fig, Figure)
         assert any("no data" in t for t in texts(fig)), (name, texts(fig))
@@ -200,16 +234,36 @@ def test_write_html_is_self_contained_with_provenance(logged, tmp_path):
     assert "timeout" in page  # errors table
 
 
-def test_main_and_empty_logs(logged, tmp_path):
-    path, df, _ = logged
-    out = report.main(path, tmp_path / "main.html")
+def _page(path) -> str:
+    """The report's HTML without the line that says when it was generated."""
+    return re.sub(r"Generated \d{4}-\d\d-\d\d \d\d:\d\d UTC", "Generated", Path(path).read_text("utf-8"))
+
+
+def test_one_entry_point_for_the_library_and_the_cli(logged, tmp_path):
+    from livekit_lab import cli
+
+    path, _, _ = logged
+    out = report.build(path, tmp_path / "lib.html", sweep="s1")
     assert "livekit_lab report — s1" in out.read_text("utf-8")
+    assert cli.main(["report", "--log", str(path), "--out", str(tmp_path / "cli.html"), "--sweep", "s1"]) == 0
+    assert _page(out) == _page(tmp_path / "cli.html")
+    # what it is built from: rows with extra expanded and the arousal columns, the sweep's runs
+    df, runs = report.load(path, sweep="s1")
+    assert {"arousal_shift", "baseline_id", "empathy_gain", "user_seconds"} <= set(df.columns)
+    assert len(df) == len(synthetic_rows()) and list(runs["sweep"]) == ["s1"]
+    assert len(report.load(path, sweep="other")[0]) == 0
+    with EvalLog(path, read_only=True) as lg:  # an open log too
+        assert report.load(lg)[0].equals(report.load(path)[0])
+
+
+def test_build_and_empty_logs(logged, tmp_path):
+    _, df, _ = logged
     empty = report.write_html(pd.DataFrame(), tmp_path / "empty.html")
     page = empty.read_text("utf-8")
     assert "no rows yet" in page and page.count("<img ") == len(report.figures(df))
     with EvalLog(tmp_path / "fresh.duckdb") as log:
         log.add({"case_id": "only-one"})
-    assert "could not draw" not in report.main(tmp_path / "fresh.duckdb", tmp_path / "one.html").read_text()
+    assert "could not draw" not in report.build(tmp_path / "fresh.duckdb", tmp_path / "one.html").read_text()
 
 
 def test_html_report_renders_in_headless_chromium(logged, tmp_path):

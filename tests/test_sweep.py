@@ -20,7 +20,7 @@ from livekit_lab import cli, demo, sweep
 from livekit_lab.log import EvalLog
 from livekit_lab.sweep import Sweep, SweepError
 
-from .test_report import CHROMIUM, render_in_chromium
+from .test_report import CHROMIUM, _page, render_in_chromium
 
 ROOT = Path(__file__).resolve().parent.parent
 CI = ROOT / "sweeps" / "ci.toml"
@@ -175,6 +175,15 @@ def test_demo_prints_summary_and_where_things_are(ci_demo):
     assert rows[0].split()[1] in ("en,fr", "en", "fr")
     assert f"report: {(out / 'report.html').resolve()}" in text and f"log:    {(out / 'eval.duckdb').resolve()}" in text
     print(f"ci demo: {len(df)} cases in {wall:.1f} s")
+
+
+def test_demo_and_cli_build_the_same_report(ci_demo, tmp_path):
+    """One entry point (`report.build`): the demo's page and `livekit-lab report`'s are the same
+    (before `test_rerun_skips_finished_cases` adds a run to the log)."""
+    out, _, _, _ = ci_demo
+    assert cli.main(["report", "--log", str(out / "eval.duckdb"), "--out", str(tmp_path / "d.html"), "--sweep", "ci",
+                     "--title", "livekit_lab demo — ci"]) == 0
+    assert _page(tmp_path / "d.html") == _page(out / "report.html")
 
 
 def test_rerun_skips_finished_cases(ci_demo, tmp_path):
@@ -362,26 +371,6 @@ def test_a_backend_without_credentials_stops_before_writing_anything(tmp_path, m
             sweep.run(sw, lg, backend="gemini", progress=False)
         assert len(lg) == 0 and len(lg.runs()) == 0
     assert cli.main(["sweep", str(CI), "--log", str(tmp_path / "c.duckdb"), "--backend", "gemini"]) == 2
-
-
-def test_rate_limit_spaces_session_starts():
-    import asyncio
-
-    async def starts():
-        lim = sweep._RateLimiter(20.0)
-        loop = asyncio.get_running_loop()
-        out = []
-
-        async def one():
-            await lim.wait()
-            out.append(loop.time())
-
-        await asyncio.gather(*(one() for _ in range(6)))
-        return sorted(out)
-
-    t = asyncio.run(starts())
-    gaps = np.diff(t)
-    assert len(t) == 6 and gaps.min() >= 0.045, gaps
 
 
 def test_cli_stimuli_is_the_stimuli_module(capsys):
