@@ -168,7 +168,7 @@ def rows(folder: str | Path, *, dnsmos: bool = True, prosody: bool = True) -> li
                                dnsmos=dnsmos, prosody=prosody).to_row())
         if str(o.get("modality", "AUDIO")).upper() == "TEXT":
             row["responded"] = bool(rec.text)
-        row["cost_usd"] = cost.row_cost(row).cost_usd
+        row.update(cost.row_cost(row).to_row())  # the cost and its parts, as a sweep row stores them
         row["trace"], row["trace_turn"] = str(Path(folder)), rec.index
         out.append(row)
     return out
@@ -176,14 +176,16 @@ def rows(folder: str | Path, *, dnsmos: bool = True, prosody: bool = True) -> li
 
 def _base(tr: trace_mod.Trace) -> dict:
     """The configuration columns: the sweep's own base row when the trace is a recorded sweep case."""
-    from .sweep import Case, _base_row, vad_label
+    from .stages import case_row
+    from .sweep import Case, vad_label
 
     h = tr.header
     cf = tr.folder / CASE_FILE
     if cf.is_file():  # a sweep case: the row the sweep wrote, same id
         c = json.loads(cf.read_text(encoding="utf-8"))
         case = Case(c["case_id"], c["config"], c["stimulus"], c["repeat"], c.get("set_name", "default"))
-        return _base_row(case, c["logged_id"], h["backend"]) | {"api_version": h.get("api_version"), "sweep": c["sweep"]}
+        return case_row(case, h["backend"]) | {"case_id": c["logged_id"], "api_version": h.get("api_version"),
+                                               "sweep": c["sweep"]}
     o = h.get("options") or {}
     digest = hashlib.sha256((tr.folder.resolve().as_posix() + h.get("created", "")).encode()).hexdigest()[:12]
     return {"case_id": f"trace-{digest}", "backend": h.get("backend"), "model": h.get("model"),

@@ -48,7 +48,7 @@ from .errors import BackendError, LiveLabError, LiveSessionError, SweepError
 from .sweep import Case, Sweep, _canonical, _finite, baselines, vad_label
 
 __all__ = ["Plan", "plan", "check_options", "backend_name", "logged_baselines", "Sessions", "RetryPolicy",
-           "Measurement", "measure", "Scorer", "CaseScores", "score", "build_row", "save_reply", "Context",
+           "Measurement", "measure", "Scorer", "CaseScores", "score", "case_row", "build_row", "save_reply", "Context",
            "Outcome", "run_case", "Sink", "RateLimiter", "TRANSIENT"]
 
 
@@ -405,7 +405,8 @@ async def score(case: Case, record: Any, scorer: Scorer) -> ReplyScores:
 
 # ------------------------------------------------------------------------------------------- row
 
-def _case_row(case: Case, backend: str) -> dict[str, Any]:
+def case_row(case: Case, backend: str) -> dict[str, Any]:
+    """The columns that say what a case is: its logged id, configuration and stimulus."""
     c, st = case.config, case.stimulus
     row = {"case_id": case.for_backend(backend), "backend": backend, "model": c["model"], "voice": c["voice"],
            "language": c["language"], "affective": c["affective"], "proactive": c["proactive"],
@@ -435,7 +436,7 @@ def build_row(case: Case, m: Measurement, scores: CaseScores | None, *, backend:
     from . import cost
     from .backends import redact
 
-    row = _case_row(case, backend)
+    row = case_row(case, backend)
     row.update(started_at=m.started_at, attempts=m.attempts, session_s=m.session_s)
     if m.record is None:
         msg = str(m.error) or repr(m.error)
