@@ -97,6 +97,7 @@ class Plan:
         return tuple(c for c in self.todo if not self.is_baseline(c))
 
     def is_baseline(self, case: Case) -> bool:
+        """Whether ``case`` is its group's baseline."""
         b = self.baseline_of.get(case.case_id)
         return b is not None and b.case_id == case.case_id
 
@@ -200,6 +201,7 @@ class RetryPolicy:
     backoff_s: float = 0.5
 
     def delay(self, attempt: int, u: float | None = None) -> float:
+        """Seconds to wait before retry ``attempt`` (``u``: the jitter draw; None draws one)."""
         return self.backoff_s * (2 ** attempt) * (1 + 0.25 * (random.random() if u is None else u))
 
 
@@ -217,6 +219,7 @@ class Sessions:
         self._built: dict[str | None, Any] = {}
 
     def backend_for(self, api_version: str | None) -> Any:
+        """The `Backend` for an API version (None: the default), built once."""
         from .backends import Backend, resolve
 
         if isinstance(self.backend, Backend):
@@ -237,6 +240,7 @@ class Sessions:
                 raise SweepError(f"backend {self.name!r}: {redact(str(e))}") from None
 
     def close(self) -> None:
+        """Close the backends built here (a `Backend` passed in is the caller's)."""
         for b in self._built.values():
             b.close()
         self._built.clear()
@@ -342,6 +346,7 @@ class Scorer:
 
     @classmethod
     def for_sweep(cls, sweep: Sweep, workers: int | None = None) -> "Scorer":
+        """A scorer with the sweep's ``scoring`` settings."""
         sc = dict(sweep.scoring)
         return cls(workers, dnsmos=sc.get("dnsmos", True), prosody=sc.get("prosody", True))
 
@@ -355,6 +360,7 @@ class Scorer:
         return score_reply(pcm, transcript=transcript, language=language, **self.kw)
 
     async def score(self, pcm: bytes, transcript: str | None, language: str | None) -> ReplyScores:
+        """`score_reply` of a reply (24 kHz PCM16), off the event loop; a repeated reply shares the first result."""
         key = hashlib.sha1(pcm + b"\0" + (transcript or "").encode() + b"\0" + (language or "").encode()).hexdigest()
         fut = self._cache.get(key)
         if fut is None:
@@ -365,6 +371,7 @@ class Scorer:
         return await asyncio.shield(fut)
 
     def close(self) -> None:
+        """Stop the pool (scores not started are dropped)."""
         self.pool.shutdown(wait=False, cancel_futures=True)
 
 
@@ -387,6 +394,7 @@ class CaseScores:
         return cls(reply, adapt, baseline_id if adapt is not None else None)
 
     def to_row(self) -> dict[str, Any]:
+        """The row's score columns and ``extra`` keys (see the class docstring)."""
         row = self.reply.to_row()
         if self.adaptation is not None:
             row.update(self.adaptation.to_row(), baseline_id=self.baseline_id)
@@ -483,6 +491,7 @@ class Context:
 
     @property
     def backend(self) -> str:
+        """The backend name."""
         return self.sessions.name
 
 
@@ -554,4 +563,5 @@ class Sink:
         return added
 
     def close(self) -> None:
+        """Wait for the writes in flight."""
         self.thread.shutdown(wait=True)
