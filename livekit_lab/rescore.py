@@ -1,8 +1,9 @@
 """Re-scoring recorded traces offline: trace -> `TurnRecord` per turn -> log rows (no key needed).
 
-`turns` rebuilds the session's turns from a trace's frames by the session's own rules: user audio
-sent before the reply started belongs to the turn, audio sent during the reply to the next one;
-a turn ends at ``turnComplete``; every time is the frame's recorded monotonic time. The metrics
+`turns` rebuilds the session's turns from a trace's frames with the session's own parts (the
+`livekit_lab.turnbook.TurnBook` and `livekit_lab.transport.read_message`): user audio sent before
+the reply started belongs to the turn, audio sent during the reply to the next one; a turn ends at
+``turnComplete``; every time is the frame's recorded monotonic time. The metrics
 then come from `TurnRecord.finish` exactly as live. The recorder stamps a frame in the transport
 (just before the SDK sends it, just after the SDK received it) and the session stamps it around
 the SDK call (its parse in between), so the timing columns of a rescored turn match the live
@@ -23,102 +24,31 @@ import json
 from pathlib import Path
 from typing import Any, Iterable
 
-from . import audio
+
 from . import trace as trace_mod
-from .turns import Event, TurnRecord, capture_time_ns, first_voiced_sample
+from .turns import TurnRecord
 
 TIMING_TOLERANCE_MS = 50.0  # rescored ttfa/ttfb/turn_ms vs the live session's (measured: < 1 ms, max 28 ms)
 CASE_FILE = "case.json"  # written beside a sweep case's trace: the case that was measured
 
 
-class _Book:
-    """The session's turn book, fed with recorded frames."""
-
-    def __init__(self) -> None:
-        self.done: list[TurnRecord] = []
-        self.cur: TurnRecord | None = None
-        self.nxt: TurnRecord | None = None
-        self.replying = False
-        self.n = 0
-
-    def _new(self) -> TurnRecord:
-        self.n += 1
-        return TurnRecord(self.n - 1)
-
-    def target(self) -> TurnRecord:
-        if self.cur is None:
-            self.cur = self._new()
-        if not self.replying:
-            return self.cur
-        if self.nxt is None:
-            self.nxt = self._new()
-        return self.nxt
-
-    def client(self, t: int, msg: dict, tr: trace_mod.Trace) -> None:
-        rt = msg.get("realtime_input") or msg.get("realtimeInput")
-        cc = msg.get("client_content") or msg.get("clientContent")
-        if isinstance(rt, dict) and isinstance(rt.get("audio"), dict):
+def _client_item(r: dict, tr: trace_mod.Trace) -> tuple[str, Any] | None:
+    """A recorded client frame as the session's send item: ("audio", pcm), ("text", str), ..."""
+    msg = r["msg"]
+    rt = msg.get("realtime_input") or msg.get("realtimeInput")
+    cc = msg.get("client_content") or msg.get("clientContent")
+    if isinstance(rt, dict):
+        if isinstance(rt.get("audio"), dict):
             data = rt["audio"]["data"]
-            pcm = tr.payload(data) if isinstance(data, dict) else trace_mod.b64decode_any(data)
-            rec = self.target()
-            rec.sent.append((t, rec.sent_bytes))
-            rec.sent_bytes += len(pcm)
-            rec.user_chunks.append(pcm)
-        elif isinstance(rt, dict) and ("activityEnd" in rt or "activity_end" in rt):
-            self.target().t_activity_end_ns = t
-        elif isinstance(cc, dict):
-            text = "".join(p.get("text", "") for turn in cc.get("turns") or [] for p in turn.get("parts") or [])
-            rec = self.target()
-            rec.kind, rec.user_text, rec.t_text_ns = "text", text, t
-
-    def server(self, t: int, m: Any) -> None:
-        """One server message (a parsed `LiveServerMessage`), as `LiveSession._on_message` books it."""
-        rec = self.cur = self.cur or self._new()
-        ev = rec.events.append
-        if m.session_resumption_update is not None:
-            ev(Event(t, "resumption_update", {"resumable": m.session_resumption_update.resumable,
-                                              "index": m.session_resumption_update.last_consumed_client_message_index}))
-        if m.tool_call is not None:
-            self.replying = True
-            ev(Event(t, "tool_call", [{"id": c.id, "name": c.name, "args": c.args or {}} for c in m.tool_call.function_calls or []]))
-        if m.tool_call_cancellation is not None:
-            ev(Event(t, "tool_call_cancellation", list(m.tool_call_cancellation.ids or [])))
-        sc = m.server_content
-        if sc is not None:
-            self._content(t, sc, rec)
-        if m.usage_metadata is not None:
-            rec.usage_raw = m.usage_metadata.model_dump(exclude_none=True)
-            ev(Event(t, "usage", rec.usage_raw))
-        if sc is not None and sc.turn_complete:
-            ev(Event(t, "turn_complete"))
-            self.done.append(rec.finish())
-            self.cur, self.nxt, self.replying = self.nxt, None, False
-
-    def _content(self, t: int, sc: Any, rec: TurnRecord) -> None:
-        ev = rec.events.append
-        if sc.model_turn is not None or sc.output_transcription is not None or sc.interrupted or sc.turn_complete:
-            self.replying = True
-        for part in (sc.model_turn.parts or []) if sc.model_turn is not None else []:
-            if part.inline_data is not None and part.inline_data.data:
-                rec.add_reply_audio(t, part.inline_data.data)
-                ev(Event(t, "audio", part.inline_data.data))
-            elif part.text and not part.thought:
-                rec.text += part.text
-                ev(Event(t, "text", part.text))
-        for key, attr in (("output_transcript", "output_transcription"), ("input_transcript", "input_transcription")):
-            tx = getattr(sc, attr)
-            if tx is not None and tx.text:
-                setattr(rec, key, getattr(rec, key) + tx.text)
-                ev(Event(t, key, tx.text))
-        if sc.interrupted:
-            rec.interrupted = True
-            nxt = self.nxt
-            if nxt is not None and nxt.sent:
-                i = first_voiced_sample(audio.pcm16_to_float(b"".join(nxt.user_chunks)))
-                rec.t_barge_in_ns = capture_time_ns(nxt.sent, nxt.sent_bytes, i) if i >= 0 else None
-            ev(Event(t, "interrupted"))
-        if sc.generation_complete:
-            ev(Event(t, "generation_complete"))
+            return "audio", (tr.payload(data) if isinstance(data, dict) else trace_mod.b64decode_any(data))
+        for wire, kind in (("activityStart", "activity_start"), ("activity_start", "activity_start"),
+                           ("activityEnd", "activity_end"), ("activity_end", "activity_end"),
+                           ("audioStreamEnd", "audio_stream_end"), ("audio_stream_end", "audio_stream_end")):
+            if wire in rt:
+                return kind, None
+    if isinstance(cc, dict):
+        return "text", "".join(p.get("text", "") for turn in cc.get("turns") or [] for p in turn.get("parts") or [])
+    return None
 
 
 def _parse(tr: trace_mod.Trace, r: dict) -> Any:
@@ -134,18 +64,30 @@ def _parse(tr: trace_mod.Trace, r: dict) -> Any:
 
 def turns(tr: "trace_mod.Trace | str | Path") -> list[TurnRecord]:
     """The completed turns of a trace, rebuilt as `TurnRecord` (finished: metrics computed)."""
+    from .transport import read_message
+    from .turnbook import TurnBook
+
     tr = tr if isinstance(tr, trace_mod.Trace) else trace_mod.load(tr)
     opened = {r["conn"]: r["t_us"] for r in tr.records if r["type"] == "open"}
-    book = _Book()
+    book = TurnBook()
     for r in tr.messages():
         if r["kind"] in ("setup", "setupComplete", "raw"):
             continue
         t = (opened.get(r["conn"], 0) + r["t_us"]) * 1000
         if r["dir"] == "client":
-            book.client(t, r["msg"], tr)
-        else:
-            book.server(t, _parse(tr, r))
-    return book.done
+            item = _client_item(r, tr)
+            if item is not None:
+                book.record(*item, t)
+            continue
+        inc = read_message(_parse(tr, r), t)  # as `LiveSession._on_message` files it
+        rec = book.receiving()
+        book.reply_started = book.reply_started or inc.reply
+        for ev in inc.events:
+            if ev.kind != "go_away":
+                book.apply(rec, ev)
+            if ev.kind == "turn_complete":
+                book.complete()
+    return book.turns
 
 
 def rows(folder: str | Path, *, dnsmos: bool = True, prosody: bool = True) -> list[dict]:
