@@ -98,7 +98,10 @@ def _talk(a, *, record: str | None = None) -> int:
                         modality=a.modality.upper())
             if a.model:
                 opts["model"] = a.model
-            async with connect(backend, record=record, **opts) as s:
+            folder = record or getattr(a, "record", None)
+            if folder and record is None and len(voices) > 1:  # talk --record with several voices: one trace each
+                folder = f"{folder}/{voice}"
+            async with connect(backend, record=folder, **opts) as s:
                 for path, y in inputs:
                     rec = await s.turn(y, sr=16000, realtime=a.pace == "realtime")
                     row = {"input": path, "voice": voice, "language": a.language} | rec.summary()
@@ -439,6 +442,8 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("talk", help="hold one session, send each file as a user turn, print one result per turn")
     _session_options(t, voice_help="prebuilt voice (default Puck); repeat to run every input with each voice",
                      voice_action="append")
+    t.add_argument("--record", default=None, metavar="TRACE_DIR",
+                   help="record each session as a trace there (one subfolder per voice when several)")
     t.set_defaults(fn=_talk)
 
     rc = sub.add_parser("record", help="hold one session like talk and record it as a trace (JSON Lines + payloads)")

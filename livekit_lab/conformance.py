@@ -39,6 +39,8 @@ from typing import Any
 from . import audio, rescore
 from . import trace as trace_mod
 
+__all__ = ['check', 'check_async', 'compare', 'profile', 'drive', 'table', 'Difference', 'Profile', 'TurnProfile', 'Result', 'EXAMPLE', 'TIMING_MS', 'RTF_RELATIVE']
+
 TIMING_MS = 100.0
 RTF_RELATIVE = 0.25
 #: A trace built by hand from the documented message sequence (scripts/build_example_trace.py cites
@@ -48,6 +50,8 @@ EXAMPLE = Path(__file__).parent / "data" / "traces" / "documented"
 
 @dataclass
 class TurnProfile:
+    """The compared aspects of one turn (see the module docstring)."""
+
     kinds: list[str]
     usage: dict
     ttfa_ms: float | None
@@ -174,9 +178,11 @@ class Result:
 
     @property
     def ok(self) -> bool:
+        """Every comparison within its tolerance."""
         return all(d.ok for d in self.differences)
 
     def to_dict(self) -> dict:
+        """JSON-able: what ``--json`` prints."""
         return {"trace": self.trace, "ok": self.ok, "emulator_trace": self.emulator_trace,
                 "differences": [asdict(d) for d in self.differences]}
 

@@ -28,6 +28,8 @@ from typing import Any, Iterable
 from . import trace as trace_mod
 from .turns import TurnRecord
 
+__all__ = ['turns', 'rows', 'to_log', 'write_case', 'TIMING_TOLERANCE_MS', 'CASE_FILE']
+
 TIMING_TOLERANCE_MS = 50.0  # rescored ttfa/ttfb/turn_ms vs the live session's (measured: < 1 ms, max 28 ms)
 CASE_FILE = "case.json"  # written beside a sweep case's trace: the case that was measured
 

@@ -44,6 +44,8 @@ from websockets.exceptions import ConnectionClosed
 from .backends import redact
 from .errors import LiveLabError
 
+__all__ = ['FORMAT', 'VERSION', 'Recorder', 'TracedConnection', 'Trace', 'TraceError', 'recording', 'install', 'load', 'kind_of', 'b64decode_any', 'session_header']
+
 FORMAT = "livekit-lab-trace"
 VERSION = 1
 TRACE_FILE = "trace.jsonl"
@@ -158,6 +160,7 @@ class Recorder:
         return self._conn, t
 
     def message(self, conn: int, t0_ns: int, side: str, frame: str | bytes) -> None:
+        """Write one frame of connection ``conn`` (opened at ``t0_ns``), sent by ``side``."""
         t = time.monotonic_ns()
         self._seq += 1
         try:
@@ -172,10 +175,12 @@ class Recorder:
                     "kind": kind_of(msg), "msg": self._strip(msg, side)})
 
     def close_connection(self, conn: int, t0_ns: int, *, code: int | None, reason: str, by: str) -> None:
+        """Write how connection ``conn`` ended (``by``: "server", "client" or "none")."""
         self._line({"type": "close", "conn": conn, "t_us": (time.monotonic_ns() - t0_ns) // 1000, "code": code,
                     "reason": reason, "by": by})
 
     def close(self) -> None:
+        """Finish the trace (the session does this when it closes)."""
         if self.closed:
             return
         self.closed = True
@@ -221,11 +226,13 @@ class TracedConnection(ClientConnection):
             self._conn, self._t0 = self._rec.open_connection()
 
     async def send(self, message, **kw):
+        """Record the frame, then send it."""
         if self._rec is not None:
             self._rec.message(self._conn, self._t0, "client", message)
         return await super().send(message, **kw)
 
     async def recv(self, decode=None):
+        """Receive a frame and record it (or the close that ended the connection)."""
         try:
             frame = await super().recv(decode)
         except ConnectionClosed as e:
@@ -236,6 +243,7 @@ class TracedConnection(ClientConnection):
         return frame
 
     async def close(self, code: int = 1000, reason: str = "") -> None:
+        """Record the client's close, then close."""
         if self._rec is not None and not self._closed_rec:
             self._closed_rec = True
             self._rec.close_connection(self._conn, self._t0, code=code, reason=reason, by="client")
@@ -276,11 +284,13 @@ class Trace:
     records: list[dict] = field(default_factory=list)
 
     def messages(self, *, conn: int | None = None, side: str | None = None) -> list[dict]:
+        """The ``message`` lines, of one connection and/or one side ("client", "server") if given."""
         return [r for r in self.records if r["type"] == "message" and (conn is None or r["conn"] == conn)
                 and (side is None or r["dir"] == side)]
 
     @property
     def connections(self) -> list[int]:
+        """The connection numbers, in order."""
         return [r["conn"] for r in self.records if r["type"] == "open"]
 
     def payload(self, ref: dict) -> bytes:
@@ -310,6 +320,7 @@ class Trace:
         return w if isinstance(w, bytes) else json.dumps(w, ensure_ascii=False).encode()
 
     def close_of(self, conn: int) -> dict | None:
+        """The ``close`` line of connection ``conn`` (None: the trace ends before it closed)."""
         return next((r for r in self.records if r["type"] == "close" and r["conn"] == conn), None)
 
 

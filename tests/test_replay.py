@@ -158,6 +158,8 @@ def test_record_cli_and_bad_input(tmp_path, capsys):
     fresh = tmp_path / "fresh"
     assert cli(["record", "--input", str(tmp_path / "missing.wav"), "--out-dir", str(fresh)]) == 2
     assert not fresh.exists()
+    assert cli(["talk", "--input", JFK, "--voice", "Kore", "--voice", "Puck", "--record", str(tmp_path / "talk")]) == 0
+    assert [trace.load(tmp_path / "talk" / v).header["options"]["voice"] for v in ("Kore", "Puck")] == ["Kore", "Puck"]
     assert cli(["emulator", "--replay", str(tmp_path / "nothing")]) == 2
     assert "not a trace folder" in capsys.readouterr().err
 

@@ -37,6 +37,8 @@ from . import protocol as P
 from .server import Service, _rest_error, _truncate_reason, match_route
 from .trace import Trace
 
+__all__ = ['Replay', 'ReplayConnection', 'plan', 'Step', 'Send', 'Departed', 'AUDIO_TOLERANCE_MS', 'STALL_S']
+
 log = logging.getLogger("livekit_lab.emulator.replay")
 
 AUDIO_TOLERANCE_MS = 50.0  # an audio run may be this much shorter or longer than recorded
@@ -133,11 +135,13 @@ class Replay:
         self.departures: list[str] = []
 
     def app(self) -> web.Application:
+        """The aiohttp application the emulator serves."""
         app = web.Application()
         app.router.add_route("*", "/{tail:.*}", self.dispatch)
         return app
 
     async def dispatch(self, request: web.Request) -> web.StreamResponse:
+        """Serve a Live WebSocket from the recording (404 for anything else)."""
         if not request.path.lstrip("/").startswith("ws/") or match_route(request.path) is None:
             return _rest_error(404, "Not Found", "NOT_FOUND")
         ws = web.WebSocketResponse(compress=False, max_msg_size=0, autoping=True)
@@ -167,10 +171,12 @@ class ReplayConnection:
         self.client_closed = asyncio.Event()
 
     async def close(self, code: int, reason: str) -> None:
+        """Close with ``code`` and ``reason`` (cut to the 123 bytes a close frame carries)."""
         if not self.ws.closed:
             await asyncio.shield(self.ws.close(code=code, message=_truncate_reason(reason)))
 
     async def run(self) -> None:
+        """Check the key, then read the client and send the recording until either ends."""
         key = Service._key_of(self, self.request)  # type: ignore[arg-type]  # reads the request only
         if key != self.svc.api_key:
             await self.close(1008, P.KEY_NOT_VALID)
