@@ -223,7 +223,7 @@ async def test_sweep_layer(emu, tmp_path, emulator_errors):
     assert res.total == res.added == len(df) == len(SWEEP_FAULTS) and res.errors == n_typed
     assert again.skipped == len(SWEEP_FAULTS) and again.added == 0
     rows = df.set_index("case_id")
-    for label, _spec, outcome, _cut in SWEEP_FAULTS:
+    for label, _, outcome, _ in SWEEP_FAULTS:  # `_spec` is the function above
         row = rows.loc[by_spec[specs[label]]]
         if outcome == "typed":
             code = TYPED_CODE[label]
