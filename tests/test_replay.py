@@ -295,3 +295,23 @@ def test_conformance_cli_on_the_bundled_example(capsys):
                                                            "reply_rtf", "fields", "close"]
     assert cli(["conformance", "/nonexistent/trace"]) == 2
     assert cli(["conformance", "--fault", "close=99999@nowhere"]) == 2
+
+
+def test_replay_serves_a_resumed_session(tmp_path):
+    """A trace with two connections (the service closed 1011 after the first turn; the session
+    resumed): the replay closes the first the same way and serves the second to the resuming client."""
+
+    async def talk(backend, folder, ys):
+        async with connect(backend, record=folder) as s:
+            return [await s.turn(y, sr=16000, realtime=False) for y in ys], s.reconnects
+
+    ys = [speech("Hello, can you hear me?"), speech("What time do you open tomorrow?")]
+    with emulator.run(pace="fast", latency=0, faults="close=1011@turn-end") as e:
+        live, n = asyncio.run(talk(e, tmp_path / "t", ys))
+    tr = trace.load(tmp_path / "t")
+    assert n == 1 and tr.connections == [1, 2] and tr.close_of(1)["code"] == 1011 and tr.close_of(1)["by"] == "server"
+    with emulator.run(replay=tmp_path / "t", pace="fast") as rp:
+        again, n2 = asyncio.run(talk(rp, tmp_path / "again", ys))
+        assert rp.service.departures == [] and rp.service.n_connections == 2
+    assert n2 == 1 and [a.reply_audio for a in again] == [b.reply_audio for b in live]
+    assert trace.load(tmp_path / "again").close_of(1)["code"] == 1011
