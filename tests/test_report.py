@@ -201,6 +201,13 @@ def test_the_report_reads_each_rows_cost_and_never_prices_it_again():
     assert measured["usd_per_min"] == pytest.approx(0.015, abs=1e-15)
 
 
+def test_the_pages_cost_comparison_reads_the_stored_cost_too(tmp_path):
+    page = report.write_html(_stored_cost_rows(), tmp_path / "c.html").read_text("utf-8")
+    # measured: $0.030 over 2 minutes; pricing B's row again would give ($0.030 + $0.003) / 3 min = $0.011
+    row = re.search(r"<td>measured \(this log\)</td><td class=num>([^<]+)</td>", page)
+    assert row is not None and row.group(1) == "$0.01500", row and row.group(1)
+
+
 @pytest.mark.parametrize("name", ["voice_ranking", "latency_distributions", "heatmap", "affect_effect",
                                   "proactive_confusion", "cost_per_1000_turns"])
 def test_every_figure_says_no_data_instead_of_crashing(logged, name):
