@@ -298,6 +298,7 @@ def _report(a) -> int:
     from .errors import LiveLabError
     from .logview import open_for_reading
     from .report import build
+    from .report_voices import ranking_summary
 
     try:
         with open_for_reading(a.log) as lg:
@@ -307,6 +308,7 @@ def _report(a) -> int:
         print(f"livekit-lab report: {e}", file=sys.stderr)
         return 2
     print(out)
+    print(ranking_summary(out))
     return 0
 
 

@@ -69,6 +69,7 @@ def main(*, backend: str = "emulator", log: str | None = None, out: str | None =
     to first audio of the default model; see `livekit_lab.emulator.latency`).
     """
     from . import report as report_mod
+    from .report_voices import ranking_summary
     from .sweep import Sweep, run
 
     t0 = time.time()
@@ -87,6 +88,8 @@ def main(*, backend: str = "emulator", log: str | None = None, out: str | None =
     print(redact(_fmt(summary(df))))
     for note in report_mod.ttfa_notes(df):
         print(note)
+    print()
+    print(ranking_summary(html))
     print()
     n_err = int(df["error"].notna().sum()) if "error" in df else 0
     print(f"{res.added} cases measured now, {res.skipped} resumed from the log, {len(df)} in the log"

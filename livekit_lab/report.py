@@ -28,6 +28,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import matplotlib.ticker
 import numpy as np
 import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -46,6 +47,15 @@ __all__ = ["voice_ranking", "latency_distributions", "heatmap", "affect_effect",
 #: Metrics where smaller is better (colour maps and rankings are flipped for them).
 LOWER_IS_BETTER = frozenset({"ttfa_ms", "ttfb_ms", "turn_ms", "interrupt_ms", "cost_usd"})
 _ACCENT, _MUTED, _P95 = "#1f6feb", "#9aa4b2", "#d1242f"
+#: Fewest values a 95th percentile is computed from (with fewer, the report shows the maximum and n:
+#: the 95th percentile of 19 values or fewer is an interpolation inside the top two).
+MIN_FOR_P95 = 20
+#: Fewest turns in each arm of an on/off comparison before the report calls a difference clear of zero.
+MIN_ARM = 5
+EMPATHY_CAVEAT = ("The empathy score counts phrases from a per-language word list (livekit_lab/analysis/"
+                  "empathy.toml); the lists differ in size and coverage between languages, so compare affective "
+                  "on with off inside one language, never one language's score with another's.")
+
 _DOC = {c.name: c.doc for c in CASE_COLUMNS}
 
 
@@ -85,13 +95,21 @@ def _figure(width: float, height: float) -> Figure:
     return fig
 
 
+def _wrap(text: str, fig: Figure, fontsize: float, *, share: float = 1.0) -> str:
+    """``text`` wrapped to the width of ``fig`` (``share`` of it) at ``fontsize``: titles that fit."""
+    import textwrap
+
+    chars = max(20, int(share * 0.92 * fig.get_figwidth() * 72 / (0.58 * fontsize)))
+    return "\n".join(textwrap.fill(line, chars) for line in text.split("\n"))
+
+
 def _no_data(title: str, why: str) -> Figure:
     """A figure that says there is nothing to draw, and why."""
     fig = _figure(7, 2.4)
     ax = fig.add_subplot()
     ax.set_axis_off()
-    ax.set_title(title, loc="left", fontsize=12, fontweight="bold")
-    ax.text(0.5, 0.45, f"no data\n{why}", ha="center", va="center", fontsize=11, color="#57606a",
+    ax.set_title(_wrap(title, fig, 12), loc="left", fontsize=12, fontweight="bold")
+    ax.text(0.5, 0.45, _wrap(f"no data\n{why}", fig, 11), ha="center", va="center", fontsize=11, color="#57606a",
             transform=ax.transAxes)
     return fig
 
@@ -138,6 +156,14 @@ def _labels(df: pd.DataFrame, name: str) -> pd.Series:
     if name not in df:
         return pd.Series(pd.NA, index=df.index, dtype="object")
     return df[name].astype("object").where(df[name].notna(), None)
+
+
+def _directed(df: pd.DataFrame) -> pd.Series:
+    """Rows addressed to the model: ``address`` directed, or no address recorded."""
+    if "address" not in df:
+        return pd.Series(True, index=df.index)
+    a = df["address"].astype("object")
+    return (a.isna() | (a == "directed")).astype(bool)
 
 
 def _measured(df: pd.DataFrame) -> tuple[pd.DataFrame, int]:
@@ -197,67 +223,23 @@ def _title(metric: str) -> str:
 
 # ----------------------------------------------------------------------------------- figures
 
-def voice_ranking(df: pd.DataFrame, *, n_boot: int = 1000, seed: int = 0) -> Figure:
-    """Voices ranked to help pick one: DNSMOS OVRL, TTFA p50 and language adherence side by side.
+def voice_ranking(df: pd.DataFrame, *, n_boot: int = 1000, seed: int = 0, ranking: Any = None) -> Figure:
+    """Voices ranked to help pick one: `livekit_lab.analysis.ranking.rank_voices` drawn by
+    `livekit_lab.report_voices.ranking_figure` (scores with 95 % bootstrap intervals, groups of voices
+    that cannot be told apart, the best group in blue, no order inside a group).
 
-    Each voice is placed by its mean rank over the three metrics (best first; a metric without
-    data for a voice is left out of its mean). Dots are the statistic (mean OVRL, median TTFA,
-    share of replies in the requested language), bars their 95 % bootstrap interval; the three
-    best voices are highlighted.
+    ``ranking``: an already computed `Ranking` of ``df`` (then ``n_boot`` and ``seed`` are unused).
     """
-    title = "Voice ranking — best first"
+    from .analysis.ranking import rank_voices, ranking_rows
+    from .report_voices import ranking_figure
+
     if "voice" not in df or df["voice"].notna().sum() == 0:
-        return _no_data(title, "the log has no voice column or no voice values")
-    data, n_warm = _measured(df[df["voice"].notna()])
-    specs = [("dnsmos_ovrl", _mean, "mean DNSMOS OVRL (higher is better)"),
-             ("ttfa_ms", _median, "TTFA p50, ms (lower is better)"),
-             ("language_ok", _mean, "in requested language (higher is better)")]
-    rng = np.random.default_rng(seed)
-    voices = sorted(data["voice"].astype(str).unique())
-    stats: dict[str, dict] = {m: {} for m, _, _ in specs}
-    counts = data["voice"].astype(str).value_counts()
-    for m, fn, _ in specs:
-        col = _col(data, m)
-        for v in voices:
-            stats[m][v] = _bootstrap(col[data["voice"].astype(str) == v].to_numpy(), fn, n_boot=n_boot, rng=rng)
-    if all(np.isnan(stats[m][v][0]) for m, _, _ in specs for v in voices):
-        return _no_data(title, "no DNSMOS, TTFA or language-check values yet")
-    ranks = pd.DataFrame({m: pd.Series({v: stats[m][v][0] for v in voices}).rank(
-        ascending=m in LOWER_IS_BETTER, method="average") for m, _, _ in specs})
-    order = ranks.mean(axis=1, skipna=True).sort_values(kind="stable").index.tolist()
-    best = set(order[:3])
-    fig = _figure(11, 1.4 + 0.32 * len(order))
-    axes = fig.subplots(1, 3, sharey=True)
-    y = np.arange(len(order))[::-1]
-    for ax, (m, _, label) in zip(axes, specs):
-        est = np.array([stats[m][v][0] for v in order])
-        lo = np.array([stats[m][v][1] for v in order])
-        hi = np.array([stats[m][v][2] for v in order])
-        colors = [_ACCENT if v in best else _MUTED for v in order]
-        ok = ~np.isnan(est)
-        if not ok.any():
-            ax.text(0.5, 0.5, "no data", ha="center", va="center", transform=ax.transAxes, color="#57606a")
-        ax.hlines(y[ok], lo[ok], hi[ok], colors=np.array(colors)[ok], lw=2.5, alpha=0.55)
-        ax.scatter(est[ok], y[ok], c=np.array(colors)[ok], s=36, zorder=3)
-        for yy, e, good in zip(y, est, ok):
-            if good:
-                ax.annotate(_fmt(m, e), (e, yy), xytext=(0, 5), textcoords="offset points", ha="center",
-                            fontsize=7, color="#24292f")
-        if m == "language_ok":
-            ax.set_xlim(-0.05, 1.05)
-            ax.xaxis.set_major_formatter(lambda x, _: f"{100 * x:.0f}%")
-            unsure = int(language_undecided(data).sum())
-            label = f"{label}; {unsure} undecided not counted" if unsure else label
-        ax.set_xlabel(label, fontsize=9)
-        ax.grid(axis="x", alpha=0.3)
-        ax.tick_params(axis="y", length=0)
-    axes[0].set_yticks(y, [f"{v}  (n={counts.get(v, 0)})" for v in order], fontsize=8)
-    for v_idx, v in enumerate(order):
-        if v in best:
-            axes[0].get_yticklabels()[v_idx].set_fontweight("bold")
-    note = f"; {n_warm} warm-up turns left out" if n_warm else ""
-    fig.suptitle(f"{title} (mean rank over the three metrics; bars: 95% bootstrap interval{note})",
-                 x=0.01, ha="left", fontsize=11, fontweight="bold")
+        return _no_data("Voice ranking", "the log has no voice column or no voice values")
+    fig = ranking_figure(ranking if ranking is not None else rank_voices(df, n_boot=n_boot, seed=seed))
+    unsure = int(language_undecided(ranking_rows(df)).sum())
+    if unsure and fig.axes:
+        fig.axes[0].set_xlabel(f"{fig.axes[0].get_xlabel()}; language_ok: {unsure} undecided not counted",
+                               fontsize=8)
     return fig
 
 
@@ -278,6 +260,8 @@ def latency_distributions(df: pd.DataFrame, *, metric: str = "ttfa_ms", by: str 
     vals, groups = vals[keep], groups[keep].astype(str)
     summary = vals.groupby(groups).quantile([0.5, 0.95]).unstack()
     summary.columns = ["p50", "p95"]
+    summary["n"] = vals.groupby(groups).size()
+    summary["max"] = vals.groupby(groups).max()
     order = summary.sort_values("p50").index.tolist()
     fig = _figure(9, 1.3 + 0.38 * len(order))
     ax = fig.add_subplot()
@@ -290,29 +274,39 @@ def latency_distributions(df: pd.DataFrame, *, metric: str = "ttfa_ms", by: str 
         ax.scatter(v, yy + rng.uniform(-0.18, 0.18, v.size), s=9, alpha=0.35, color=_ACCENT, lw=0)
         p50, p95 = summary.loc[g, "p50"], summary.loc[g, "p95"]
         ax.scatter([p50], [yy], marker="D", s=46, color="black", zorder=3)
-        ax.vlines(p95, yy - 0.3, yy + 0.3, color=_P95, lw=2.5, zorder=3)
+        if summary.loc[g, "n"] >= MIN_FOR_P95:
+            ax.vlines(p95, yy - 0.3, yy + 0.3, color=_P95, lw=2.5, zorder=3)
     ax.set_yticks(range(top, -1, -1), order, fontsize=8)
     ax.set_ylim(-0.6, top + 0.6)
     right = ax.twinx()  # the numbers sit in their own column on the right, clear of the dots
     right.set_ylim(ax.get_ylim())
-    right.set_yticks(range(top, -1, -1), [
-        f"p50 {summary.loc[g, 'p50']:.0f} · p95 {summary.loc[g, 'p95']:.0f}  (n={int((groups == g).sum())})"
-        for g in order], fontsize=8)
+    right.set_yticks(range(top, -1, -1), [_p50_p95(summary.loc[g]) for g in order], fontsize=8)
     right.tick_params(axis="y", length=0)
     ax.set_xlim(left=0, right=xmax * 1.03)
-    ax.set_xlabel(f"{metric} — {_DOC.get(metric, '')}", fontsize=9)
+    ax.set_xlabel(_wrap(f"{metric} — {_DOC.get(metric, '')}", fig, 9), fontsize=9)
     ax.grid(axis="x", alpha=0.3)
     note = f" · {n_warm} warm-up turns left out" if n_warm else ""
-    ax.set_title(f"{title}: ◆ p50, ▍ p95{note}", loc="left", fontsize=11, fontweight="bold")
+    fig.suptitle(_wrap(f"{title}: ◆ p50, ▍ p95 (only where n ≥ {MIN_FOR_P95}; else the max){note} · "
+                       f"{int(summary['n'].sum())} turns", fig, 10), x=0.01, ha="left", fontsize=10,
+                 fontweight="bold")
     return fig
 
 
+def _p50_p95(row: pd.Series) -> str:
+    """``p50 · p95 (n)`` of one group, with the maximum instead of p95 under `MIN_FOR_P95` values."""
+    tail = f"p95 {row['p95']:.0f}" if row["n"] >= MIN_FOR_P95 else f"max {row['max']:.0f}"
+    return f"p50 {row['p50']:.0f} · {tail}  (n={int(row['n'])})"
+
+
 def heatmap(df: pd.DataFrame, *, metric: str = "dnsmos_ovrl", rows: str = "voice", cols: str = "language",
-            agg: str = "mean") -> Figure:
+            agg: str = "mean", fill: bool = True) -> Figure:
     """Voice × language grid of one metric (mean by default; ``agg="median"`` for latencies).
 
     Cells show the value and are coloured so that better is always darker blue (the scale is
-    flipped for latencies and cost); a grey cell has no data.
+    flipped for latencies and cost; shares run 0–100 %). With ``fill`` a cell the design left empty
+    shows, in parentheses, the additive model's value (row effect + column effect, fitted by least
+    squares to the measured cells weighted by their turns), so a voice heard in two languages is
+    placed in the others; without it (or when rows and columns are not connected) it stays grey.
     """
     title = f"{_title(metric)} — {rows} × {cols} ({agg})"
     if metric not in df or rows not in df or cols not in df:
@@ -324,39 +318,78 @@ def heatmap(df: pd.DataFrame, *, metric: str = "dnsmos_ovrl", rows: str = "voice
     if frame.empty:
         return _no_data(title, f"no {metric} values with both a {rows} and a {cols}")
     grid = frame.pivot_table(index="r", columns="c", values="v", aggfunc=agg)
-    n = frame.pivot_table(index="r", columns="c", values="v", aggfunc="count")
-    fig = _figure(max(7.0, 2.2 + 0.62 * grid.shape[1]), 1.4 + 0.3 * grid.shape[0])
+    n = frame.pivot_table(index="r", columns="c", values="v", aggfunc="count").reindex_like(grid)
+    measured = grid.to_numpy(dtype="float64")
+    share = metric in _SHARES or metric.endswith("_rate")
+    modelled = _additive_fill(measured, n.to_numpy(dtype="float64")) if fill else measured
+    if share:
+        modelled = np.clip(modelled, 0.0, 1.0)
+    fig = _figure(max(7.5, 2.6 + 0.7 * grid.shape[1]), 1.6 + 0.3 * grid.shape[0])
     ax = fig.add_subplot()
     cmap = "Blues_r" if metric in LOWER_IS_BETTER else "Blues"
-    finite = grid.to_numpy(dtype="float64")
-    lo, hi = float(np.nanmin(finite)), float(np.nanmax(finite))
+    lo, hi = (0.0, 1.0) if share else (float(np.nanmin(modelled)), float(np.nanmax(modelled)))
     if hi <= lo:  # one value everywhere: pad the range so the colour bar has readable ticks
         pad = max(abs(lo) * 0.05, 0.5)
         lo, hi = lo - pad, hi + pad
     norm = Normalize(lo, hi)
     ax.set_facecolor("#d0d7de")
-    im = ax.imshow(np.ma.masked_invalid(finite), cmap=cmap, norm=norm, aspect="auto")
-    for (i, j), v in np.ndenumerate(finite):
+    im = ax.imshow(np.ma.masked_invalid(modelled), cmap=cmap, norm=norm, aspect="auto")
+    for (i, j), v in np.ndenumerate(modelled):
         if not np.isnan(v):
             dark = (norm(v) > 0.6) != (metric in LOWER_IS_BETTER)
-            ax.text(j, i, _fmt(metric, v), ha="center", va="center", fontsize=7,
-                    color="white" if dark else "#24292f")
+            text = _fmt(metric, v) if not np.isnan(measured[i, j]) else f"({_fmt(metric, v)})"
+            ax.text(j, i, text, ha="center", va="center", fontsize=7, color="white" if dark else "#24292f",
+                    fontstyle="normal" if not np.isnan(measured[i, j]) else "italic")
     ax.set_xticks(range(grid.shape[1]), [str(c) for c in grid.columns], fontsize=8)
     ax.set_yticks(range(grid.shape[0]), [str(r) for r in grid.index], fontsize=8)
     ax.set_xlabel(cols)
     ax.set_ylabel(rows)
-    cb = fig.colorbar(im, ax=ax, shrink=0.8, label=metric)
-    cb.formatter.set_useOffset(False)  # type: ignore[attr-defined]  # a ScalarFormatter
+    cb = fig.colorbar(im, ax=ax, shrink=0.8, label=_title(metric))
+    if share:
+        cb.formatter = matplotlib.ticker.PercentFormatter(xmax=1.0)
+        cb.update_ticks()
+    else:
+        cb.formatter.set_useOffset(False)  # type: ignore[attr-defined]  # a ScalarFormatter
     total = int(np.nansum(n.to_numpy(dtype="float64")))
+    n_cells, n_filled = int((~np.isnan(measured)).sum()), int((np.isnan(measured) & ~np.isnan(modelled)).sum())
     unsure = int(language_undecided(data).sum()) if metric == "language_ok" else 0
     note = f" · {unsure} undecided (not in the share)" if unsure else ""
-    ax.set_title(f"{title} · {total} turns{note}", loc="left", fontsize=11, fontweight="bold")
+    filled = f"; (x): the additive model's value for the {n_filled} cells without turns" if n_filled else ""
+    fig.suptitle(_wrap(f"{title} · {total} turns in {n_cells} cells{note}{filled}", fig, 10), x=0.01, ha="left",
+                 fontsize=10, fontweight="bold")
     return fig
+
+
+#: Metrics that are shares (0–1, shown as %, coloured on a fixed 0–100 % scale).
+_SHARES = frozenset({"language_ok", "responded", "incomplete"})
+
+
+def _additive_fill(grid: np.ndarray, n: np.ndarray) -> np.ndarray:
+    """``grid`` with its NaN cells set to ``mu + row + col`` fitted to the measured cells (weights ``n``);
+    unchanged where the measured cells do not connect every row and column."""
+    miss = np.isnan(grid)
+    if not miss.any() or miss.all():
+        return grid
+    R, C = grid.shape
+    i, j = np.nonzero(~miss)
+    X = np.zeros((i.size, 1 + R + C))
+    X[:, 0] = 1.0
+    X[np.arange(i.size), 1 + i] = 1.0
+    X[np.arange(i.size), 1 + R + j] = 1.0
+    if np.linalg.matrix_rank(X) < R + C - 1:  # not connected: the fill would be arbitrary
+        return grid
+    w = np.sqrt(np.nan_to_num(n[i, j], nan=1.0))
+    beta = np.linalg.lstsq(X * w[:, None], grid[i, j] * w, rcond=None)[0]
+    full = beta[0] + beta[1:1 + R][:, None] + beta[1 + R:][None, :]
+    return np.where(miss, full, grid)
 
 
 def affect_effect(df: pd.DataFrame, *, metric: str = "empathy", by: str = "voice", n_boot: int = 1000,
                   seed: int = 0) -> Figure:
     """Effect of affective dialog per voice: ``mean(metric | on) − mean(metric | off)``.
+
+    A group with fewer than `MIN_ARM` turns in either arm is labelled "too few to tell" and never
+    drawn as a finding (grey), whatever its interval.
 
     Left: the mean with affective off (grey) and on (blue). Right: the difference with its 95 %
     bootstrap interval (each condition resampled on its own); an interval clear of zero is an
@@ -376,6 +409,7 @@ def affect_effect(df: pd.DataFrame, *, metric: str = "empathy", by: str = "voice
     for g in groups:
         sub = frame[frame["g"] == g]
         off, on = sub.loc[sub["on"] == 0, "v"].to_numpy(), sub.loc[sub["on"] == 1, "v"].to_numpy()
+        few = min(off.size, on.size) < MIN_ARM
         if off.size > 1 and on.size > 1:
             b_off = off[rng.integers(0, off.size, (n_boot, off.size))].mean(axis=1)
             b_on = on[rng.integers(0, on.size, (n_boot, on.size))].mean(axis=1)
@@ -383,7 +417,7 @@ def affect_effect(df: pd.DataFrame, *, metric: str = "empathy", by: str = "voice
         else:
             lo = hi = on.mean() - off.mean()
         rows.append({"g": str(g), "off": off.mean(), "on": on.mean(), "d": on.mean() - off.mean(), "lo": lo,
-                     "hi": hi, "n": f"{off.size}/{on.size}"})
+                     "hi": hi, "n": f"{off.size}/{on.size}" + (", too few to tell" if few else ""), "few": few})
     res = pd.DataFrame(rows).sort_values("d", ascending=metric in LOWER_IS_BETTER).reset_index(drop=True)
     fig = _figure(10, 1.5 + 0.34 * len(res))
     left, right = fig.subplots(1, 2, sharey=True, width_ratios=[1.2, 1])
@@ -395,13 +429,14 @@ def affect_effect(df: pd.DataFrame, *, metric: str = "empathy", by: str = "voice
     left.set_xlabel(f"mean {metric}", fontsize=9)
     left.legend(loc="lower right", fontsize=8, frameon=False)
     left.grid(axis="x", alpha=0.3)
-    clear = (res["lo"] > 0) | (res["hi"] < 0)
+    clear = ((res["lo"] > 0) | (res["hi"] < 0)) & ~res["few"].astype(bool)
     right.axvline(0, color="black", lw=0.8)
     right.hlines(y, res["lo"], res["hi"], color=np.where(clear, _ACCENT, _MUTED), lw=2.5)
     right.scatter(res["d"], y, color=np.where(clear, _ACCENT, _MUTED), s=36, zorder=3)
     right.set_xlabel(f"Δ {metric} (on − off), 95% bootstrap interval", fontsize=9)
     right.grid(axis="x", alpha=0.3)
-    fig.suptitle(f"{title} (blue interval: clear of zero)", x=0.01, ha="left", fontsize=11, fontweight="bold")
+    fig.suptitle(_wrap(f"{title}\nblue: interval clear of zero; under {MIN_ARM} turns in an arm: too few to tell",
+                       fig, 10), x=0.01, ha="left", fontsize=10, fontweight="bold")
     return fig
 
 
@@ -445,8 +480,9 @@ def proactive_confusion(df: pd.DataFrame) -> Figure:
         directed, ambient = m[0].sum(), m[1].sum()
         recall = f"{100 * m[0, 0] / directed:.0f}%" if directed else "–"
         quiet = f"{100 * m[1, 1] / ambient:.0f}%" if ambient else "–"
-        ax.set_title(f"proactive {'on' if setting else 'off'} · answered {recall} · quiet {quiet}", fontsize=9)
-    fig.suptitle(title, x=0.01, ha="left", fontsize=11, fontweight="bold")
+        ax.set_title(f"proactive {'on' if setting else 'off'}\nanswered {recall} of {int(directed)} · "
+                     f"quiet {quiet} of {int(ambient)}", fontsize=9)
+    fig.suptitle(_wrap(title, fig, 11), x=0.01, ha="left", fontsize=11, fontweight="bold")
     return fig
 
 
@@ -534,18 +570,23 @@ def cost_per_1000_turns(df: pd.DataFrame, *, by: str = "model") -> Figure:
     ax.grid(axis="x", alpha=0.3)
     n_unpriced = int((~priced).sum())
     note = f" · {n_unpriced} of {len(df)} turns not priced" if n_unpriced else ""
-    ax.set_title(f"{title}{note}", loc="left", fontsize=11, fontweight="bold")
+    fig.suptitle(_wrap(f"{title}{note}", fig, 11), x=0.01, ha="left", fontsize=11, fontweight="bold")
     return fig
 
 
-def figures(df: pd.DataFrame) -> dict[str, Figure]:
-    """All report figures, by name; a figure that fails to draw becomes a "no data" figure naming the error."""
+def figures(df: pd.DataFrame, *, ranking: Any = None) -> dict[str, Figure]:
+    """All report figures, by name; a figure that fails to draw becomes a "no data" figure naming the error.
+
+    ``ranking``: the `Ranking` of ``df`` when already computed (the voice ranking figure draws it).
+    """
+    from .report_voices import empathy_by_language
+
     makers: dict[str, Callable[[], Figure]] = {
-        "voice_ranking": lambda: voice_ranking(df),
+        "voice_ranking": lambda: voice_ranking(df, ranking=ranking),
         "latency": lambda: latency_distributions(df, metric="ttfa_ms"),
         "heatmap_dnsmos": lambda: heatmap(df, metric="dnsmos_ovrl"),
         "heatmap_language": lambda: heatmap(df, metric="language_ok"),
-        "affect": lambda: affect_effect(df),
+        "affect": lambda: empathy_by_language(df),
         "proactive": lambda: proactive_confusion(df),
         "cost": lambda: cost_per_1000_turns(df),
     }
@@ -563,12 +604,17 @@ def figures(df: pd.DataFrame) -> dict[str, Figure]:
 def summary_table(df: pd.DataFrame, *, by: str = "voice") -> pd.DataFrame:
     """One row per ``by`` value: turns, responded, TTFA p50/p95, DNSMOS OVRL, language OK, errors, $/1000 turns.
 
+    ``responded`` is the share of the *directed* prompts (``directed`` counts them; rows without an
+    ``address`` count as directed) that got a spoken answer: ambient talk is meant to go unanswered
+    under proactive audio and is reported by `proactive_confusion`. ``ttfa_p95_ms`` is left empty
+    where fewer than `MIN_FOR_P95` turns have a TTFA; ``ttfa_max_ms`` is the largest.
+
     ``ttfa_missing`` counts the replies without a TTFA (`ttfa_status` in `TTFA_FLAGS`), which the
     p50/p95 leave out. ``language_ok`` is the share of the replies the language check could decide;
     ``language_unsure`` counts those it could not (`language_undecided`).
     """
-    cols = ["turns", "responded", "ttfa_p50_ms", "ttfa_p95_ms", "ttfa_missing", "dnsmos_ovrl", "language_ok",
-            "language_unsure", "errors", "usd_per_1000_turns"]
+    cols = ["turns", "directed", "responded", "ttfa_p50_ms", "ttfa_p95_ms", "ttfa_max_ms", "ttfa_missing",
+            "dnsmos_ovrl", "language_ok", "language_unsure", "errors", "usd_per_1000_turns"]
     if by not in df or len(df) == 0:
         return pd.DataFrame(columns=[by, *cols])
     data, _ = _measured(df)
@@ -576,11 +622,14 @@ def summary_table(df: pd.DataFrame, *, by: str = "voice") -> pd.DataFrame:
     ttfa = _col(data, "ttfa_ms")
     c = _col(data, "cost_usd")
     err = data["error"].notna() if "error" in data else pd.Series(False, index=data.index)
+    directed = _directed(data)
     out = pd.DataFrame({
         "turns": g.value_counts(),
-        "responded": _col(data, "responded").groupby(g).mean(),
+        "directed": directed.groupby(g).sum(),
+        "responded": _col(data, "responded").where(directed).groupby(g).mean(),
         "ttfa_p50_ms": ttfa.groupby(g).quantile(0.5),
-        "ttfa_p95_ms": ttfa.groupby(g).quantile(0.95),
+        "ttfa_p95_ms": ttfa.groupby(g).quantile(0.95).where(ttfa.groupby(g).count() >= MIN_FOR_P95),
+        "ttfa_max_ms": ttfa.groupby(g).max(),
         "ttfa_missing": ttfa_flagged(data).groupby(g).sum(),
         "dnsmos_ovrl": _col(data, "dnsmos_ovrl").groupby(g).mean(),
         "language_ok": _col(data, "language_ok").groupby(g).mean(),
@@ -589,7 +638,7 @@ def summary_table(df: pd.DataFrame, *, by: str = "voice") -> pd.DataFrame:
         "usd_per_1000_turns": c.groupby(g).mean() * 1000.0,
     })
     out.index.name = by
-    return out.sort_values("ttfa_p50_ms", na_position="last").reset_index()[[by, *cols]]
+    return out.sort_index().reset_index()[[by, *cols]]  # by name: the table implies no ranking
 
 
 def _table_html(df: pd.DataFrame, *, formats: Mapping[str, Callable[[Any], str]] | None = None) -> str:
@@ -626,16 +675,22 @@ def _png(fig: Figure) -> str:
 
 
 _CAPTIONS = {
-    "voice_ranking": "Which voice to pick: each voice placed by its mean rank over speech quality, latency and "
-                     "language adherence; the three best are blue. Bars are 95% bootstrap intervals: overlapping "
-                     "bars mean the data cannot tell those voices apart.",
+    "voice_ranking": "Which voice to pick: each voice's effect from an additive model of the design (voice + "
+                     "language + prompt), so a voice is not credited with its language; bars are 95% bootstrap "
+                     "intervals. Voices that share a group letter cannot be told apart; blue is the best group, "
+                     "listed without an order. A metric enters the score only where voice differences exceed the "
+                     "run-to-run noise of the repeats.",
     "latency": "Time from the end of the user's speech to the first audible reply sample, one dot per turn; "
-               "p95 is what the slowest one in twenty users waits.",
-    "heatmap_dnsmos": "Speech quality of the reply (DNSMOS OVRL) for each voice and language.",
-    "heatmap_language": "Share of replies in the requested language, per voice and language.",
-    "affect": "Does affective dialog change the reply? Difference of the empathy score with it on and off.",
+               "p95 is what the slowest one in twenty users waits, shown only for 20 turns or more (else the "
+               "maximum).",
+    "heatmap_dnsmos": "Speech quality of the reply (DNSMOS OVRL) for each voice and language; values in "
+                      "parentheses are the additive model's, for cells the design did not measure.",
+    "heatmap_language": "Share of replies in the requested language, per voice and language (0-100% scale); "
+                        "values in parentheses are modelled, not measured.",
+    "affect": "Does affective dialog change the reply? Difference of the empathy score with it on and off, per "
+              "language, on the emotional prompts. Arms under 5 turns are too few to tell. " + EMPATHY_CAVEAT,
     "proactive": "With proactive audio the model should answer speech addressed to it and stay quiet on "
-                 "ambient talk; off is the baseline.",
+                 "ambient talk; off is the baseline. The per-voice 'responded' share counts directed prompts only.",
     "cost": "What 1,000 turns cost at the catalog's per-token prices, from the usage each turn reported.",
 }
 
@@ -650,12 +705,16 @@ border:1px solid #eaeef2}figcaption{color:#57606a;font-size:13px}
 table{border-collapse:collapse;font-size:12px;margin:8px 0}th,td{border:1px solid #d0d7de;padding:3px 7px;
 text-align:left;vertical-align:top}th{background:#f6f8fa}.num{text-align:right;font-variant-numeric:tabular-nums}
 details pre{white-space:pre-wrap;font-size:11px;background:#f6f8fa;padding:8px}
+.banner{border:1px solid #d4a72c;background:#fff8c5;border-radius:8px;padding:10px 14px;margin:12px 0}
+audio{height:32px;width:260px}
 """
 
 
 def write_html(df: pd.DataFrame, path: str | os.PathLike[str], *, title: str = "livekit_lab evaluation report",
-               runs: pd.DataFrame | None = None, minutes_per_month: float = 100_000) -> Path:
-    """Write one self-contained HTML report: figures as embedded PNG, summary tables, provenance.
+               runs: pd.DataFrame | None = None, minutes_per_month: float = 100_000, audio: bool = True,
+               ranking: Any = None) -> Path:
+    """Write one self-contained HTML report: figures as embedded PNG, summary tables, provenance; and
+    ``ranking.csv`` beside it (`livekit_lab.analysis.ranking.Ranking.to_csv`).
 
     Parameters
     ----------
@@ -669,12 +728,19 @@ def write_html(df: pd.DataFrame, path: str | os.PathLike[str], *, title: str = "
         `EvalLog.runs` — the provenance section lists them.
     minutes_per_month : float, optional
         Volume for the monthly cost comparison.
+    audio : bool, optional
+        Embed a player per voice and language (`livekit_lab.report_voices.audio_players`) when the
+        log has saved reply audio.
+    ranking : Ranking, optional
+        `livekit_lab.analysis.ranking.rank_voices` of ``df`` when the caller has it (else computed here).
 
     Returns
     -------
     pathlib.Path
         The written file. It references nothing outside itself (no scripts, fonts or links).
     """
+    from .report_voices import audio_players, emulator_banner, ranking_section
+
     df = df if df is not None else pd.DataFrame()
     out = Path(path).expanduser()
     now = _dt.datetime.now(_dt.timezone.utc)
@@ -690,7 +756,8 @@ def write_html(df: pd.DataFrame, path: str | os.PathLike[str], *, title: str = "
     kpis = [("turns", f"{n:,}"), ("voices", str(df["voice"].nunique()) if "voice" in df else "–"),
             ("languages", str(df["language"].nunique()) if "language" in df else "–"),
             ("TTFA p50", f"{ttfa.quantile(0.5):.0f} ms" if len(ttfa) else "–"),
-            ("TTFA p95", f"{ttfa.quantile(0.95):.0f} ms" if len(ttfa) else "–"),
+            (("TTFA p95", f"{ttfa.quantile(0.95):.0f} ms") if len(ttfa) >= MIN_FOR_P95 else
+             (f"TTFA max (n={len(ttfa)})", f"{ttfa.max():.0f} ms" if len(ttfa) else "–")),
             ("replies without TTFA", f"{int(ttfa_flagged(measured).sum()):,}"),
             ("errors", f"{errors:,}"), ("incomplete", f"{incomplete:,}")]
     parts = [f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
@@ -699,21 +766,26 @@ def write_html(df: pd.DataFrame, path: str | os.PathLike[str], *, title: str = "
              f"<p class='muted'>Generated {now:%Y-%m-%d %H:%M UTC} by livekit_lab {html.escape(version)}"
              f" from {n:,} turns" + (f"; {n_warm} warm-up turns left out of the statistics" if n_warm else "")
              + ".</p>",
+             emulator_banner(runs, df),
              "<div class='kpis'>" + "".join(f"<div class='kpi'><span class='muted'>{html.escape(k)}</span>"
                                            f"<b>{html.escape(v)}</b></div>" for k, v in kpis) + "</div>"]
     if n == 0:
         parts.append("<p><b>The log has no rows yet.</b> Run a sweep, then build the report again.</p>")
-    figs = figures(df)
+    ranking, ranking_html = ranking_section(df, out, ranking=ranking)
+    parts += ["<h2>Which voice</h2>", ranking_html]
+    figs = figures(df, ranking=ranking)
     parts.append("<h2>Figures</h2>")
     for name, fig in figs.items():
         alt = html.escape(_CAPTIONS.get(name, name).split(":")[0])
         parts.append(f"<figure id='fig-{name}'><img alt='{alt}' src='data:image/png;base64,{_png(fig)}'>"
                      f"<figcaption>{html.escape(_CAPTIONS.get(name, ''))}</figcaption></figure>")
+    if audio:
+        parts += ["<h2>Listen</h2>", audio_players(df, base_dir=out.parent)]
     parts += ["<h2>Per voice</h2>", _table_html(summary_table(df), formats={
         "responded": _pct, "language_ok": _pct, "ttfa_p50_ms": _ms, "ttfa_p95_ms": _ms,
         "dnsmos_ovrl": lambda v: f"{v:.2f}", "usd_per_1000_turns": lambda v: f"${v:.2f}",
         "turns": lambda v: f"{int(v)}", "errors": lambda v: f"{int(v)}", "language_unsure": lambda v: f"{int(v)}",
-        "ttfa_missing": lambda v: f"{int(v)}"})]
+        "ttfa_missing": lambda v: f"{int(v)}", "directed": lambda v: f"{int(v)}", "ttfa_max_ms": _ms})]
     parts += [f"<p class='muted'>{html.escape(note)}</p>" for note in ttfa_notes(measured)]
     parts.append("<h2>Cost</h2>")
     try:

@@ -144,6 +144,8 @@ def plan(sweep: Sweep, *, backend: str = "emulator", done: frozenset[str] | set[
     cases = sweep.cases()
     check_options(sweep, cases, backend)
     todo = [c for c in cases if c.for_backend(backend) not in done]
+    if sweep.shuffle:  # seeded run order: drifts of the machine must not line up with one voice's cases
+        random.Random(sweep.name).shuffle(todo)
     if limit is not None:
         todo = todo[:limit]
     return Plan(sweep, backend, tuple(cases), tuple(todo), baselines(cases))

@@ -15,7 +15,8 @@ small sub-grid: a key a cell gives (scalar or list) replaces the sweep-level lis
 a key it omits takes the sweep-level list. Cell keys: ``voice``, ``language``, ``model``,
 ``affective``, ``proactive``, ``modality``, ``vad`` (a dict of VAD settings, ``"manual"`` or
 ``"auto"``), ``options`` (other `LiveOptions` fields, e.g. ``headers``), and the stimulus filters
-``tone``, ``address``, ``stimulus`` (manifest id), ``stimulus_language``. Plural spellings
+``tone``, ``address``, ``stimulus`` (manifest id), ``stimulus_language``, and ``repeats`` (the
+cell's own repeat count, default the sweep's). Plural spellings
 (``voices``, ``tones``, ...) are accepted too.
 
 Stimulus language: ``"match"`` (default) sends each configuration the stimuli spoken in its
@@ -83,7 +84,8 @@ STIMULUS_KEYS = {"tone": "tones", "address": "addresses", "stimulus": "ids", "st
 _PLURAL = {**{v: k for k, v in CONFIG_KEYS.items()}, **{v: k for k, v in STIMULUS_KEYS.items()},
            "stimuli": "stimulus", "vad_settings": "vad", "stimulus_languages": "stimulus_language"}
 _SWEEP_KEYS = {"name", "voices", "languages", "models", "affective", "proactive", "modalities", "vads", "options",
-               "stimuli", "repeats", "cells", "description", "scoring", "save_audio", "timeout_s", "retries", "record"}
+               "stimuli", "repeats", "cells", "description", "scoring", "save_audio", "timeout_s", "retries", "record",
+               "shuffle"}
 _STIM_TABLE_KEYS = {"set", "tones", "addresses", "languages", "ids"}
 _SCORING_KEYS = {"dnsmos", "prosody"}
 _OPTION_FIELDS = {f.name for f in dataclasses.fields(LiveOptions)} - {"model", "voice", "language", "affective",
@@ -155,6 +157,10 @@ class Sweep:
         Per attempt: session open + turn.
     retries : int
         Retries of a transient failure.
+    shuffle : bool
+        Run the cases in a seeded random order (seeded by the name) instead of definition order, so
+        that slow drifts of the machine (load, caches) do not line up with a voice's cases and pass
+        for a voice effect. The case ids and the log do not depend on the order.
     """
 
     name: str
@@ -174,6 +180,7 @@ class Sweep:
     record: bool = False
     timeout_s: float = 60.0
     retries: int = 2
+    shuffle: bool = False
     description: str = ""
     source: str | None = field(default=None, compare=False, repr=False)
 
@@ -235,6 +242,8 @@ class Sweep:
             raise SweepError(f"{where}: 'name' must be a non-empty string")
         if not isinstance(self.repeats, int) or isinstance(self.repeats, bool) or self.repeats < 1:
             raise SweepError(f"{where}: 'repeats' must be an integer >= 1, got {self.repeats!r}")
+        if not isinstance(self.shuffle, bool):
+            raise SweepError(f"{where}: 'shuffle' takes true/false, got {self.shuffle!r}")
         if not isinstance(self.retries, int) or self.retries < 0:
             raise SweepError(f"{where}: 'retries' must be an integer >= 0")
         if not isinstance(self.timeout_s, (int, float)) or self.timeout_s <= 0:
@@ -297,9 +306,13 @@ class Sweep:
                 conf[key] = _as_list(v) if key not in ("options", "vad") or isinstance(v, list) else [v]
             elif key in STIMULUS_KEYS:
                 stim[key] = _as_list(v)
+            elif key == "repeats":  # a cell's own repeat count (e.g. only the ranking block repeated)
+                if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+                    raise SweepError(f"{where}: 'repeats' must be an integer >= 1, got {v!r}")
+                stim[key] = v
             else:
                 raise SweepError(f"{where}: unknown key {raw_key!r}; allowed: "
-                                 f"{sorted(list(CONFIG_KEYS) + list(STIMULUS_KEYS))}")
+                                 f"{sorted(list(CONFIG_KEYS) + list(STIMULUS_KEYS) + ['repeats'])}")
         self._check_values(conf, where)
         return conf, stim
 
@@ -314,6 +327,7 @@ class Sweep:
                 f[k] = [v]
         if f["stimulus_language"] == ["match"]:
             f["stimulus_language"] = "match"
+        f["repeats"] = stim.get("repeats", self.repeats)
         return f
 
     def manifest(self):
@@ -359,7 +373,7 @@ class Sweep:
                 raise _no_stimulus(self.source or self.name, set_name, df, conf, filters)
             for _, st in sel.iterrows():
                 stim = {k: (v.item() if hasattr(v, "item") else v) for k, v in st.items()}
-                for r in range(self.repeats):
+                for r in range(filters["repeats"]):
                     cid = case_id(self.name, conf, stim, r, set_name=set_name, backend=None)
                     if cid in seen:
                         continue
@@ -564,7 +578,9 @@ async def run_async(sweep: Sweep, log, *, backend: Any = "emulator", concurrency
     sessions = stages.Sessions(backend, sweep=sweep.name, concurrency=concurrency, rate=rate)
     p = stages.plan(sweep, backend=sessions.name, done=log.finished(sweep.name), limit=limit)
     sessions.prepare(p.todo)  # a backend that cannot be built (e.g. no API key) fails before anything is written
-    run_id = log.start_run(sweep=sweep.name, config=sweep.to_dict() | {"n_cases": len(p.cases)}, backend=p.backend)
+    emu_settings = getattr(backend, "settings", None) if p.backend == "emulator" else None  # for the report's banner
+    run_id = log.start_run(sweep=sweep.name, config=sweep.to_dict() | {"n_cases": len(p.cases)}
+                           | ({"emulator": emu_settings} if isinstance(emu_settings, dict) else {}), backend=p.backend)
     res = SweepResult(sweep=sweep.name, run_id=run_id, total=len(p.cases), skipped=p.skipped,
                       log_path=getattr(log, "path", None))
     scorer = stages.Scorer.for_sweep(sweep, scoring_workers) if p.todo else None

@@ -148,6 +148,6 @@ def test_undecided_language_checks_are_counted_not_dropped():
     assert t.loc[0, "language_ok"] == pytest.approx(2 / 3, abs=1e-12) and t.loc[0, "language_unsure"] == 1
     assert demo.summary(df.assign(tone="neutral", affective=False)).loc[0, "language_unsure"] == 1
     fig = report.heatmap(df, metric="language_ok")
-    assert fig.axes[0].get_title(loc="left").endswith("· 3 turns · 1 undecided (not in the share)")
-    fig = report.voice_ranking(df.assign(dnsmos_ovrl=3.0, ttfa_ms=500.0))
-    assert fig.axes[2].get_xlabel().endswith("; 1 undecided not counted")
+    assert "· 3 turns in 1 cells · 1 undecided (not in the share)" in fig._suptitle.get_text().replace("\n", " ")
+    fig = report.voice_ranking(df.assign(dnsmos_ovrl=3.0, ttfa_ms=500.0, responded=True))
+    assert fig.axes[0].get_xlabel().endswith("; language_ok: 1 undecided not counted")

@@ -107,13 +107,20 @@ def png_of(fig: Figure) -> np.ndarray:
 
 # ------------------------------------------------------------------------------------ figures
 
-def test_voice_ranking_puts_the_best_voice_first(logged):
+def test_voice_ranking_draws_the_modelled_groups(logged):
     _, df, _ = logged
     fig = report.voice_ranking(df, n_boot=200)
-    labels = [t.get_text() for t in fig.axes[0].get_yticklabels()]
-    assert [lab.split()[0] for lab in labels] == VOICES  # mean rank follows the synthetic quality order
-    assert len(fig.axes) == 3
+    labels = [t.get_text().split()[0] for t in fig.axes[0].get_yticklabels()]
+    groups = [t.get_text() for t in fig.axes[1].get_yticklabels()]
+    assert labels == VOICES  # quality falls by 0.2 DNSMOS a voice: four groups, best first
+    assert [g.split()[1] for g in groups] == ["a", "b", "c", "d"]
+    assert "1 of 4 voices" in fig._suptitle.get_text()
     assert png_of(fig).std() > 10
+    # equal voices: one group, listed alphabetically (no order among tied voices)
+    same = df.assign(dnsmos_ovrl=3.0, ttfa_ms=600.0, language_ok=True)
+    fig = report.voice_ranking(same, n_boot=200)
+    assert [t.get_text().split()[0] for t in fig.axes[0].get_yticklabels()] == sorted(VOICES)
+    assert "4 of 4 voices" in fig._suptitle.get_text()
 
 
 def test_latency_distribution_marks_p50_and_p95(logged):
@@ -132,10 +139,23 @@ def test_heatmap_cells_are_the_group_means(logged):
     fig = report.heatmap(df, metric="dnsmos_ovrl")
     sub = df[(df["voice"] == "Kore") & (df["language"] == "fr")]["dnsmos_ovrl"].astype("float64")
     assert f"{sub.mean():.2f}" in texts(fig)
-    # a voice with no rows in one language leaves that cell empty (grey), not a crash
+    # a voice with no rows in one language: the cell shows the additive model's value, in parentheses
     partial = df[~((df["voice"] == "Fenrir") & (df["language"] == "ja"))]
-    cells = [t for t in report.heatmap(partial, metric="language_ok").axes[0].texts]
-    assert len(cells) == len(VOICES) * len(LANGS) - 1
+    grid = partial.assign(v=partial["dnsmos_ovrl"].astype("float64")).pivot_table(
+        index="voice", columns="language", values="v", aggfunc="mean")
+    # balanced rows except Fenrir: Fenrir-ja = Fenrir's en/fr mean + ja's effect over the other voices
+    others = grid.drop(index="Fenrir")
+    guess = grid.loc["Fenrir", ["en", "fr"]].mean() + others["ja"].mean() - others[["en", "fr"]].mean(axis=1).mean()
+    one_per_cell = grid.stack().rename("dnsmos_ovrl").reset_index()  # equal weights: the formula is exact
+    fig = report.heatmap(one_per_cell, metric="dnsmos_ovrl")
+    cells = [t.get_text() for t in fig.axes[0].texts]
+    assert len(cells) == len(VOICES) * len(LANGS) and f"({guess:.2f})" in cells
+    assert [t.get_fontstyle() for t in fig.axes[0].texts if t.get_text().startswith("(")] == ["italic"]
+    cells = [t.get_text() for t in report.heatmap(partial, metric="dnsmos_ovrl", fill=False).axes[0].texts]
+    assert len(cells) == len(VOICES) * len(LANGS) - 1 and not any(c.startswith("(") for c in cells)
+    # shares are coloured on a fixed 0-100 % scale, whatever the data's range
+    cb = report.heatmap(df, metric="language_ok").axes[1]
+    assert cb.get_ylim() == (0.0, 1.0)
     assert any(t.endswith("%") for t in texts(report.heatmap(df, metric="language_ok")))
 
 

@@ -52,9 +52,9 @@ from __future__ import annotations
 
 import math
 import string
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -129,8 +129,8 @@ class Ranking:
         best = self.best_group
         w = ", ".join(f"{m} {v:g}" for m, v in self.weights.items()) or "none"
         lines = [f"best group ({len(best)} of {len(self.table)} voices, no order among them): {', '.join(best)}",
-                 f"score weights: {w}; adjusted for {', '.join(self.factors) or 'nothing'}; "
-                 f"{self.n_turns} turns, {self.n_boot} bootstrap resamples"]
+                 (f"score weights: {w}; adjusted for {', '.join(self.factors) or 'nothing'}; "
+                  f"{self.n_turns} turns, {self.n_boot} bootstrap resamples")]
         lines += [f"not in the score: {m}: {why}" for m, why in self.excluded.items()]
         if self.confounded:
             lines.append("voices and factors are confounded in this design: scores are raw voice means")

@@ -97,6 +97,9 @@ class Emulator:
                                    rules_as_of=rules_as_of, latency=latency, speedup=speedup)
         self.replay = replay
         self.trace: Trace = self.service.trace
+        #: what a report states about this emulator (a sweep records it in its run's config)
+        self.settings = {"pace": pace, "latency": getattr(latency, "spec", None) or str(
+            latency if latency is not None else DEFAULT_LATENCY), "speedup": speedup, "time_scale": time_scale}
         self._requested_port = port
         self.port: int | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -307,6 +310,8 @@ class ChildEmulator(Emulator):
         self.state_dir = Path(self._tmp.name)
         self._argv = ["--pace", pace, "--speedup", str(speedup), "--time-scale", str(time_scale),
                       "--latency", getattr(latency, "spec", None) or str(latency if latency is not None else DEFAULT_LATENCY)]
+        #: what a report states about this emulator (a sweep records it in its run's config)
+        self.settings = {"pace": pace, "latency": self._argv[-1], "speedup": speedup, "time_scale": time_scale}
         if faults:
             self._argv += ["--fault", faults]
         self._proc: Any = None
