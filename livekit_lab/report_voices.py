@@ -97,7 +97,7 @@ def ranking_figure(r: Ranking) -> Figure:
     ax = fig.add_subplot()
     y = np.arange(len(t))[::-1]
     best = t["in_best_group"].astype(bool).to_numpy()
-    colours = np.where(best, _ACCENT, _MUTED)
+    colours = [_ACCENT if b else _MUTED for b in best]
     ax.axvline(0, color="#57606a", lw=0.8)
     ax.hlines(y, t["ci_low"], t["ci_high"], colors=colours, lw=2.5, alpha=0.6)
     ax.scatter(t["score"], y, c=colours, s=36, zorder=3)

@@ -299,7 +299,7 @@ class Sweep:
         if not isinstance(cell, Mapping):
             raise SweepError(f"{where}: a cell is a table, got {cell!r}")
         conf: dict[str, list] = {}
-        stim: dict[str, list] = {}
+        stim: dict[str, Any] = {}  # filter lists, and the cell's own repeats
         for raw_key, v in cell.items():
             key = _PLURAL.get(raw_key, raw_key)
             if key in CONFIG_KEYS:

@@ -18,14 +18,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from livekit_lab import catalog
+from livekit_lab import catalog  # noqa: E402 - the checkout's package, after the path line
 
 LANGS = ["en", "es", "fr", "de", "hi", "ja"]
 TONES = ["sad", "angry", "happy"]
 REPEATS = 3
 
 HEADER = f"""\
-# The `make demo` sweep: a designed comparison of the 30 voices, written by scripts/demo_design.py.
+# The `make demo` sweep ({30 * 2 * REPEATS + 120 + 90} cases): a designed comparison of the 30 voices, written by
+# scripts/demo_design.py.
 #
 # Design (why): a voice heard in one language only cannot be told from its language (German's
 # DNSMOS is lower than Hindi's whatever the voice), so every voice is heard in two languages,
