@@ -315,3 +315,30 @@ def test_replay_serves_a_resumed_session(tmp_path):
         assert rp.service.departures == [] and rp.service.n_connections == 2
     assert n2 == 1 and [a.reply_audio for a in again] == [b.reply_audio for b in live]
     assert trace.load(tmp_path / "again").close_of(1)["code"] == 1011
+
+
+def test_emulator_cli_replay_serves_talk(recorded, tmp_path, capsys):
+    """``livekit-lab emulator --replay DIR`` prints the usual ready line and serves the recording to
+    ``livekit-lab talk`` (another process, the unmodified SDK) with the recorded replies."""
+    import subprocess
+    import sys
+
+    folder, recs = recorded
+    inputs = []
+    for r in recs:
+        p = tmp_path / f"in{r.index}.wav"
+        audio.write_wav(p, audio.pcm16_to_float(r.user_pcm), sr=16000)
+        inputs += ["--input", str(p)]
+    proc = subprocess.Popen([sys.executable, "-m", "livekit_lab.cli", "emulator", "--replay", str(folder), "--pace", "fast"],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        info = json.loads(proc.stdout.readline())
+        assert info["replay"] == str(folder) and info["base_url"].startswith("https://127.0.0.1:")
+        assert cli(["talk", *inputs, "--base-url", info["base_url"], "--ca-file", info["ca_file"],
+                    "--api-key", info["api_key"], "--json"]) == 0
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    rows = [json.loads(x) for x in capsys.readouterr().out.strip().splitlines()]
+    assert [r["transcript"] for r in rows] == [r.output_transcript for r in recs]
+    assert [r["reply_seconds"] for r in rows] == [round(r.reply_seconds, 4) for r in recs]
