@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import catalog
-from .errors import BackendError
+from .errors import BackendError, ConfigError
 
 __all__ = ["Backend", "resolve", "redact", "remember_secret", "emulator_client", "running_emulator",
            "BACKENDS"]
@@ -83,7 +83,7 @@ class Backend:
 
 
 def resolve(backend: "str | Backend | Any" = "emulator", *, api_version: str | None = None, pace: str = "fast",
-            **emulator_kwargs) -> Backend:
+            api_key: str | None = None, **emulator_kwargs) -> Backend:
     """Turn a backend argument into a `Backend`.
 
     Parameters
@@ -95,21 +95,27 @@ def resolve(backend: "str | Backend | Any" = "emulator", *, api_version: str | N
         credentials) or an express-mode ``GOOGLE_API_KEY``.
     api_version : str, optional
         Defaults to the catalog's (v1alpha) on the Gemini API and v1beta1 on Vertex.
+    api_key : str, optional
+        The key the client sends instead of the environment's or the emulator's, e.g. an
+        ephemeral token (``auth_tokens/...``) minted by a server-side client.
     """
     if isinstance(backend, Backend):
+        if api_key is not None:
+            raise ConfigError("api_key goes with a backend name or an Emulator, not with a built Backend")
         return backend
     from .emulator import Emulator
 
     if isinstance(backend, Emulator):
-        return _emulator_backend(backend, api_version)
+        return _emulator_backend(backend, api_version, api_key=api_key)
     name = str(backend).lower()
     if name == "emulator":
-        return _emulator_backend(Emulator(pace=pace, **emulator_kwargs).start(), api_version, owns=True)
+        emu = Emulator(pace=pace, api_key=api_key, **emulator_kwargs).start()
+        return _emulator_backend(emu, api_version, owns=True)
     from google import genai
     from google.genai import types
 
     if name == "gemini":
-        key = next((os.environ[k] for k in _KEY_ENV if os.environ.get(k)), None)
+        key = api_key or next((os.environ[k] for k in _KEY_ENV if os.environ.get(k)), None)
         if not key:
             raise BackendError("the gemini backend needs GEMINI_API_KEY (or GOOGLE_API_KEY) in the environment")
         remember_secret(key)
@@ -118,8 +124,8 @@ def resolve(backend: "str | Backend | Any" = "emulator", *, api_version: str | N
     if name == "vertex":
         v = api_version or "v1beta1"
         project, location = os.environ.get("GOOGLE_CLOUD_PROJECT"), os.environ.get("GOOGLE_CLOUD_LOCATION")
-        key = os.environ.get("GOOGLE_API_KEY")
-        if project and location:
+        key = api_key or os.environ.get("GOOGLE_API_KEY")
+        if project and location and api_key is None:
             client = genai.Client(vertexai=True, project=project, location=location,
                                   http_options=types.HttpOptions(api_version=v))
         elif key:
@@ -132,8 +138,9 @@ def resolve(backend: "str | Backend | Any" = "emulator", *, api_version: str | N
     raise BackendError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)} or pass an Emulator")
 
 
-def _emulator_backend(emu: Any, api_version: str | None, *, owns: bool = False) -> Backend:
-    b = running_emulator(emu.info(), api_version=api_version)
+def _emulator_backend(emu: Any, api_version: str | None, *, owns: bool = False, api_key: str | None = None) -> Backend:
+    info = emu.info() if api_key is None else emu.info() | {"api_key": api_key}
+    b = running_emulator(info, api_version=api_version)
     b.emulator, b.owns_emulator = emu, owns
     return b
 

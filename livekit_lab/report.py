@@ -40,8 +40,8 @@ from . import cost as _cost
 from .log import CASE_COLUMNS, EvalLog
 
 __all__ = ["voice_ranking", "latency_distributions", "heatmap", "affect_effect", "proactive_confusion",
-           "cost_per_1000_turns", "figures", "summary_table", "language_undecided", "write_html", "load", "build",
-           "stored_costs", "COST_PARTS",
+           "event_timeline", "TIMELINE_KINDS", "cost_per_1000_turns", "figures", "summary_table", "language_undecided",
+           "write_html", "load", "build", "stored_costs", "COST_PARTS",
            "LOWER_IS_BETTER"]
 
 #: Metrics where smaller is better (colour maps and rankings are flipped for them).
@@ -486,6 +486,7 @@ def proactive_confusion(df: pd.DataFrame) -> Figure:
     return fig
 
 
+<<<<<<< HEAD
 #: The parts of a turn's cost a row stores (`livekit_lab.cost.RowCost.to_row`), then the part of
 #: ``cost_usd`` a row gives no parts for (rows written before the parts were stored, or built by hand).
 COST_PARTS = ("usd_input_audio", "usd_input_text", "usd_input_video", "usd_input_tool_use", "usd_output_audio",
@@ -509,6 +510,50 @@ def stored_costs(df: pd.DataFrame) -> pd.DataFrame:
     out["usd_not_itemised"] = (out["cost_usd"] - itemised).clip(lower=0.0).round(12).where(priced)
     out["cost_reason"] = _extra_key(df, "cost_reason")
     return out
+=======
+#: The session events `event_timeline` draws by default (`livekit_lab.turns.Event` kinds).
+TIMELINE_KINDS = ("go_away", "resumed", "limit_warning", "fault")
+
+
+def event_timeline(events: pd.DataFrame, *, kinds: tuple[str, ...] = TIMELINE_KINDS,
+                   turns: Any = None, limit_s: float | None = None, minutes: bool = False,
+                   title: str = "Session events") -> Figure:
+    """A session's events on a time line: one row per event kind, a dashed line at the session limit.
+
+    Parameters
+    ----------
+    events : DataFrame
+        Columns ``t`` (seconds since the session opened, in the service's time) and ``event``
+        (a `livekit_lab.turns.Event` kind), e.g. collected by a `LiveSession` listener.
+    kinds : tuple of str, optional
+        The event kinds to draw, one row each, top to bottom in this order.
+    turns : array-like of float, optional
+        Times of the user's turns (seconds), drawn as squares on a ``turn`` row at the top.
+    limit_s : float, optional
+        The session limit (seconds), drawn as a dashed line labelled with its length in minutes.
+    minutes : bool, optional
+        The time axis in minutes instead of seconds.
+    """
+    scale, unit = (60.0, "minutes") if minutes else (1.0, "seconds")
+    rows = (["turn"] if turns is not None else []) + list(kinds)
+    fig = _figure(9, 0.9 + 0.34 * len(rows))
+    ax = fig.add_subplot()
+    top = len(rows) - 1  # the first row is drawn at the top
+    if turns is not None:
+        t = np.asarray(turns, dtype=float)
+        ax.scatter(t / scale, np.full(len(t), top), marker="s", s=30, color="#1f6feb", label="turn")
+    for k in kinds:
+        t = events.loc[events["event"] == k, "t"].to_numpy(dtype=float) if len(events) else np.zeros(0)
+        ax.scatter(t / scale, np.full(len(t), top - rows.index(k)), s=16, label=k)
+    if limit_s is not None:
+        ax.axvline(limit_s / scale, color="k", ls="--", lw=1)
+        ax.text(limit_s / scale, top + 0.35, f" {limit_s / 60:g}-min session limit", fontsize=8)
+    ax.set_yticks(range(len(rows)), rows[::-1])
+    ax.set_ylim(-0.6, top + 0.8)
+    ax.set_xlabel(f"{unit} since the session opened")
+    ax.set_title(title, loc="left", fontsize=10)
+    return fig
+>>>>>>> b79dd3e (thin notebooks: 03 runs its A/B grid as a sweep (baseline join by the runner, sweep.adaptation) and tabulates ABComparison.summary(); 04 uses ProactiveScore.rates(); 05 and 08 draw report.event_timeline; 07 and 08 get clients from the backend switch (backends.resolve takes api_key, e.g. an ephemeral token); 08 decodes audio with audio.prepare_input instead of slicing a WAV header; make lint)
 
 
 def cost_per_1000_turns(df: pd.DataFrame, *, by: str = "model") -> Figure:

@@ -206,6 +206,14 @@ class ABComparison:
     confidence: float
     n_boot: int
 
+    def summary(self) -> dict:
+        """One row for a table of comparisons: sizes, means, effect sizes with their intervals, p."""
+        ci = f"{100 * self.confidence:g}% CI"
+        return {"n on/off": f"{self.n_on}/{self.n_off}", "mean off": self.mean_off, "mean on": self.mean_on,
+                "diff": self.diff, "Cohen's d": self.cohens_d, f"d {ci}": self.cohens_d_ci,
+                "Cliff's delta": self.cliffs_delta, f"delta {ci}": self.cliffs_delta_ci, "AUC": self.auc,
+                f"AUC {ci}": self.auc_ci, "p (Mann-Whitney)": self.p_value}
+
 
 def _cohens_d(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Cohen's d along the last axis (pooled SD with n - 1)."""
@@ -347,6 +355,15 @@ class ProactiveScore:
                              [self.ambient_answered, self.ambient_silent]],
                             index=pd.Index(["directed", "ambient"], name="address"),
                             columns=pd.Index(["answered", "silent"], name="outcome"))
+
+    def rates(self):
+        """Miss rate, false-trigger rate and accuracy as a DataFrame with the Wilson intervals of the
+        first two (rows: the rate; columns: ``rate``, ``CI``)."""
+        import pandas as pd
+
+        return pd.DataFrame({"rate": [self.miss_rate, self.false_trigger_rate, self.accuracy],
+                             "CI": [self.miss_ci, self.false_trigger_ci, None]},
+                            index=pd.Index(["miss rate", "false-trigger rate", "accuracy"], name="rate of"))
 
 
 def proactive_score(addresses: Iterable[str], answered: Iterable[bool], *, confidence: float = 0.95) -> ProactiveScore:
