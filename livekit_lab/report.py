@@ -486,7 +486,6 @@ def proactive_confusion(df: pd.DataFrame) -> Figure:
     return fig
 
 
-<<<<<<< HEAD
 #: The parts of a turn's cost a row stores (`livekit_lab.cost.RowCost.to_row`), then the part of
 #: ``cost_usd`` a row gives no parts for (rows written before the parts were stored, or built by hand).
 COST_PARTS = ("usd_input_audio", "usd_input_text", "usd_input_video", "usd_input_tool_use", "usd_output_audio",
@@ -510,7 +509,8 @@ def stored_costs(df: pd.DataFrame) -> pd.DataFrame:
     out["usd_not_itemised"] = (out["cost_usd"] - itemised).clip(lower=0.0).round(12).where(priced)
     out["cost_reason"] = _extra_key(df, "cost_reason")
     return out
-=======
+
+
 #: The session events `event_timeline` draws by default (`livekit_lab.turns.Event` kinds).
 TIMELINE_KINDS = ("go_away", "resumed", "limit_warning", "fault")
 
@@ -553,7 +553,6 @@ def event_timeline(events: pd.DataFrame, *, kinds: tuple[str, ...] = TIMELINE_KI
     ax.set_xlabel(f"{unit} since the session opened")
     ax.set_title(title, loc="left", fontsize=10)
     return fig
->>>>>>> b79dd3e (thin notebooks: 03 runs its A/B grid as a sweep (baseline join by the runner, sweep.adaptation) and tabulates ABComparison.summary(); 04 uses ProactiveScore.rates(); 05 and 08 draw report.event_timeline; 07 and 08 get clients from the backend switch (backends.resolve takes api_key, e.g. an ephemeral token); 08 decodes audio with audio.prepare_input instead of slicing a WAV header; make lint)
 
 
 def cost_per_1000_turns(df: pd.DataFrame, *, by: str = "model") -> Figure:
