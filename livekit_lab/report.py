@@ -783,11 +783,35 @@ def write_html(df: pd.DataFrame, path: str | os.PathLike[str], *, title: str = "
     pathlib.Path
         The written file. It references nothing outside itself (no scripts, fonts or links).
     """
-    from .report_voices import audio_players, emulator_banner, ranking_section
+    from .report_voices import audio_players, ranking_section
 
     df = df if df is not None else pd.DataFrame()
     out = Path(path).expanduser()
-    now = _dt.datetime.now(_dt.timezone.utc)
+    measured, _ = _measured(df)
+    parts = [_head_html(df, title, runs)]
+    ranking, ranking_html = ranking_section(df, out, ranking=ranking)
+    parts += ["<h2>Which voice</h2>", ranking_html, "<h2>Figures</h2>"]
+    for name, fig in figures(df, ranking=ranking).items():
+        alt = html.escape(_CAPTIONS.get(name, name).split(":")[0])
+        parts.append(f"<figure id='fig-{name}'><img alt='{alt}' src='data:image/png;base64,{_png(fig)}'>"
+                     f"<figcaption>{html.escape(_CAPTIONS.get(name, ''))}</figcaption></figure>")
+    if audio:
+        parts += ["<h2>Listen</h2>", audio_players(df, base_dir=out.parent)]
+    parts += ["<h2>Per voice</h2>", _table_html(summary_table(df), formats={
+        "responded": _pct, "language_ok": _pct, "ttfa_p50_ms": _ms, "ttfa_p95_ms": _ms,
+        "dnsmos_ovrl": lambda v: f"{v:.2f}", "usd_per_1000_turns": lambda v: f"${v:.2f}",
+        "turns": lambda v: f"{int(v)}", "errors": lambda v: f"{int(v)}", "language_unsure": lambda v: f"{int(v)}",
+        "ttfa_missing": lambda v: f"{int(v)}", "directed": lambda v: f"{int(v)}", "ttfa_max_ms": _ms})]
+    parts += [f"<p class='muted'>{html.escape(note)}</p>" for note in ttfa_notes(measured)]
+    parts += [_cost_html(df, minutes_per_month), _errors_html(df), _provenance_html(df, runs), _definitions_html(),
+              "</main></body></html>"]
+    return _write_text(out, "\n".join(p for p in parts if p))
+
+
+def _head_html(df: pd.DataFrame, title: str, runs: pd.DataFrame | None) -> str:
+    """The page's head, title, generation note, emulator banner and key figures."""
+    from .report_voices import emulator_banner
+
     try:
         version = metadata.version("livekit_lab")
     except metadata.PackageNotFoundError:
@@ -804,6 +828,7 @@ def write_html(df: pd.DataFrame, path: str | os.PathLike[str], *, title: str = "
              (f"TTFA max (n={len(ttfa)})", f"{ttfa.max():.0f} ms" if len(ttfa) else "–")),
             ("replies without TTFA", f"{int(ttfa_flagged(measured).sum()):,}"),
             ("errors", f"{errors:,}"), ("incomplete", f"{incomplete:,}")]
+    now = _dt.datetime.now(_dt.timezone.utc)
     parts = [f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
              f"<style>{_CSS}</style></head><body><main>",
              f"<h1>{html.escape(title)}</h1>",
@@ -815,25 +840,14 @@ def write_html(df: pd.DataFrame, path: str | os.PathLike[str], *, title: str = "
                                            f"<b>{html.escape(v)}</b></div>" for k, v in kpis) + "</div>"]
     if n == 0:
         parts.append("<p><b>The log has no rows yet.</b> Run a sweep, then build the report again.</p>")
-    ranking, ranking_html = ranking_section(df, out, ranking=ranking)
-    parts += ["<h2>Which voice</h2>", ranking_html]
-    figs = figures(df, ranking=ranking)
-    parts.append("<h2>Figures</h2>")
-    for name, fig in figs.items():
-        alt = html.escape(_CAPTIONS.get(name, name).split(":")[0])
-        parts.append(f"<figure id='fig-{name}'><img alt='{alt}' src='data:image/png;base64,{_png(fig)}'>"
-                     f"<figcaption>{html.escape(_CAPTIONS.get(name, ''))}</figcaption></figure>")
-    if audio:
-        parts += ["<h2>Listen</h2>", audio_players(df, base_dir=out.parent)]
-    parts += ["<h2>Per voice</h2>", _table_html(summary_table(df), formats={
-        "responded": _pct, "language_ok": _pct, "ttfa_p50_ms": _ms, "ttfa_p95_ms": _ms,
-        "dnsmos_ovrl": lambda v: f"{v:.2f}", "usd_per_1000_turns": lambda v: f"${v:.2f}",
-        "turns": lambda v: f"{int(v)}", "errors": lambda v: f"{int(v)}", "language_unsure": lambda v: f"{int(v)}",
-        "ttfa_missing": lambda v: f"{int(v)}", "directed": lambda v: f"{int(v)}", "ttfa_max_ms": _ms})]
-    parts += [f"<p class='muted'>{html.escape(note)}</p>" for note in ttfa_notes(measured)]
-    parts.append("<h2>Cost</h2>")
+    return "\n".join(parts)
+
+
+def _cost_html(df: pd.DataFrame, minutes_per_month: float) -> str:
+    """The cost section: `livekit_lab.cost.compare_monthly` with this log's stored cost as the measured line."""
+    parts = ["<h2>Cost</h2>"]
     try:
-        cmp = _cost.compare_monthly(minutes_per_month, measured=df if n else None, price_missing=False)
+        cmp = _cost.compare_monthly(minutes_per_month, measured=df if len(df) else None, price_missing=False)
         parts.append(f"<p class='muted'>{minutes_per_month:,.0f} minutes a month. Only the rows marked comparable "
                      "price the same thing: a minute of conversation, input and output, with the context billed "
                      "again every turn (the measured line prices this log's own usage). The per-minute figures "
@@ -842,11 +856,22 @@ def write_html(df: pd.DataFrame, path: str | os.PathLike[str], *, title: str = "
                                                "usd_per_month": lambda v: f"${v:,.2f}"}))
     except (ValueError, KeyError) as e:
         parts.append(f"<p class='muted'>cost comparison unavailable: {html.escape(str(e))}</p>")
-    if errors or incomplete:
-        kinds = df["error"].dropna().astype(str).str.split(":", n=1).str[0].str.strip() if "error" in df else \
-            pd.Series(dtype=str)
-        parts += ["<h2>Errors</h2>", _table_html(kinds.value_counts().rename_axis("error").reset_index())]
-    parts.append("<h2>Provenance</h2>")
+    return "\n".join(parts)
+
+
+def _errors_html(df: pd.DataFrame) -> str:
+    """The errors section (empty when no row has an error or is incomplete): rows by error kind."""
+    errors = int(df["error"].notna().sum()) if "error" in df else 0
+    if not errors and not int(_col(df, "incomplete").fillna(0).sum()):
+        return ""
+    kinds = df["error"].dropna().astype(str).str.split(":", n=1).str[0].str.strip() if "error" in df else \
+        pd.Series(dtype=str)
+    return "<h2>Errors</h2>\n" + _table_html(kinds.value_counts().rename_axis("error").reset_index())
+
+
+def _provenance_html(df: pd.DataFrame, runs: pd.DataFrame | None) -> str:
+    """The provenance section: the runs (versions, commit, host) with their configuration, and the models."""
+    parts = ["<h2>Provenance</h2>"]
     if runs is not None and len(runs):
         show = [c for c in ("run_id", "started_at", "sweep", "backend", "config_hash", "livekit_lab_version",
                             "google_genai_version", "python_version", "git_commit", "git_dirty", "host")
@@ -861,17 +886,26 @@ def write_html(df: pd.DataFrame, path: str | os.PathLike[str], *, title: str = "
                          f"<pre>{html.escape(cfg)}</pre></details>")
     else:
         parts.append("<p class='muted'>no run provenance was given</p>")
-    if "model" in df and n:
+    if "model" in df and len(df):
         parts.append("<p class='muted'>models: " + html.escape(", ".join(sorted(df["model"].dropna().astype(str)
                                                                                 .unique()))) + "</p>")
-    parts.append("<h2>Definitions</h2><ul>" + "".join(
+    return "\n".join(parts)
+
+
+def _definitions_html() -> str:
+    """The definitions of the main columns, from the log schema."""
+    return "<h2>Definitions</h2><ul>" + "".join(
         f"<li><code>{m}</code>: {_code(_DOC[m])}</li>" for m in
-        ("ttfa_ms", "ttfa_status", "ttfb_ms", "turn_ms", "dnsmos_ovrl", "language_ok", "empathy", "responded", "cost_usd"))
-        + "</ul></main></body></html>")
+        ("ttfa_ms", "ttfa_status", "ttfb_ms", "turn_ms", "dnsmos_ovrl", "language_ok", "empathy", "responded",
+         "cost_usd")) + "</ul>"
+
+
+def _write_text(out: Path, text: str) -> Path:
+    """Write ``text`` beside ``out`` and rename it into place (no half-written page)."""
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_text("\n".join(parts), encoding="utf-8")
+        tmp.write_text(text, encoding="utf-8")
         os.replace(tmp, out)
     finally:
         tmp.unlink(missing_ok=True)

@@ -70,7 +70,8 @@ class Plan:
     cases : tuple of Case
         Every case of the sweep, in definition order.
     todo : tuple of Case
-        The cases not yet in the log (at most ``limit`` of them), in definition order.
+        The cases not yet in the log (at most ``limit`` of them), in definition order (in the
+        sweep's seeded order with ``shuffle``).
     baseline_of : mapping
         ``case_id`` → the case's baseline `Case` (`livekit_lab.sweep.baselines`) or None.
     """
