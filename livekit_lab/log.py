@@ -35,7 +35,7 @@ import subprocess
 import sys
 import threading
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -232,7 +232,11 @@ def _to_json(value: Any, what: str) -> str:
 
 def config_hash(config: Mapping[str, Any]) -> str:
     """First 16 hex digits of the SHA-256 of the canonical JSON (sorted keys) of ``config``."""
-    return hashlib.sha256(_to_json(dict(config), "config").encode()).hexdigest()[:16]
+    return _hash_json(_to_json(dict(config), "config"))
+
+
+def _hash_json(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def _check(col: Column, v: Any) -> Any:
@@ -256,10 +260,14 @@ def _check(col: Column, v: Any) -> Any:
         raise bad("a bool")
     if k == "int":
         if isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)):
-            return int(v)
-        if isinstance(v, (float, np.floating)) and float(v).is_integer():
-            return int(v)
-        raise bad("an int")
+            i = int(v)
+        elif isinstance(v, (float, np.floating)) and float(v).is_integer():
+            i = int(v)
+        else:
+            raise bad("an int")
+        if not -(2 ** 63) <= i < 2 ** 63:
+            raise bad("a 64-bit int")
+        return i
     if k == "float":
         if isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_)):
             return float(v)
@@ -271,16 +279,12 @@ def _check(col: Column, v: Any) -> Any:
                                f"got naive {v!r}")
             return v.astimezone(_dt.timezone.utc)
         raise bad("a timezone-aware datetime")
-    if k == "json":
-        if isinstance(v, Mapping):
-            return v
-        raise bad("a dict")
-    raise AssertionError(k)  # pragma: no cover
+    raise AssertionError(k)  # pragma: no cover - `validate` and `_where` handle the json column
 
 
 def _git(pkg_dir: Path) -> tuple[str | None, bool | None]:
     """Commit and dirtiness of the git checkout holding this package, or (None, None)."""
-    env = dict(os.environ, GIT_OPTIONAL_LOCKS="0", LC_ALL="C")  # never take .git/index.lock
+    env = dict(os.environ, GIT_OPTIONAL_LOCKS="0")  # never take .git/index.lock
 
     def run(*args: str) -> str | None:
         try:
@@ -298,6 +302,11 @@ def _git(pkg_dir: Path) -> tuple[str | None, bool | None]:
         return None, None
     status = run("status", "--porcelain", "--untracked-files=no", "--", ".")
     return commit, (None if status is None else bool(status))
+
+
+def _comment_sql(table: str, c: Column) -> str:
+    """The statement that stores a column's description in the file (a SQL string literal)."""
+    return f"COMMENT ON COLUMN {table}.{c.name} IS '" + c.doc.replace("'", "''") + "'"
 
 
 def _version(dist: str) -> str | None:
@@ -375,8 +384,8 @@ class EvalLog:
                     raise _duck_error(e, self.path, "create the directory of") from None
         try:
             self._con = duckdb.connect(self.path, read_only=self.read_only)
-        except duckdb.ConnectionException as e:
-            if "different configuration" not in str(e):
+        except (duckdb.Error, OSError) as e:
+            if not (isinstance(e, duckdb.ConnectionException) and "different configuration" in str(e)):
                 raise _duck_error(e, self.path, "open" if self.read_only else "open for writing") from None
             if not self.read_only:
                 raise LogError(f"{self.path} is already open read-only in this process; close that EvalLog "
@@ -384,8 +393,6 @@ class EvalLog:
             # This process already writes the file (e.g. a sweep in the same notebook): share that
             # database; this object still refuses to write.
             self._con = duckdb.connect(self.path)
-        except (duckdb.Error, OSError) as e:
-            raise _duck_error(e, self.path, "open" if self.read_only else "open for writing") from None
         try:
             self._con.execute("SET TimeZone = 'UTC'")
             self._ensure_schema()
@@ -416,7 +423,7 @@ class EvalLog:
             for c in missing if not self.read_only else ():
                 try:
                     self._con.execute(f"ALTER TABLE cases ADD COLUMN {c.name} {c.sql_type}")
-                    self._con.execute(f"COMMENT ON COLUMN cases.{c.name} IS '" + c.doc.replace("'", "''") + "'")
+                    self._con.execute(_comment_sql("cases", c))
                 except duckdb.Error as e:
                     raise _duck_error(e, self.path, "add a column to") from None
             return
@@ -437,8 +444,7 @@ class EvalLog:
                               [str(SCHEMA_VERSION), f"livekit_lab {_version('livekit_lab')}"])
             for table, columns in (("cases", CASE_COLUMNS), ("runs", RUN_COLUMNS)):
                 for c in columns:
-                    self._con.execute(f"COMMENT ON COLUMN {table}.{c.name} IS "
-                                      + "'" + c.doc.replace("'", "''") + "'")
+                    self._con.execute(_comment_sql(table, c))
             self._con.execute("COMMIT")
         except duckdb.Error as e:
             self._rollback()
@@ -481,14 +487,15 @@ class EvalLog:
             raise LogError(f"backend must be a non-empty str, got {backend!r}")
         if not isinstance(config, Mapping):
             raise LogError(f"config must be a dict, got {type(config).__name__}")
+        config_json = _to_json(dict(config), "config")
         now = _utcnow()
         run_id = f"{now:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
         commit, dirty = _git(Path(__file__).resolve().parent)
         row = {
-            "run_id": run_id, "started_at": now, "sweep": sweep, "config_hash": config_hash(config),
+            "run_id": run_id, "started_at": now, "sweep": sweep, "config_hash": _hash_json(config_json),
             "livekit_lab_version": _version("livekit_lab"), "google_genai_version": _version("google-genai"),
             "python_version": platform.python_version(), "git_commit": commit, "git_dirty": dirty,
-            "backend": backend, "host": socket.gethostname(), "config": _to_json(dict(config), "config"),
+            "backend": backend, "host": socket.gethostname(), "config": config_json,
         }
         names = [c.name for c in RUN_COLUMNS]
         with self._lock:
@@ -590,10 +597,8 @@ class EvalLog:
             # INSERT OR IGNORE is 2-3x slower per row than catching the constraint violation.)
             try:
                 self._con.execute(_INSERT_CASE, params)
-            except duckdb.ConstraintException as e:
-                if "duplicate key" in str(e).lower() and "case_id" in str(e):
-                    return False
-                raise _duck_error(e, self.path, "write to") from None
+            except duckdb.ConstraintException:  # the table's only constraint: PRIMARY KEY (case_id)
+                return False
             except duckdb.Error as e:
                 raise _duck_error(e, self.path, "write to") from None
         return True
@@ -628,6 +633,9 @@ class EvalLog:
             col = _CASE.get(key)
             if col is None:
                 raise LogError(f"cannot filter on {key!r}: not a column of the log")
+            if col.kind == "json":
+                raise LogError(f"cannot filter on {key!r} (JSON text); filter the frame of "
+                               "to_pandas(expand_extra=True) on its keys")
             if key in self._absent:  # NULL in every row of this old log
                 clauses.append("TRUE" if _is_null(value) else "FALSE")
                 continue
@@ -670,12 +678,12 @@ class EvalLog:
             ``Int64``, ``Float64`` (missing = ``pd.NA``), ``datetime64[us, UTC]`` for timestamps.
             Ordered by ``started_at``, then ``case_id``.
         """
-        return _frame(self.to_arrow(**filters), CASE_COLUMNS, expand_extra=expand_extra)
+        return _frame(self.to_arrow(**filters), expand_extra=expand_extra)
 
     def runs(self) -> pd.DataFrame:
         """The ``runs`` table (provenance of each run), oldest first."""
         names = ", ".join(c.name for c in RUN_COLUMNS)
-        return _frame(self._query(f"SELECT {names} FROM runs ORDER BY started_at, run_id"), RUN_COLUMNS)
+        return _frame(self._query(f"SELECT {names} FROM runs ORDER BY started_at, run_id"))
 
     def export(self, path: str | os.PathLike[str], **filters: Any) -> Path:
         """Write the (filtered) case rows to ``.parquet`` or ``.csv``, chosen by the suffix.
@@ -710,7 +718,8 @@ class EvalLog:
                 pacsv.write_csv(table, tmp)
             os.replace(tmp, out)
         except (OSError, pa.ArrowException) as e:
-            tmp.unlink(missing_ok=True)
+            if tmp.exists():  # False too when the target's parent is not a directory
+                tmp.unlink()
             raise LogError(f"cannot export to {out}: {e}") from None
         return out
 
@@ -755,27 +764,14 @@ class EvalLog:
 
 # ----------------------------------------------------------------------------------------- frames
 
-def _frame(table: pa.Table, columns: Iterable[Column], *, expand_extra: bool = False) -> pd.DataFrame:
-    kinds = {c.name: c.kind for c in columns}
+def _frame(table: pa.Table, *, expand_extra: bool = False) -> pd.DataFrame:
+    # DuckDB's Arrow types carry the dtypes: VARCHAR/JSON -> str (pandas 3), TIMESTAMPTZ ->
+    # datetime64[us, UTC] (the connection's TimeZone is UTC); the mapper makes the rest nullable
     df = table.to_pandas(types_mapper={pa.bool_(): pd.BooleanDtype(), pa.float64(): pd.Float64Dtype(),
-                                       pa.int64(): pd.Int64Dtype(), pa.int32(): pd.Int64Dtype()}.get)
-    for name, kind in kinds.items():
-        if name not in df:
-            continue
-        s = df[name]
-        if kind in ("str", "json"):
-            df[name] = s.astype(pd.StringDtype(na_value=np.nan))
-        elif kind == "bool":
-            df[name] = s.astype("boolean")
-        elif kind == "int":
-            df[name] = s.astype("Int64")
-        elif kind == "float":
-            df[name] = s.astype("Float64")
-        elif kind == "ts":
-            df[name] = pd.to_datetime(s, utc=True).astype("datetime64[us, UTC]")
+                                       pa.int64(): pd.Int64Dtype()}.get)
     if expand_extra and "extra" in df and len(df):
         parsed = [json.loads(x) if isinstance(x, str) else {} for x in df["extra"]]
-        wide = pd.DataFrame.from_records(parsed, index=df.index)
+        wide = pd.DataFrame.from_records(parsed)  # both frames have a RangeIndex
         if len(wide.columns):
             wide = wide.rename(columns={k: (f"extra_{k}" if k in df.columns else k) for k in wide.columns})
             df = pd.concat([df, wide.convert_dtypes(dtype_backend="numpy_nullable")], axis=1)

@@ -168,13 +168,17 @@ class LiveSession:
 
     async def send_audio(self, pcm: bytes) -> None:
         """Send one chunk of 16 kHz mono PCM16 now (the caller paces it)."""
+        await self._send_audio(pcm)
+
+    async def _send_audio(self, pcm: bytes, turn: int | None = None) -> None:
+        """`send_audio`; ``turn``: file the chunk under that turn (turn() sending its clip)."""
         pcm = audio.check_pcm16_chunk(pcm, max_bytes=MAX_CHUNK_BYTES)
         if self._error is not None or not self._ready.is_set():
             await self._wait_ready()
         # no await from here to the SDK call: a resume cannot slip in between recording the chunk
         # (which a resume resends) and sending it on the connection we recorded it for
         t = time.monotonic_ns()
-        self.book.record("audio", pcm, t)
+        self.book.record("audio", pcm, t, turn=turn)
         await self.transport.send_audio(pcm)
         ev = Event(t, "sent_audio", len(pcm))
         if self._listeners:
@@ -248,19 +252,24 @@ class LiveSession:
             await self.activity_start()
         step = audio.chunk_samples(chunk_ms=chunk_ms)
         t0 = time.monotonic()
-        for i in range(0, len(pcm), step):
-            if realtime:  # sent when its last sample is captured
-                wait = t0 + min(i + step, len(pcm)) / audio.INPUT_RATE - time.monotonic()
-                if wait > 0:
-                    await asyncio.sleep(wait)
-            await self.send_audio(pcm[i:i + step].tobytes())
-            if index is None:
-                rec = self.book.sending_to()
-                index = rec.index
-                if not manual and len(rec.sent) == 1:  # this turn's audio starts the record
-                    rec.note_last_voiced(last)
-        if manual:
-            await self.activity_end()
+        try:  # the whole clip is this turn's, also what goes after its reply started or completed
+            for i in range(0, len(pcm), step):
+                if realtime:  # sent when its last sample is captured
+                    wait = t0 + min(i + step, len(pcm)) / audio.INPUT_RATE - time.monotonic()
+                    if wait > 0:
+                        await asyncio.sleep(wait)
+                await self._send_audio(pcm[i:i + step].tobytes(), index)
+                if index is None:
+                    rec = self.book.sending_to()
+                    index = self.book.pinned = rec.index
+                    if not manual and len(rec.sent) == 1:  # this turn's audio starts the record
+                        rec.note_last_voiced(last)
+            if manual:
+                await self.activity_end()
+        finally:
+            held = self.book.release()
+            if held is not None:
+                self.book.resolve(held)
         return await self.wait_turn(index, timeout=timeout)
 
     async def text_turn(self, text: str, *, timeout: float = 120.0) -> TurnRecord:
@@ -326,7 +335,8 @@ class LiveSession:
         rec = self.book.complete()
         self.policy.turn_completed()
         self._turn_done.set()  # first: a planned resume waiting for this turn runs before the caller
-        self.book.resolve(rec)
+        if rec is not None:  # else held until turn() has sent its whole clip
+            self.book.resolve(rec)
 
     async def _answer_tools(self, calls: list[dict]) -> None:
         outputs = []

@@ -32,6 +32,10 @@ class TurnBook:
         self.cur_buf: list[Item] = []
         self.nxt_buf: list[Item] = []
         self.reply_started = False  # the current turn's reply has begun (its sends go to the next turn)
+        # turn() sending a clip: its chunks stay with its turn, also those sent after the reply started
+        # or the turn completed (then held, finished by `release` when the clip is all sent)
+        self.pinned: int | None = None
+        self._held: tuple[TurnRecord, list[Item]] | None = None
         self._n = 0
         self._done: dict[int, asyncio.Future] = {}
 
@@ -50,12 +54,19 @@ class TurnBook:
             self.nxt, self.nxt_buf = self._new(), []
         return self.nxt, self.nxt_buf
 
-    def record(self, kind: str, payload: Any, t_ns: int) -> TurnRecord:
-        """File one item sent at ``t_ns`` under the turn it belongs to; returns that turn."""
-        rec, buf = self.target()
+    def record(self, kind: str, payload: Any, t_ns: int, *, turn: int | None = None) -> TurnRecord:
+        """File one item sent at ``t_ns`` under the turn it belongs to (``turn``: under that one,
+        while it is open or held); returns that turn."""
+        rec, buf = self.target() if turn is None else self._of(turn)
         buf.append((kind, payload))
         rec.note_sent(kind, payload, t_ns)
         return rec
+
+    def _of(self, index: int) -> tuple[TurnRecord, list[Item]]:
+        for rec, buf in ((self.cur, self.cur_buf), (self.nxt, self.nxt_buf), self._held or (None, None)):
+            if rec is not None and rec.index == index:
+                return rec, buf
+        return self.target()  # e.g. its cut reply was not retried: that turn is over
 
     def sending_to(self) -> TurnRecord:
         """The turn the last send went to."""
@@ -78,13 +89,31 @@ class TurnBook:
             return None
         return barge_in_time_ns(_pcm(self.nxt_buf), self.nxt.sent, self.nxt.sent_bytes)
 
-    def complete(self) -> TurnRecord:
-        """The current turn got its turnComplete: finish it; the next turn becomes current."""
+    def complete(self) -> TurnRecord | None:
+        """The current turn got its turnComplete: finish it (None: held, its clip is still being
+        sent); the next turn becomes current."""
         rec = self.cur
-        rec.finish(user_chunks=[p for k, p in self.cur_buf if k == "audio"])
-        self.turns.append(rec)
+        if rec.index == self.pinned:
+            self._held = (rec, self.cur_buf)
+            rec = None
+        else:
+            self._file(rec, self.cur_buf)
         self._rotate()
         return rec
+
+    def release(self) -> TurnRecord | None:
+        """turn() has sent its whole clip: finish its turn if that completed meanwhile."""
+        self.pinned = None
+        if self._held is None:
+            return None
+        (rec, buf), self._held = self._held, None
+        self._file(rec, buf)
+        self.turns.sort(key=lambda r: r.index)  # a later turn may have completed first (stable: retries stay first)
+        return rec
+
+    def _file(self, rec: TurnRecord, buf: list[Item]) -> None:
+        rec.finish(user_chunks=[p for k, p in buf if k == "audio"])
+        self.turns.append(rec)
 
     def _rotate(self) -> None:
         self.cur, self.cur_buf = self.nxt, self.nxt_buf

@@ -11,7 +11,11 @@ A mutant is *killed* when a test fails (or times out) with it, *survived* when e
 passes or when no listed test reaches it. Equivalent mutants (no behaviour to observe) are listed
 in `EQUIVALENT` with the reason, left out of the counts, and written out with the result.
 
-Usage: ``python scripts/mutation.py [--out benchmarks/mutation.json] [--keep]``
+Usage: ``python scripts/mutation.py [--out benchmarks/mutation.json] [--keep] [--only livekit_lab/log.py ...]``
+
+``--only`` measures the named modules alone (mutmut still records once which tests reach which
+function, over the whole test selection) and writes ``mutants/mutation-partial.json`` unless
+``--out`` is given, so a partial run never overwrites the benchmark.
 """
 
 from __future__ import annotations
@@ -97,30 +101,44 @@ def _collect(modules: list[str]) -> tuple[dict, list, list]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", default=str(ROOT / "benchmarks" / "mutation.json"))
+    ap.add_argument("--out", default=None, help="default benchmarks/mutation.json (mutants/mutation-partial.json "
+                                                "with --only)")
     ap.add_argument("--max-children", type=int, default=2)
     ap.add_argument("--keep", action="store_true", help="reuse mutants/ and mutmut's earlier results")
+    ap.add_argument("--only", action="append", metavar="MODULE", help="measure only this module of "
+                    "[tool.mutmut] only_mutate (repeatable), e.g. livekit_lab/log.py")
     a = ap.parse_args(argv)
     modules = _configured_modules()
+    if a.only:
+        unknown = [m for m in a.only if m not in modules]
+        if unknown:
+            print(f"mutation: --only {unknown[0]} is not one of {modules}", file=sys.stderr)
+            return 2
+        modules = list(a.only)
+    out = Path(a.out) if a.out else ROOT / ("mutants/mutation-partial.json" if a.only else "benchmarks/mutation.json")
     started = dt.datetime.now(dt.timezone.utc)
     t0 = time.monotonic()
     if not a.keep:
         _prepare()
     mutmut = Path(sys.executable).with_name("mutmut")
-    cmd = [str(mutmut), "run", "--max-children", str(a.max_children)]
+    # mutmut names a module's mutants by its dotted path: livekit_lab.log.x_name__mutmut_3
+    patterns = [m.removesuffix(".py").replace("/", ".") + ".*" for m in a.only or []]
+    cmd = [str(mutmut), "run", "--max-children", str(a.max_children), *patterns]
     r = subprocess.run(cmd, cwd=ROOT)
     if r.returncode != 0:
         print(f"mutation: mutmut run exited {r.returncode}", file=sys.stderr)
         return r.returncode
     res, survivors, excluded = _collect(modules)
-    doc = {"modules": res, "command": "make mutation (" + " ".join(["mutmut", *cmd[1:]]) + ")",
+    what = "python scripts/mutation.py " + " ".join(f"--only {m}" for m in a.only) if a.only else "make mutation"
+    doc = {"modules": res, "command": what + " (" + " ".join(["mutmut", *cmd[1:]]) + ")",
            "started_utc": started.strftime("%Y-%m-%dT%H:%M:%SZ"), "seconds": round(time.monotonic() - t0, 1),
            "tool": "mutmut " + _version(), "equivalent_excluded": excluded, "survivors": survivors}
-    Path(a.out).write_text(json.dumps(doc, indent=1, ensure_ascii=False) + "\n", "utf-8")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(doc, indent=1, ensure_ascii=False) + "\n", "utf-8")
     print(f"\n{'module':40s} {'killed':>7s} {'survived':>9s} {'total':>6s} {'score':>6s}")
     for mod, m in res.items():
         print(f"{mod:40s} {m['killed']:7d} {m['survived']:9d} {m['total']:6d} {m['score']!s:>6s}")
-    print(f"{len(excluded)} equivalent mutants excluded; {len(survivors)} survivors; written to {a.out}")
+    print(f"{len(excluded)} equivalent mutants excluded; {len(survivors)} survivors; written to {out}")
     return 0
 
 

@@ -12,7 +12,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from livekit_lab.emulator.detector import END_DROP_DB, FRAME, PREROLL, START_DBFS, ActivityDetector
+from livekit_lab.emulator.detector import (
+    END_DROP_DB,
+    FRAME,
+    PREFIX_PADDING_MS,
+    PREROLL,
+    SILENCE_DURATION_MS,
+    START_DBFS,
+    ActivityDetector,
+)
 
 T0, DT = 1_000_000_000, 20_000_000
 
@@ -46,7 +54,7 @@ def feed(det: ActivityDetector, y: np.ndarray, size: int = 320) -> list[tuple[in
 def test_levels_of_the_sensitivities():
     assert START_DBFS == {"START_SENSITIVITY_HIGH": -55.0, "START_SENSITIVITY_LOW": -45.0}
     assert END_DROP_DB == {"END_SENSITIVITY_HIGH": 0.0, "END_SENSITIVITY_LOW": 6.0}
-    assert FRAME == 160 and PREROLL == 16000
+    assert FRAME == 160 and PREROLL == 16000 and (PREFIX_PADDING_MS, SILENCE_DURATION_MS) == (20, 800)
     d = ActivityDetector()
     assert (d.start_db, d.keep_db, d.prefix_frames, d.silence_frames) == (-55.0, -55.0, 2, 80)
     d = ActivityDetector(start_sensitivity="START_SENSITIVITY_LOW", end_sensitivity="END_SENSITIVITY_LOW",
@@ -55,6 +63,11 @@ def test_levels_of_the_sensitivities():
     d = ActivityDetector(start_sensitivity="START_SENSITIVITY_UNSPECIFIED", prefix_padding_ms=56,
                          silence_duration_ms=1234)
     assert (d.start_db, d.prefix_frames, d.silence_frames) == (-55.0, 6, 123)
+    # unknown end sensitivity: HIGH (no drop); 0 ms still needs one frame; 4 ms rounds to 0 frames -> 1
+    d = ActivityDetector(end_sensitivity="END_SENSITIVITY_UNSPECIFIED", prefix_padding_ms=4, silence_duration_ms=0)
+    assert (d.start_db, d.keep_db, d.prefix_frames, d.silence_frames) == (-55.0, -55.0, 1, 1)
+    d = ActivityDetector(start_sensitivity="START_SENSITIVITY_LOW", end_sensitivity="END_SENSITIVITY_HIGH")
+    assert (d.start_db, d.keep_db) == (-45.0, -45.0)
 
 
 def test_one_utterance_start_end_samples_times_and_audio():
@@ -69,6 +82,7 @@ def test_one_utterance_start_end_samples_times_and_audio():
     assert start.t_speech_ns == cap(8000) == T0 + 25 * DT - 319 * 62_500
     # end: last voiced sample 23999 (chunk 74); decided after 80 silent frames (frames 150..229, chunk 114)
     assert end.sample == 23999 and end.t_ns == end.t_last_voiced_ns == T0 + 74 * DT
+    assert end.speech_samples == 23999 - 8000 + 1  # first to last voiced sample
     # the utterance: the 8320 samples before the start (pre-roll) through the deciding frame
     assert len(end.utterance) == 230 * FRAME
     np.testing.assert_array_equal(end.utterance, y[:230 * FRAME])
@@ -151,6 +165,7 @@ def test_flush_ends_speech_with_the_pending_samples():
     assert [a.kind for _, a in acts] == ["start"] and det.speaking
     end = det.flush()
     assert end.kind == "end" and end.sample == 6399 and end.t_ns == T0 - 50 * 62_500
+    assert end.speech_samples == 6399 - 1600 + 1
     assert len(end.utterance) == 6450
     np.testing.assert_array_equal(end.utterance, y)
     assert not det.speaking and det.flush() is None
@@ -170,3 +185,95 @@ def test_start_inside_a_frame():
     y = np.concatenate([zeros(8050), tone(4000, -30.0), zeros(16000)])
     start = feed(ActivityDetector(), y)[0][1]
     assert (start.kind, start.sample, start.t_speech_ns) == ("start", 8050, cap(8050))
+
+
+def _ramp(*parts: tuple[int, float]) -> np.ndarray:
+    """Samples of alternating sign, ``n`` at amplitude ``a`` for each (n, a)."""
+    y = np.concatenate([np.full(n, a, np.float32) for n, a in parts])
+    y[1::2] *= -1
+    return y
+
+
+@pytest.mark.parametrize("kw, thr_db", [({}, -55.0), ({"start_sensitivity": "START_SENSITIVITY_LOW"}, -45.0)])
+def test_start_and_end_samples_are_the_first_and_last_at_the_threshold_amplitude(kw, thr_db):
+    """Inside the first voiced frame, samples below the threshold amplitude come before the start;
+    a sample exactly at it (as float32) is voiced. Likewise for the last voiced sample."""
+    at = np.float32(10 ** (thr_db / 20))  # the threshold amplitude as a float32 sample
+    below, above = float(at) * 0.8, float(at) * 1.3  # 11**(x/20) and 10**(x/21) both land between these
+    # frame 50 (samples 8000..8159): 40 quiet, 1 exactly at the threshold, 119 loud -> frame level above it
+    first = _ramp((40, below), (1, float(at)), (119, 20 * float(at)))
+    # the last voiced frame 99 (15840..15999): loud, then one at the threshold (15900), then quieter
+    last = _ramp((60, 20 * float(at)), (1, float(at)), (99, below))
+    y = np.concatenate([zeros(8000), first, _ramp((7680, above * 8)), last, zeros(16000)])
+    acts = [a for _, a in feed(ActivityDetector(**kw), y)]
+    assert [(a.kind, a.sample) for a in acts] == [("start", 8040), ("end", 15900)]
+    assert acts[0].t_speech_ns == cap(8040) and acts[1].t_last_voiced_ns == cap(15900)
+
+
+def test_a_decision_takes_the_time_of_the_chunk_that_carried_the_deciding_sample():
+    """Chunks of 8319, 1 and 500 samples: frame 51's last sample (8319) arrives alone in chunk 1."""
+    y = np.concatenate([zeros(8000), tone(8820, -30.0)])
+    det = ActivityDetector()
+    assert det.feed(y[:8319], T0) == []
+    (start,) = det.feed(y[8319:8320], T0 + DT)
+    assert (start.kind, start.sample, start.t_ns) == ("start", 8000, T0 + DT)
+    assert start.t_speech_ns == T0 - 318 * 62_500  # 8000 came in chunk 0, 318 samples before its last
+
+
+def test_capture_time_is_exact_for_long_chunks():
+    """1 s chunks: the first sample of a chunk was captured 15999 samples (999 937 500 ns) before it arrived."""
+    y = np.concatenate([zeros(16000), tone(16000, -30.0), zeros(16000)])
+    acts = feed(ActivityDetector(), y, size=16000)
+    assert [(k, a.kind, a.sample) for k, a in acts] == [(1, "start", 16000), (2, "end", 31999)]
+    assert acts[0][1].t_speech_ns == T0 + DT - 999_937_500
+    assert acts[1][1].t_last_voiced_ns == T0 + DT
+
+
+def test_silence_is_counted_from_the_start_when_speech_is_only_the_prefix():
+    """Speech of exactly the 2-frame prefix, then silence: the end comes after 80 silent frames
+    (frames 12..91, decided by frame 91: sample 14719 in 160-sample chunk 91)."""
+    y = np.concatenate([zeros(1600), tone(320, -30.0), zeros(16000)])
+    acts = feed(ActivityDetector(), y, size=FRAME)
+    assert [(k, a.kind, a.sample) for k, a in acts] == [(11, "start", 1600), (91, "end", 1919)]
+
+
+def test_speech_right_after_an_end_needs_a_whole_prefix_again():
+    """The frame after the deciding silent frame is voiced: the new start still needs 2 voiced frames."""
+    y = np.concatenate([zeros(1600), tone(1600, -30.0), zeros(80 * FRAME), tone(1600, -30.0), zeros(16000)])
+    acts = feed(ActivityDetector(), y, size=FRAME)
+    # end decided by frame 99 (the 80th silent); frames 100, 101 voiced: start at 16000, decided by frame 101
+    assert [(k, a.kind, a.sample) for k, a in acts][:3] == [(11, "start", 1600), (99, "end", 3199),
+                                                            (101, "start", 16000)]
+
+
+def test_after_a_flush_samples_keep_their_stream_index_and_dtype():
+    det = ActivityDetector()
+    y = np.concatenate([zeros(1600), tone(4850, -30.0)])  # ends 50 samples short of a frame
+    det.feed(y, T0)
+    assert det.flush().sample == 6399
+    # the next samples continue the stream at 6450
+    y2 = np.concatenate([zeros(1550), tone(3200, -30.0), zeros(16000)])
+    acts = feed(det, y2)
+    assert [(a.kind, a.sample) for _, a in acts] == [("start", 6450 + 1550), ("end", 6450 + 4749)]
+    assert acts[1][1].utterance.dtype == np.float32
+
+
+def test_chunk_times_are_forgotten_past_the_preroll():
+    """Only chunks a decision may still ask about are kept: when silent, those from one frame
+    before the pre-roll's first sample on (160-sample chunks: 101 of them)."""
+    det = ActivityDetector()
+    for k in range(300):
+        det.feed(zeros(FRAME), T0 + k * DT)
+    assert len(det._chunks) == 101 and det._chunks[0][0] == 199 * FRAME
+    # a chunk that ends past the horizon is kept alone
+    det = ActivityDetector()
+    det.feed(zeros(16000), T0)
+    det.feed(zeros(32000), T0 + DT)
+    assert [c[:2] for c in det._chunks] == [(16000, 48000)]
+
+
+def test_a_long_silence_setting_keeps_the_last_voiced_chunk():
+    """silence_duration_ms=2000 (longer than the pre-roll): the end still gets its chunk's time."""
+    y = np.concatenate([zeros(1600), tone(3200, -30.0), zeros(40000)])
+    (end,) = [a for _, a in feed(ActivityDetector(silence_duration_ms=2000), y) if a.kind == "end"]
+    assert end.sample == 4799 and end.t_last_voiced_ns == cap(4799) == T0 + 14 * DT

@@ -10,6 +10,7 @@ import pytest
 
 from livekit_lab import audio, emulator
 from livekit_lab.config import LiveOptions, build
+from livekit_lab.emulator.detector import ActivityDetector
 from livekit_lab.errors import ConfigError, InvalidMediaError, LiveSessionError
 from livekit_lab.session import connect, load_recording
 from tests.conftest import JFK, speech
@@ -89,14 +90,24 @@ async def test_fatal_close_raises_typed_error_with_the_reason(emu):
     assert ei.value.code == 1007 and ei.value.reason == "Request contains an invalid argument."
 
 
+def _speech_samples(pcm: np.ndarray) -> int:
+    """First to last voiced sample of ``pcm`` by the emulator's activity detector (tested in test_detector)."""
+    acts = ActivityDetector().feed(audio.pcm16_to_float(pcm.tobytes()), 0)
+    (end,) = [a for a in acts if a.kind == "end"]
+    return end.speech_samples
+
+
 @pytest.mark.parametrize("spec", ["close=1011@mid-reply", "drop@mid-reply", "close=1011@after-setup", "drop@turn-end:1"])
 async def test_resumption_loses_nothing(spec):
     """A fault mid-session: the client resumes with its handle, resends what was not consumed, and
     retries a cut reply once. Every user turn gets exactly one complete reply; cut ones are recorded."""
     with emulator.run(pace="fast", latency=0) as emu:
         async with connect(emu, voice="Kore", headers={FAULT: spec + ";seed=3"}) as s:
-            recs = [await s.turn(speech(f"This is question {i}. Please answer it.", tail=1.0), sr=16000, realtime=False, timeout=30)
-                    for i in range(3)]
+            # whole 10 ms frames per turn: the emulator's frames then fall as in a fresh detector
+            ys = [y[:len(y) // 160 * 160] for y in (speech(f"This is question {i}. Please answer it.", tail=1.2)
+                                                     for i in range(3))]
+            sent = [audio.float_to_int16(y) for y in ys]
+            recs = [await s.turn(y, sr=16000, realtime=False, timeout=30) for y in ys]
             assert s.reconnects == 1
         complete = [r for r in s.turns if not r.incomplete]
         cut = [r for r in s.turns if r.incomplete]
@@ -110,8 +121,23 @@ async def test_resumption_loses_nothing(spec):
         assert all(r.retried and r.fault for r in cut)
         trace = emu.trace.records()
         assert len({t.session for t in trace}) == 1  # the same Live session throughout
-        # no user audio lost: every completed turn carried its whole utterance
-        assert all(r.user_audio is not None and len(r.user_audio) >= 16000 for r in complete)
+        # no user audio lost, none filed under another turn: each completed turn holds exactly the
+        # samples its turn() sent (the tail is long enough that turn() adds no padding)
+        assert [r.user_pcm for r in complete] == [pcm.tobytes() for pcm in sent]
+        # and the emulator received each turn's speech whole: from its first voiced sample to its
+        # last, as many samples as the detector finds in what was sent
+        assert [t.speech_samples for t in trace] == [_speech_samples(pcm) for pcm in sent]
+
+
+async def test_a_turn_holds_its_whole_clip_when_the_reply_comes_before_its_end(emu):
+    """Real-time pacing against a fast emulator: the reply starts, and completes, while turn() is
+    still sending the clip's trailing silence. That rest is the same turn's audio, not the next's."""
+    ys = [speech(f"Question {i}?", lead=0.1, tail=1.2) for i in range(2)]
+    async with connect(emu) as s:
+        recs = [await s.turn(y, sr=16000) for y in ys]
+    assert [r.index for r in s.turns] == [0, 1] and all(r.responded for r in recs)
+    assert [r.user_pcm for r in s.turns] == [audio.float_to_int16(y).tobytes() for y in ys]
+    assert [r.sent_bytes for r in s.turns] == [2 * len(y) for y in ys]
 
 
 async def test_goaway_resume_between_turns():

@@ -31,6 +31,8 @@ PREROLL = 16000  # samples kept before a start, so the utterance includes its on
 
 START_DBFS = {"START_SENSITIVITY_HIGH": -55.0, "START_SENSITIVITY_LOW": -45.0}
 END_DROP_DB = {"END_SENSITIVITY_HIGH": 0.0, "END_SENSITIVITY_LOW": 6.0}
+PREFIX_PADDING_MS = 20  # defaults of the service's automatic activity detection
+SILENCE_DURATION_MS = 800
 
 
 @dataclass
@@ -41,15 +43,19 @@ class Activity:
     utterance: np.ndarray | None = None  # for "end": the utterance, pre-roll included
     t_last_voiced_ns: int = 0  # for "end": capture time of the last voiced sample
     t_speech_ns: int = 0  # for "start": capture time of the first voiced sample
+    speech_samples: int = 0  # for "end": samples from the first voiced sample to the last, as received
 
 
 class ActivityDetector:
     def __init__(self, *, start_sensitivity: str | None = None, end_sensitivity: str | None = None,
                  prefix_padding_ms: int | None = None, silence_duration_ms: int | None = None):
-        self.start_db = START_DBFS.get(start_sensitivity or "START_SENSITIVITY_HIGH", -55.0)
-        self.keep_db = self.start_db - END_DROP_DB.get(end_sensitivity or "END_SENSITIVITY_HIGH", 0.0)
-        self.prefix_frames = max(1, int(round((prefix_padding_ms if prefix_padding_ms is not None else 20) / 10)))
-        self.silence_frames = max(1, int(round((silence_duration_ms if silence_duration_ms is not None else 800) / 10)))
+        # an absent or unknown (e.g. *_UNSPECIFIED) sensitivity is the default, HIGH
+        self.start_db = START_DBFS.get(start_sensitivity, START_DBFS["START_SENSITIVITY_HIGH"])
+        self.keep_db = self.start_db - END_DROP_DB.get(end_sensitivity, END_DROP_DB["END_SENSITIVITY_HIGH"])
+        prefix_ms = PREFIX_PADDING_MS if prefix_padding_ms is None else prefix_padding_ms
+        silence_ms = SILENCE_DURATION_MS if silence_duration_ms is None else silence_duration_ms
+        self.prefix_frames = max(1, int(round(prefix_ms / 10)))
+        self.silence_frames = max(1, int(round(silence_ms / 10)))
         self._keep_amp = 10 ** (self.keep_db / 20)
         self._start_amp = 10 ** (self.start_db / 20)
         self._pending = np.zeros(0, np.float32)
@@ -62,39 +68,35 @@ class ActivityDetector:
         self._run = 0  # consecutive voiced frames before a start
         self._silent = 0  # frames without voice during speech
         self._last_voiced_sample = -1
+        self._first_voiced_sample = -1  # of the utterance in progress
 
-    def _time_of(self, sample: int) -> int:
-        """Capture time of ``sample``: its chunk's arrival minus the audio after it in the chunk."""
-        if not self._chunks:
-            return 0
-        start, end, t = self._chunks[0]
+    def _chunk_of(self, sample: int) -> tuple[int, int, int]:
+        """(first sample, end sample, arrival ns) of the chunk that carried ``sample`` (the oldest
+        chunk kept, for a sample older than it)."""
+        chunk = self._chunks[0]
         for c in self._chunks:
             if c[0] > sample:
                 break
-            start, end, t = c
-        return t - round((end - 1 - sample) * 1e9 / INPUT_RATE)
+            chunk = c
+        return chunk
 
-    def _chunk_time(self, sample: int) -> int:
-        """Arrival time of the chunk that carried ``sample`` (when a decision could be made)."""
-        t = self._chunks[0][2] if self._chunks else 0
-        for start, _, ts in self._chunks:
-            if start > sample:
-                break
-            t = ts
-        return t
+    def _time_of(self, sample: int) -> int:
+        """Capture time of ``sample``: its chunk's arrival minus the audio after it in the chunk."""
+        _, end, t = self._chunk_of(sample)
+        return t - round((end - 1 - sample) * 1e9 / INPUT_RATE)
 
     def feed(self, y: np.ndarray, t_ns: int) -> list[Activity]:
         """Add samples that arrived at ``t_ns``; return the starts and ends they decide."""
         first_new = self._n + len(self._pending)
         self._chunks.append((first_new, first_new + len(y), t_ns))
-        buf = np.concatenate([self._pending, y]) if self._pending.size else y
+        buf = np.concatenate([self._pending, y])
         nfr = len(buf) // FRAME
         self._pending = buf[nfr * FRAME:].copy()
         out: list[Activity] = []
         if nfr == 0:
             return out
         frames = buf[: nfr * FRAME].reshape(nfr, FRAME)
-        lv = audio.frame_dbfs(frames.reshape(-1), frame_length=FRAME)
+        lv = audio.frame_dbfs(buf[: nfr * FRAME], frame_length=FRAME)
         for i in range(nfr):
             first = self._n
             frame = frames[i]
@@ -116,7 +118,8 @@ class ActivityDetector:
                         loud = np.flatnonzero(np.abs(self._utt[-min(self._run, len(self._utt))]) >= self._start_amp)
                         start += int(loud[0]) if loud.size else 0
                         self._mark_voiced(frame, first)
-                        out.append(Activity("start", self._chunk_time(first + FRAME - 1), start,
+                        self._first_voiced_sample = start
+                        out.append(Activity("start", self._chunk_of(first + FRAME - 1)[2], start,
                                             t_speech_ns=self._time_of(start)))
                 else:
                     self._run = 0
@@ -142,16 +145,18 @@ class ActivityDetector:
     def _end(self) -> Activity:
         self.speaking = False
         self._run = 0
-        utt = np.concatenate(self._utt) if self._utt else np.zeros(0, np.float32)
+        utt = np.concatenate(self._utt)  # never empty: a start puts its pre-roll there
         self._utt = []
         t = self._time_of(self._last_voiced_sample)
-        return Activity("end", t, self._last_voiced_sample, utterance=utt, t_last_voiced_ns=t)
+        return Activity("end", t, self._last_voiced_sample, utterance=utt, t_last_voiced_ns=t,
+                        speech_samples=self._last_voiced_sample - self._first_voiced_sample + 1)
 
     def flush(self) -> Activity | None:
         """``audioStreamEnd``: end the current utterance now, if there is one."""
         if self.speaking:
-            if self._pending.size:
+            if self._pending.size:  # the samples short of a frame end the utterance
                 self._utt.append(self._pending)
+                self._n += len(self._pending)
                 self._pending = np.zeros(0, np.float32)
             return self._end()
         return None

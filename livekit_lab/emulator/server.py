@@ -86,6 +86,7 @@ class Job:
     t_last_voiced_ns: int | None = None
     utterance: np.ndarray | None = None
     text: str | None = None
+    speech_samples: int | None = None  # see TurnTrace.speech_samples
 
 
 class Service:
@@ -594,7 +595,8 @@ class Connection:
                     if not self.cfg.manual and v:
                         act = self.detector.flush()
                         if act is not None:
-                            self.jobs.put_nowait(Job("audio", t_ns, act.t_last_voiced_ns, utterance=act.utterance))
+                            self.jobs.put_nowait(Job("audio", t_ns, act.t_last_voiced_ns, utterance=act.utterance,
+                                                     speech_samples=act.speech_samples))
                 else:
                     raise P.ProtocolError()
         elif kind == "client_content":
@@ -699,7 +701,8 @@ class Connection:
             if act.kind == "start":
                 self._barge_in(act.t_speech_ns)  # recorded as the capture time of the first voiced sample
             else:
-                self.jobs.put_nowait(Job("audio", time.monotonic_ns(), act.t_last_voiced_ns, utterance=act.utterance))
+                self.jobs.put_nowait(Job("audio", time.monotonic_ns(), act.t_last_voiced_ns, utterance=act.utterance,
+                                         speech_samples=act.speech_samples))
 
     def _video(self, blob, t_ns: int, *, limit_rate: bool = True) -> None:
         if not isinstance(blob, dict):
@@ -776,7 +779,7 @@ class Connection:
         tr = TurnTrace(session=st.id, connection=self.number, turn=st.turn_index, tag=self.tag, kind=job.kind,
                        t_last_voiced_ns=job.t_last_voiced_ns, t_decision_ns=job.t_decision_ns, silent=reply.silent,
                        reply_text=reply.text, mood=reply.mood, level_dbfs=reply.level_dbfs,
-                       language=cfg.language, voice=cfg.voice, latency_ms=delay_ms)
+                       language=cfg.language, voice=cfg.voice, latency_ms=delay_ms, speech_samples=job.speech_samples)
         st.turn_index += 1
         st.history.append({"role": "user", "kind": job.kind, "text": job.text or ""})
         out_tokens = self.out_tokens = {"AUDIO": 0.0, "TEXT": 0.0}

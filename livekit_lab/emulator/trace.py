@@ -24,6 +24,8 @@ class TurnTrace:
     t_last_voiced_ns: int | None  # end of user speech: capture time of the last voiced sample (its
     #                               chunk's arrival minus the audio after it), or activityEnd/text arrival
     t_decision_ns: int  # the emulator decided the user's turn had ended
+    speech_samples: int | None = None  # automatic activity detection: input samples from the first voiced
+    #                                    sample of the user's turn to its last, as received (16 kHz)
     t_first_chunk_ns: int | None = None  # first reply chunk sent
     t_first_audible_ns: int | None = None  # first audible sample on the playback clock: its chunk plays from
     #                                        its send time or the end of the previous chunk, whichever is later
