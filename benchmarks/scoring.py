@@ -25,7 +25,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 STAGES = {
     "vad": "from livekit_lab.analysis import vad\nf = lambda y, t: vad.speech_activity(y, sr=16000)",
-    "pitch_pyin": "from livekit_lab.analysis import prosody\nf = lambda y, t: prosody.pitch(y, sr=16000)",
+    "pitch_yin": "from livekit_lab.analysis import prosody\nf = lambda y, t: prosody.pitch(y, sr=16000)",  # the default
+    "pitch_pyin": "from livekit_lab.analysis import prosody\nf = lambda y, t: prosody.pitch(y, sr=16000, method='pyin')",
     "pitch_praat": "from livekit_lab.analysis import prosody\nf = lambda y, t: prosody.pitch(y, sr=16000, method='praat')",
     "loudness_rate_pauses": (
         "from livekit_lab.analysis import prosody\n"

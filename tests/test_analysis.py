@@ -110,11 +110,11 @@ def test_ambient_prompts_are_still_speech(manifest):
 
 
 def test_pitch_agrees_with_praat_frame_by_frame(directed):
-    """Our F0 track (pyin) against Praat's own (parselmouth called here, not through our helper), frame
-    by frame: Praat's track is read at each of our frame times (its interpolation), and every frame
-    voiced in both is compared in cents. Measured over the 48 directed clips: per-clip median error
-    <= 4.3 cents, 95th percentile <= 28.7 cents, no frame off by 20 % (an octave or a fifth),
-    voicing decisions agree on >= 82 % of frames."""
+    """Our F0 track (the default YIN tracker) against Praat's own (parselmouth called here, not through
+    our helper), frame by frame: Praat's track is read at each of our frame times (its interpolation),
+    and every frame voiced in both is compared in cents. Measured over the 48 directed clips: per-clip
+    median error <= 3.9 cents (pyin: 4.3), 95th percentile <= 26.9 cents (28.7), no frame off by 20 %
+    (an octave or a fifth), voicing decisions agree on >= 84 % of frames (82 %)."""
     parselmouth = pytest.importorskip("parselmouth")
     worst = {"median": 0.0, "p95": 0.0, "gross": 0, "agree": 1.0}
     for (lang, tone), (y, _, _, a) in directed.items():
@@ -133,6 +133,39 @@ def test_pitch_agrees_with_praat_frame_by_frame(directed):
     assert worst["median"] <= 8.0 and worst["p95"] <= 40.0, worst
     assert worst["gross"] == 0, worst
     assert worst["agree"] >= 0.80, worst
+
+
+def test_pitch_within_1_hz_of_praat_on_the_stimuli_and_jfk(directed):
+    """The goal of issue #20: median |F0 - Praat's F0| <= 1 Hz over frames voiced in both, on the
+    directed stimuli and on data/jfk.wav (a noisy 1961 broadcast). Measured: 0.15 Hz over the 48
+    clips, 0.47 Hz on jfk.wav, where 2 frames are off by > 20 % (11 without the octave-jump path)."""
+    parselmouth = pytest.importorskip("parselmouth")
+
+    def both_voiced(y, a):
+        ref = parselmouth.Sound(np.asarray(y, dtype=np.float64), sampling_frequency=16000.0).to_pitch_ac(
+            time_step=prosody.HOP_S, pitch_floor=prosody.FMIN, pitch_ceiling=prosody.FMAX)
+        b = np.array([ref.get_value_at_time(float(t)) for t in a.times])
+        both = np.isfinite(a.f0) & np.isfinite(b)
+        return a.f0[both], b[both]
+
+    stim = np.concatenate([np.abs(np.subtract(*both_voiced(y, a))) for (y, _, _, a) in directed.values()])
+    y = audio.load(JFK, sr=16000)[0]
+    ours, praat = both_voiced(y, prosody.pitch(y, sr=16000))
+    assert np.median(stim) <= 0.25 and np.median(np.abs(ours - praat)) <= 0.6, (np.median(stim), np.median(np.abs(ours - praat)))
+    assert ours.size >= 300  # most of jfk.wav's voiced frames are compared
+    assert np.count_nonzero(np.abs(np.log(ours / praat)) > np.log(1.2)) <= 3
+
+
+def test_yin_tracker_reads_a_known_tone_at_any_rate():
+    # a 150 Hz harmonic tone: every frame voiced at 150 Hz (parabolic lag refinement: well under 0.1 Hz)
+    for sr in (16000, 24000):
+        t = np.arange(int(0.5 * sr)) / sr
+        y = (0.3 * np.sin(2 * np.pi * 150 * t) + 0.2 * np.sin(2 * np.pi * 300 * t)).astype(np.float32)
+        times, f0 = prosody.yin_track(y, sr=sr)
+        inner = f0[5:-5]
+        assert np.isfinite(inner).all() and np.max(np.abs(inner - 150.0)) < 0.1, (sr, np.nanmax(np.abs(inner - 150)))
+        assert np.allclose(np.diff(times), prosody.HOP_S)
+    assert np.isnan(prosody.yin_track(np.zeros(8000, np.float32), sr=16000)[1]).all()  # silence is unvoiced
 
 
 def test_default_pitch_path_does_not_need_parselmouth():

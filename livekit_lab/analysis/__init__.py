@@ -5,7 +5,7 @@ Submodules
 vad
     silero VAD via onnxruntime: speech probabilities, segments, speech seconds, hybrid onset.
 prosody
-    F0 (pyin; Praat optional), loudness, speaking rate, pauses.
+    F0 (YIN with an octave-jump path; pyin and Praat optional), loudness, speaking rate, pauses.
 text
     VADER polarity and the project's empathy / acknowledgement phrase lexicon.
 quality
