@@ -9,6 +9,8 @@
   livekit-lab conformance [TRACE_DIR ...] [--pace P] [--latency SPEC] [--fault SPEC] [--json]
   livekit-lab demo [--backend emulator] [--out-dir runs/demo] [--out REPORT.html] [--log PATH]
   livekit-lab sweep CONFIG --log PATH [--backend emulator|gemini|vertex] [--concurrency N] [--rate R] [--no-progress]
+                    [--executor local|dask [--address tcp://HOST:8786]]
+  livekit-lab score --log PATH --out SCORES.parquet|.csv [--sweep NAME] [--executor local|dask [--address A]] [--no-dnsmos]
   livekit-lab report --log PATH --out report.html [--sweep NAME]
   livekit-lab export --log PATH --out FILE.parquet|FILE.csv [--sweep NAME]
   livekit-lab stimuli --out-dir DIR [options]    (see `livekit-lab stimuli --help`)
@@ -282,15 +284,38 @@ def _sweep(a) -> int:
                   file=sys.stderr)
             return 2
     try:
+        from .distributed import executor_for
+
+        executor = executor_for(a.executor, a.address)  # a bad name fails here, before anything is written
         Sweep.from_file(a.config).cases()  # a bad sweep file fails here, before the log is created
         res = run(a.config, a.log, backend=a.backend, concurrency=a.concurrency, rate=a.rate,
-                  progress=not a.no_progress, out_dir=a.out_dir, latency=latency)
+                  progress=not a.no_progress, out_dir=a.out_dir, latency=latency, executor=executor)
     except LiveLabError as e:
         print(f"livekit-lab sweep: {e}", file=sys.stderr)
         return 2
     print(json.dumps({"sweep": res.sweep, "run_id": res.run_id, "cases": res.total, "skipped": res.skipped,
                       "added": res.added, "errors": res.errors, "retries": res.retries,
                       "wall_s": round(res.wall_s, 2), "log": res.log_path}), flush=True)
+    return 0
+
+
+def _score(a) -> int:
+    from pathlib import Path
+
+    from .distributed import score_log
+    from .errors import LiveLabError
+
+    if not Path(a.log).exists():
+        print(f"livekit-lab score: no such log: {a.log}", file=sys.stderr)
+        return 2
+    try:
+        res = score_log(a.log, a.out, executor=a.executor, address=a.address, sweep=a.sweep, dnsmos=not a.no_dnsmos)
+    except LiveLabError as e:
+        print(f"livekit-lab score: {e}", file=sys.stderr)
+        return 2
+    print(json.dumps({"out": res.out, "scored": res.scored, "skipped": res.skipped, "wall_s": round(res.wall_s, 2),
+                      "audio_s": round(res.audio_s, 1),
+                      "x_realtime": round(res.audio_s / res.wall_s, 1) if res.wall_s > 0 else None}), flush=True)
     return 0
 
 
@@ -487,7 +512,20 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--out-dir", default=None, help="where save_audio writes reply WAVs (default: the log's folder)")
     w.add_argument("--no-progress", action="store_true", help="no progress bar")
     w.add_argument("--latency", default=None, help="emulator: decision -> first audio, MS or lognormal:MEDIAN_MS,SIGMA (default 630)")
+    w.add_argument("--executor", default="local", metavar="local|dask",
+                   help="where sessions and scoring run: this process (default) or a Dask cluster (docs/capacity.md)")
+    w.add_argument("--address", default=None, help="with --executor dask: a running scheduler (tcp://HOST:8786); "
+                   "without it a local two-process cluster is started and stopped")
     w.set_defaults(fn=_sweep)
+
+    sc = sub.add_parser("score", help="score the replies a sweep saved again, as a stage of its own (locally or on Dask)")
+    sc.add_argument("--log", required=True, help="evaluation log (read only)")
+    sc.add_argument("--out", required=True, help="scores.parquet or scores.csv: case_id + the score columns")
+    sc.add_argument("--sweep", default=None, help="only this sweep")
+    sc.add_argument("--executor", default="local", metavar="local|dask", help="this process (default) or a Dask cluster")
+    sc.add_argument("--address", default=None, help="with --executor dask: a running scheduler (default: a local cluster)")
+    sc.add_argument("--no-dnsmos", action="store_true", help="skip DNSMOS (the slow part)")
+    sc.set_defaults(fn=_score)
 
     r = sub.add_parser("report", help="write the self-contained HTML report of a log")
     r.add_argument("--log", required=True)

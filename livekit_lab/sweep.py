@@ -564,11 +564,15 @@ class SweepResult:
 async def run_async(sweep: Sweep, log, *, backend: Any = "emulator", concurrency: int = 4, rate: float | None = None,
                     progress: bool = True, out_dir: str | os.PathLike | None = None, scoring_workers: int | None = None,
                     backoff_s: float = 0.5, on_row: Callable[[dict], None] | None = None,
-                    limit: int | None = None) -> SweepResult:
+                    limit: int | None = None, executor: Any = None) -> SweepResult:
     """Run ``sweep`` into ``log`` (an open `EvalLog`) on a running event loop; see `run`.
 
     The stages (`livekit_lab.stages`): plan → baselines (those logged by an earlier run read once;
     those still to run measured first) → per case measure → score → row → log.
+
+    ``executor``: None (this process), ``"dask"`` or a `livekit_lab.distributed.DaskExecutor`: each
+    case's `stages.run_case` runs on a Dask worker, at most ``concurrency`` at once and session starts
+    ``rate`` per second across the cluster; this process still writes every row.
     """
     from tqdm.auto import tqdm
 
@@ -587,18 +591,28 @@ async def run_async(sweep: Sweep, log, *, backend: Any = "emulator", concurrency
     bar = tqdm(total=len(p.cases), initial=p.skipped, desc=sweep.name, unit="case", disable=not progress,
                dynamic_ncols=True, miniters=1, mininterval=0.05)
     sink = stages.Sink(log, res, bar=bar, on_row=on_row)
+    own_executor = isinstance(executor, str)
+    if own_executor:
+        from .distributed import executor_for
+
+        executor = executor_for(executor)
     try:
+        if p.todo and executor is not None:
+            await executor.start(backend=sessions.backend_for(p.todo[0].options().api_version), rate=rate,
+                                 name=sweep.name, concurrency=concurrency)
         if p.todo:
             ctx = stages.Context(sessions, stages.RetryPolicy(sweep.retries, sweep.timeout_s, backoff_s), scorer,
                                  audio_dir=Path(out_dir) / "audio" if (out_dir is not None and sweep.save_audio) else None,
                                  trace_dir=Path(out_dir if out_dir is not None else ".") / "traces" if sweep.record else None)
             known = stages.logged_baselines(p, log)
             for group in (p.baseline_cases, p.other_cases):
-                known |= await _run_group(group, p, ctx, sink, known)
+                known |= await _run_group(group, p, ctx, sink, known, executor)
     finally:
         bar.close()
         sink.close()
         sessions.close()
+        if own_executor and executor is not None:
+            await executor.close()
         if scorer is not None:
             scorer.close()
             res.score_cache_hits = scorer.hits
@@ -606,13 +620,16 @@ async def run_async(sweep: Sweep, log, *, backend: Any = "emulator", concurrency
     return res
 
 
-async def _run_group(cases, p, ctx, sink, known: dict) -> dict:
-    """Run ``cases`` concurrently, each written as soon as it ends; their reply scores by case id."""
+async def _run_group(cases, p, ctx, sink, known: dict, executor: Any = None) -> dict:
+    """Run ``cases`` concurrently (here, or each on a worker of ``executor``), each written as soon as
+    it ends; their reply scores by case id."""
     from . import stages
+
+    run_case = stages.run_case if executor is None else executor.run_case
 
     async def one(case):
         base = p.baseline_of[case.case_id]
-        out = await stages.run_case(case, ctx, baseline=base, baseline_scores=known.get(base.case_id) if base else None)
+        out = await run_case(case, ctx, baseline=base, baseline_scores=known.get(base.case_id) if base else None)
         await sink.write(out)
         return case.case_id, out.scores
 
@@ -649,7 +666,10 @@ def run(sweep: Sweep | str | os.PathLike, log: Any, *, backend: Any = "emulator"
         The embedded emulator's decision -> first audio latency model (ms or
         ``lognormal:MEDIAN_MS,SIGMA``; None: its default, 630 ms). Ignored for other backends.
     **kw
-        ``scoring_workers``, ``backoff_s``, ``on_row``, ``limit`` (of `run_async`).
+        ``scoring_workers``, ``backoff_s``, ``on_row``, ``limit``, ``executor`` (of `run_async`):
+        ``executor="dask"`` runs the cases on a local two-process Dask cluster, a
+        `livekit_lab.distributed.DaskExecutor` on any cluster; ``concurrency`` and ``rate`` then hold
+        across all its workers.
 
     Returns
     -------

@@ -114,6 +114,7 @@ class Service:
         self.sessions = SessionStore(state_dir, time_scale=self.scale)
         self.tokens = TokenStore(state_dir)
         self.trace = Trace(state_dir / "trace.jsonl" if state_dir else None)
+        self.state_dir = state_dir
         self.faults = faults_mod.parse(faults)
         self.fault_state = faults_mod.FaultState(self.faults.seed)
         self.cache = cache or PhraseCache()
@@ -203,13 +204,22 @@ class Service:
             await ws.close(code=1007, message=_truncate_reason(f"{P.INVALID_ARGUMENT} ({e})"))
             return ws
         self.n_connections += 1
-        conn = Connection(self, ws, request, route, plan, self.n_connections)
+        n, t_open = self.n_connections, time.time_ns()
+        conn = Connection(self, ws, request, route, plan, n)
         self.open_connections.add(conn)
         try:
             await conn.run()
         finally:
             self.open_connections.discard(conn)
+            self._log_connection(n, t_open)
         return ws
+
+    def _log_connection(self, n: int, t_open_ns: int) -> None:
+        """One line per closed Live WebSocket in ``connections.jsonl`` (wall-clock ns): the ground
+        truth for concurrent sessions and start rates (docs/capacity.md)."""
+        if self.state_dir is not None:
+            with open(self.state_dir / "connections.jsonl", "a", encoding="utf-8") as f:
+                f.write(json.dumps({"connection": n, "open_ns": t_open_ns, "close_ns": time.time_ns()}) + "\n")
 
 
 def output_token_limit(model: str) -> int:
