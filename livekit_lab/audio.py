@@ -297,15 +297,22 @@ def frame_dbfs(y: np.ndarray, *, frame_length: int, hop_length: int | None = Non
 
 
 def write_wav(path: str | os.PathLike, y: np.ndarray | bytes, *, sr: int) -> Path:
-    """Write float samples or PCM16 bytes as a 16-bit WAV file."""
+    """Write float samples or PCM16 bytes as a 16-bit WAV file (bytes are written sample-exact)."""
     import soundfile as sf
 
-    if isinstance(y, (bytes, bytearray, memoryview)):
-        y = pcm16_to_float(y)
+    data = np.frombuffer(y, dtype="<i2") if isinstance(y, (bytes, bytearray, memoryview)) else np.asarray(y, dtype=np.float32)
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
-    sf.write(str(p), np.asarray(y, dtype=np.float32), sr, subtype="PCM_16")
+    sf.write(str(p), data, sr, subtype="PCM_16")
     return p
+
+
+def read_pcm16(path: str | os.PathLike) -> tuple[bytes, int]:
+    """The samples of a 16-bit mono WAV file as PCM16 bytes, exactly as stored, and its rate."""
+    import soundfile as sf
+
+    x, sr = sf.read(str(path), dtype="int16", always_2d=False)
+    return np.ascontiguousarray(x, dtype="<i2").tobytes(), int(sr)
 
 
 def wav_bytes(y: np.ndarray | bytes, *, sr: int) -> bytes:

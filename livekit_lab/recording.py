@@ -1,15 +1,16 @@
-"""Saving a session to a folder and loading it back.
+"""Saving a session to a folder and loading it back as `TurnRecord`s.
 
-A recording folder holds ``user.wav`` (16 kHz), ``reply.wav`` (24 kHz), ``turns.jsonl`` (one
-turn per line, with the turn's offsets into the two WAVs), ``events.jsonl`` and ``session.json``.
+A recording folder holds ``user.wav`` (16 kHz), ``reply.wav`` (24 kHz; both the samples exactly
+as sent and received), ``turns.jsonl`` (one `TurnRecord.to_dict` per line, with the turn's offsets
+into the two WAVs in samples), ``events.jsonl`` (every event of the session) and ``session.json``.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
 
 import numpy as np
 
@@ -20,28 +21,20 @@ from .turns import Event, TurnRecord
 
 def _jsonl(path: Path, rows: Iterable[dict]) -> None:
     with open(path, "w", encoding="utf-8") as f:
-        for row in rows:
-            f.write(redact(json.dumps(row, default=str, ensure_ascii=False)) + "\n")
+        f.writelines(redact(json.dumps(row, default=str, ensure_ascii=False)) + "\n" for row in rows)
 
 
 def save(folder: str | Path, turns: list[TurnRecord], events: list[Event], meta: dict) -> Path:
     """Write ``turns``, ``events`` and ``meta`` (JSON-able: backend, options, reconnects) to ``folder``."""
     out = Path(folder)
     out.mkdir(parents=True, exist_ok=True)
-    users, replies, rows = [], [], []
-    u_off = r_off = 0
+    rows, u_off, r_off = [], 0, 0
     for rec in turns:
-        ua = rec.user_audio if rec.user_audio is not None else np.zeros(0, np.float32)
-        ra = audio.pcm16_to_float(rec.reply_audio) if rec.reply_audio else np.zeros(0, np.float32)
-        rows.append(rec.summary() | {"user_offset": u_off, "user_samples": len(ua), "reply_offset": r_off,
-                                     "reply_samples": len(ra), "user_text": rec.user_text})
-        users.append(ua)
-        replies.append(ra)
-        u_off += len(ua)
-        r_off += len(ra)
-    empty = np.zeros(0, np.float32)
-    audio.write_wav(out / "user.wav", np.concatenate(users) if users else empty, sr=audio.INPUT_RATE)
-    audio.write_wav(out / "reply.wav", np.concatenate(replies) if replies else empty, sr=audio.OUTPUT_RATE)
+        nu, nr = len(rec.user_pcm or b"") // 2, rec.reply_bytes // 2
+        rows.append(rec.to_dict() | {"user_offset": u_off, "user_samples": nu, "reply_offset": r_off, "reply_samples": nr})
+        u_off, r_off = u_off + nu, r_off + nr
+    audio.write_wav(out / "user.wav", b"".join(rec.user_pcm or b"" for rec in turns), sr=audio.INPUT_RATE)
+    audio.write_wav(out / "reply.wav", b"".join(rec.reply_audio for rec in turns), sr=audio.OUTPUT_RATE)
     _jsonl(out / "turns.jsonl", rows)
     _jsonl(out / "events.jsonl", (ev.summary() for ev in events))
     (out / "session.json").write_text(json.dumps(meta, default=str, indent=1))
@@ -50,29 +43,36 @@ def save(folder: str | Path, turns: list[TurnRecord], events: list[Event], meta:
 
 @dataclass
 class Recording:
-    """A saved session, loaded back: both audio streams, the turns and the events."""
+    """A saved session, loaded back: both audio streams, the turns (`TurnRecord`, metrics
+    recomputed from the recorded times and audio) and the events."""
 
     user_audio: np.ndarray
     reply_audio: np.ndarray
-    turns: list[dict]
+    turns: list[TurnRecord]
     events: list[dict]
     meta: dict
 
     def turn_audio(self, i: int) -> tuple[np.ndarray, np.ndarray]:
-        """The user audio sent and the reply audio received in turn ``i`` (16 kHz and 24 kHz samples)."""
+        """Turn ``i``'s user audio (16 kHz) and reply audio (24 kHz), float32."""
         t = self.turns[i]
-        return (self.user_audio[t["user_offset"]:t["user_offset"] + t["user_samples"]],
-                self.reply_audio[t["reply_offset"]:t["reply_offset"] + t["reply_samples"]])
+        empty = np.zeros(0, np.float32)
+        return (t.user_audio if t.user_audio is not None else empty,
+                audio.pcm16_to_float(t.reply_audio) if t.reply_bytes else empty)
 
 
 def _read_jsonl(path: Path) -> list[dict]:
-    return [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
+    return [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines() if x.strip()]
 
 
 def load_recording(folder: str | Path) -> Recording:
     """Load a folder written by `save` (or `LiveSession.save`)."""
     p = Path(folder)
-    ua, _ = audio.load(p / "user.wav")
-    ra, _ = audio.load(p / "reply.wav")
-    return Recording(ua, ra, _read_jsonl(p / "turns.jsonl"), _read_jsonl(p / "events.jsonl"),
+    user, _ = audio.read_pcm16(p / "user.wav")
+    reply, _ = audio.read_pcm16(p / "reply.wav")
+    turns = []
+    for d in _read_jsonl(p / "turns.jsonl"):
+        u0, r0 = 2 * d["user_offset"], 2 * d["reply_offset"]
+        turns.append(TurnRecord.from_dict(d, user_pcm=user[u0:u0 + 2 * d["user_samples"]],
+                                          reply_pcm=reply[r0:r0 + 2 * d["reply_samples"]]))
+    return Recording(audio.pcm16_to_float(user), audio.pcm16_to_float(reply), turns, _read_jsonl(p / "events.jsonl"),
                      json.loads((p / "session.json").read_text()))

@@ -80,15 +80,9 @@ def turns(tr: "trace_mod.Trace | str | Path") -> list[TurnRecord]:
             item = _client_item(r, tr)
             if item is not None:
                 book.record(*item, t)
-            continue
-        inc = read_message(_parse(tr, r), t)  # as `LiveSession._on_message` files it
-        rec = book.receiving()
-        book.reply_started = book.reply_started or inc.reply
-        for ev in inc.events:
-            if ev.kind != "go_away":
-                book.apply(rec, ev)
-            if ev.kind == "turn_complete":
-                book.complete()
+        else:  # filed as `LiveSession._on_message` files it
+            for _ in book.receive(read_message(_parse(tr, r), t)):
+                pass
     return book.turns
 
 

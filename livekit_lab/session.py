@@ -130,7 +130,10 @@ class LiveSession:
 
     async def _connect(self, handle: str | None, *, ready: bool = True) -> None:
         gen = await self.transport.connect(handle)
-        self._emit(Event(time.monotonic_ns(), "setup_complete" if handle is None else "resumed", {"gen": gen}))
+        if handle is None:
+            self._emit(Event(time.monotonic_ns(), "setup_complete", {"gen": gen}))
+        else:
+            self._emit(Event(time.monotonic_ns(), "resumed", {"gen": gen}))
         if ready:
             self._ready.set()
 
@@ -296,25 +299,19 @@ class LiveSession:
 
     # -- receiving --------------------------------------------------------------------------
     def _on_message(self, inc: Incoming) -> None:
-        book = self.book
-        rec = book.receiving()
-        if inc.reply:
-            book.reply_started = True
-        for ev in inc.events:
-            k = ev.kind
-            if k == "go_away":
+        for ev, done in self.book.receive(inc):
+            if ev.kind == "go_away":
                 self._emit(ev, to_turn=False)
                 self._on_go_away(ev)
                 continue
-            book.apply(rec, ev)
             if self._listeners:
                 self._emit(ev, to_turn=False)
             else:  # the hot path
                 self.events.append(ev)
-            if k == "tool_call":
+            if ev.kind == "tool_call":
                 asyncio.create_task(self._answer_tools(ev.data))
-            elif k == "turn_complete":
-                self._complete_turn()
+            elif done is not None:
+                self._turn_completed(done)
 
     def _on_go_away(self, ev: Event) -> None:
         if self.policy.on_go_away(ev.data, time.monotonic()) and (self._resuming is None or self._resuming.done()):
@@ -331,8 +328,7 @@ class LiveSession:
         else:  # the new connection failed while the resume in progress resends: resume again after it
             self._fault_while_resuming = (code, reason)
 
-    def _complete_turn(self) -> None:
-        rec = self.book.complete()
+    def _turn_completed(self, rec: TurnRecord) -> None:
         self.policy.turn_completed()
         self._turn_done.set()  # first: a planned resume waiting for this turn runs before the caller
         if rec is not None:  # else held until turn() has sent its whole clip
@@ -388,7 +384,10 @@ class LiveSession:
             async with self._lock:
                 self._ready.clear()
                 await self.transport.disconnect(abort=not planned)
-                resend = self.book.cut(why, retry=self.policy.retry_cut)  # a planned resume that ran out of time cuts too
+                resend, cut = self.book.cut(why, retry=self.policy.retry_cut)  # a planned resume out of time cuts too
+                if cut is not None:  # a player drops what it still holds of a reply that is asked again
+                    self._emit(Event(time.monotonic_ns(), "reply_cut", {"index": cut.index, "retried": cut.retried,
+                                                                       "fault": why}), to_turn=False)
                 await self._reconnect()
                 self.reconnects += 1
                 self.book.restart_sending()
@@ -411,7 +410,7 @@ class LiveSession:
         waiting_for = self.book.cur
         while (time.monotonic() < deadline and not self._closing and self.book.cur is waiting_for
                and waiting_for is not None and self.book.in_flight()):
-            # woken by _complete_turn before the caller's next turn can start sending
+            # woken by _turn_completed before the caller's next turn can start sending
             self._turn_done.clear()
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(min(0.05, max(0.0, deadline - time.monotonic()))):

@@ -9,9 +9,10 @@ consumed. No socket here: `livekit_lab.session.LiveSession` feeds it sends and r
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, Iterator
 
 from . import audio
+from .transport import Incoming
 from .turns import Event, TurnRecord, barge_in_time_ns, last_voiced_sample
 
 Item = tuple[str, Any]  # ("audio", bytes) | ("text", str) | ("frame", (bytes, mime)) | ("activity_start", None) | ...
@@ -79,9 +80,19 @@ class TurnBook:
             self.cur, self.cur_buf = self._new(), []
         return self.cur
 
-    def apply(self, rec: TurnRecord, ev: Event) -> None:
-        """File a received event under ``rec`` (an ``interrupted`` carries the barge-in's capture time)."""
-        rec.apply(ev, t_barge_in_ns=self.barge_in_time() if ev.kind == "interrupted" else None)
+    def receive(self, inc: Incoming) -> Iterator[tuple[Event, TurnRecord | None]]:
+        """File one server message's events under the current turn, one at a time, yielding each
+        with the record it finished (at ``turn_complete``; else None). A ``go_away`` is yielded
+        unfiled: it belongs to the connection, not to a turn."""
+        rec = self.receiving()
+        if inc.reply:
+            self.reply_started = True
+        for ev in inc.events:
+            if ev.kind == "go_away":
+                yield ev, None
+                continue
+            rec.apply(ev, t_barge_in_ns=self.barge_in_time() if ev.kind == "interrupted" else None)
+            yield ev, self.complete() if ev.kind == "turn_complete" else None
 
     def barge_in_time(self) -> int | None:
         """Capture time of the first voiced sample the user sent since the reply started, or None."""
@@ -132,12 +143,14 @@ class TurnBook:
         pcm = _pcm(self.cur_buf)
         return bool(pcm) and last_voiced_sample(audio.pcm16_to_float(pcm)) >= 0
 
-    def cut(self, why: str, *, retry: bool) -> list[Item]:
+    def cut(self, why: str, *, retry: bool) -> tuple[list[Item], TurnRecord | None]:
         """The connection is gone: file a reply it cut as ``incomplete`` (and ``retried`` when
-        ``retry``: the turn is asked again), and return what to resend on the next connection, in
-        order: the current turn's input, then the next turn's when a retried reply was cut."""
+        ``retry``: the turn is asked again). Returns what to resend on the next connection, in
+        order (the current turn's input, then the next turn's when a retried reply was cut), and
+        the record of the cut reply (None when no reply was cut)."""
         cut = self.cur is not None and self.reply_started
         resend = list(self.cur_buf)
+        old = None
         if cut:
             old = self.cur
             old.finish(user_chunks=[p for k, p in self.cur_buf if k == "audio"], incomplete=True, fault=why,
@@ -154,7 +167,7 @@ class TurnBook:
                 resend = list(self.cur_buf)
         elif self.cur is not None:
             self.cur.restart_sending()
-        return resend
+        return resend, old
 
     def restart_sending(self) -> None:
         """Before a resend: the current turn's buffer and send times start again."""

@@ -28,8 +28,9 @@ sample.
 from __future__ import annotations
 
 import bisect
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Callable, Sequence
+from dataclasses import FrozenInstanceError, dataclass, field, fields
+from typing import Any, Literal, get_args
 
 import numpy as np
 
@@ -38,14 +39,22 @@ from .errors import InvalidValueError
 
 __all__ = ["TurnRecord", "Event", "turn_usage", "last_voiced_sample", "first_voiced_sample", "unvoiced_reason",
            "capture_time_ns", "barge_in_time_ns", "first_audible_sample", "playback_time_ns", "VOICED_DBFS",
-           "AUDIBLE_DBFS", "LEAD_DB", "TTFA_STATUSES"]
+           "AUDIBLE_DBFS", "LEAD_DB", "TTFA_STATUSES", "EventKind", "EVENT_KINDS", "METRICS"]
 
 VOICED_DBFS = -55.0  # a sample at or above this level counts as voiced (the emulator's start level)
 AUDIBLE_DBFS = -50.0  # a reply sample at or above this level is audible
 LEAD_DB = 30.0  # a reply's lead: frames more than this below its loudest frame, before it first gets nearer
 TTFA_STATUSES = ("ok", "no_end_of_speech", "no_reply_audio", "no_onset", "before_end_of_speech")
-_NOT_FROM_SERVER = frozenset({"fault", "resumed"})
-_UNSET = object()
+_NOT_FROM_SERVER = frozenset({"fault", "resumed", "reply_cut"})
+
+EventKind = Literal[
+    # received from the service (`livekit_lab.transport.read_message`)
+    "audio", "text", "output_transcript", "input_transcript", "interrupted", "generation_complete",
+    "turn_complete", "usage", "go_away", "resumption_update", "tool_call", "tool_call_cancellation",
+    # the session's own
+    "setup_complete", "resumed", "fault", "reply_cut", "sent_audio", "sent_frame", "limit_warning",
+]
+EVENT_KINDS: tuple[str, ...] = get_args(EventKind)  # every kind a session emits (tests check both ways)
 
 
 @dataclass(slots=True)
@@ -53,9 +62,7 @@ class Event:
     """One timestamped thing that happened on the socket."""
 
     t_ns: int
-    kind: str  # audio | text | output_transcript | input_transcript | interrupted | generation_complete
-    #            | turn_complete | usage | go_away | resumption_update | tool_call | tool_call_cancellation
-    #            | setup_complete | resumed | fault | sent_audio | sent_activity_end | sent_text
+    kind: EventKind  # one of `EVENT_KINDS`
     data: Any = None
 
     def summary(self) -> dict:
@@ -210,9 +217,35 @@ def playback_time_ns(chunks: list[tuple[int, int]], total_bytes: int, sample: in
     raise InvalidValueError("a reply with no chunks has no playback time")
 
 
-@dataclass
+def _lazy(fn: Callable[["TurnRecord"], Any]) -> property:
+    """A metric: computed from the finished record on first read and cached (None before `finish`)."""
+    name = fn.__name__
+
+    def get(self: "TurnRecord") -> Any:
+        if not self._finished:
+            return None
+        cache = self._cache
+        if name not in cache:
+            cache[name] = fn(self)
+        return cache[name]
+
+    return property(get, doc=fn.__doc__)
+
+
+_SEQUENCES = ("user_chunks", "sent", "events", "reply_chunks", "audio_chunks")  # tuples once finished
+METRICS = ("t_end_of_speech_ns", "ttfa_ms", "ttfa_status", "ttfb_ms", "turn_ms", "interrupt_ms", "reply_seconds",
+           "reply_rtf", "usage")
+
+
+@dataclass(eq=False)
 class TurnRecord:
-    """One exchange: what the user sent, what came back, every event, and the metrics."""
+    """One exchange: what the user sent, what came back, every event, and the metrics.
+
+    The session builds it through a narrow interface (`note_sent`, `apply`, `note_last_voiced`,
+    `restart_sending`, `finish`); a finished record is a value: its fields cannot be set and its
+    sequences are tuples. Every metric (`METRICS`) is a property computed from the finished record
+    on first read and cached; all are None before `finish`. `to_dict` / `from_dict` round-trip it.
+    """
 
     index: int
     kind: str = "audio"  # audio | text
@@ -231,30 +264,59 @@ class TurnRecord:
     input_transcript: str = ""
     text: str = ""
     usage_raw: dict | None = None  # the turn's last usageMetadata report, as the SDK parsed it
-    usage: dict = field(default_factory=dict)  # this turn's tokens: `usage_raw` flattened (per turn)
     interrupted: bool = False
     incomplete: bool = False
     fault: str | None = None
     retried: bool = False
     t_barge_in_ns: int | None = None
-    # metrics (None when they do not apply)
-    t_end_of_speech_ns: int | None = None
-    ttfb_ms: float | None = None
-    turn_ms: float | None = None
-    interrupt_ms: float | None = None
-    reply_seconds: float = 0.0
-    reply_rtf: float | None = None
-    _user_audio: np.ndarray | None = field(default=None, repr=False, compare=False)
-    _joined: dict = field(default_factory=dict, repr=False, compare=False)
-    _ttfa: Any = field(default=_UNSET, repr=False, compare=False)
-    _finished: bool = field(default=False, repr=False, compare=False)
+    _finished: bool = field(default=False, init=False, repr=False)
+    _cache: dict = field(default_factory=dict, init=False, repr=False)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if self._finished and not name.startswith("_"):
+            raise FrozenInstanceError(f"turn {self.index} is finished: its field {name!r} cannot change")
+        object.__setattr__(self, name, value)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, TurnRecord):
+            return NotImplemented
+        return all(getattr(self, f.name) == getattr(other, f.name) for f in fields(self) if f.init)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    # -- metrics ----------------------------------------------------------------------------------
+    @_lazy
+    def t_end_of_speech_ns(self) -> int | None:
+        """End of user speech (monotonic ns): the send time of activityEnd or of a text turn, else
+        the capture time of the last voiced sample (`last_voiced_sample`, `capture_time_ns`)."""
+        if self.t_activity_end_ns is not None:
+            return self.t_activity_end_ns
+        if self.t_text_ns is not None:
+            return self.t_text_ns
+        if not self.user_chunks or not self.sent:
+            return None
+        i = self.last_voiced if self.last_voiced is not None else last_voiced_sample(self.user_audio)
+        return capture_time_ns(self.sent, self.sent_bytes, i) if i >= 0 else None
+
+    @_lazy
+    def _ttfa(self) -> tuple[float | None, str]:
+        eos = self.t_end_of_speech_ns
+        if eos is None:
+            return None, "no_end_of_speech"
+        if not self.reply_bytes:
+            return None, "no_reply_audio"
+        fa = first_audible_sample(self.reply_audio)
+        if fa < 0:
+            return None, "no_onset"
+        ms = (playback_time_ns(self.audio_chunks, self.reply_bytes, fa) - eos) / 1e6
+        return (ms, "ok") if ms >= 0 else (None, "before_end_of_speech")
 
     @property
     def ttfa_ms(self) -> float | None:
-        """End of user speech -> first audible reply sample on the playback clock, in ms; None before
-        `finish` and whenever `ttfa_status` is not ``"ok"`` (never a negative number). Analysis of the
-        reply audio, so it runs on first use, not on the streaming path."""
-        return self._ttfa_pair()[0]
+        """End of user speech -> first audible reply sample on the playback clock, in ms; None
+        whenever `ttfa_status` is not ``"ok"`` (never a negative number)."""
+        pair = self._ttfa
+        return None if pair is None else pair[0]
 
     @property
     def ttfa_status(self) -> str | None:
@@ -262,24 +324,56 @@ class TurnRecord:
         (no voiced user sample, activityEnd or text); ``"no_reply_audio"``; ``"no_onset"`` (reply audio
         with no audible onset, e.g. a reply quieter than -50 dBFS); ``"before_end_of_speech"`` (the
         first audible sample plays before the user's speech ended)."""
-        return self._ttfa_pair()[1]
+        pair = self._ttfa
+        return None if pair is None else pair[1]
 
-    def _ttfa_pair(self) -> tuple[float | None, str | None]:
-        if self._ttfa is _UNSET:
-            if not self._finished:
-                return None, None
-            eos = self.t_end_of_speech_ns
-            fa = first_audible_sample(self.reply_audio) if eos is not None and self.reply_bytes else -1
-            if eos is None:
-                self._ttfa = (None, "no_end_of_speech")
-            elif not self.reply_bytes:
-                self._ttfa = (None, "no_reply_audio")
-            elif fa < 0:
-                self._ttfa = (None, "no_onset")
-            else:
-                ms = (playback_time_ns(self.audio_chunks, self.reply_bytes, fa) - eos) / 1e6
-                self._ttfa = (ms, "ok") if ms >= 0 else (None, "before_end_of_speech")
-        return self._ttfa
+    @_lazy
+    def ttfb_ms(self) -> float | None:
+        """End of user speech -> arrival of the turn's first server message, in ms."""
+        eos = self.t_end_of_speech_ns
+        if eos is None:
+            return None
+        first = next((e for e in self.events if e.t_ns >= eos and e.kind not in _NOT_FROM_SERVER
+                      and not e.kind.startswith("sent_")), None)
+        return (first.t_ns - eos) / 1e6 if first else None
+
+    @_lazy
+    def turn_ms(self) -> float | None:
+        """End of user speech -> arrival of ``turnComplete``, in ms."""
+        eos = self.t_end_of_speech_ns
+        tc = self.first("turn_complete", after=eos) if eos is not None else None
+        return (tc.t_ns - eos) / 1e6 if tc else None
+
+    @_lazy
+    def interrupt_ms(self) -> float | None:
+        """Capture of the user's first barge-in sample -> arrival of ``interrupted``, in ms."""
+        if not self.interrupted or self.t_barge_in_ns is None:
+            return None
+        ev = self.first("interrupted")
+        return (ev.t_ns - self.t_barge_in_ns) / 1e6 if ev is not None else None
+
+    @_lazy
+    def reply_seconds(self) -> float:
+        """Seconds of reply audio."""
+        return self.reply_bytes / 2 / audio.OUTPUT_RATE
+
+    @_lazy
+    def reply_rtf(self) -> float | None:
+        """Reply seconds / wall seconds from the first reply chunk's arrival to the end of the last."""
+        if len(self.audio_chunks) < 2:
+            return None
+        span = (self.audio_chunks[-1][0] - self.audio_chunks[0][0]) / 1e9
+        wall = span + (self.reply_bytes - self.audio_chunks[-1][1]) / 2 / audio.OUTPUT_RATE
+        return self.reply_seconds / wall if wall > 0 else None
+
+    @_lazy
+    def usage(self) -> dict:
+        """This turn's tokens: `usage_raw` flattened by `turn_usage` (per turn)."""
+        return turn_usage(self.usage_raw)
+
+    def metrics(self) -> dict:
+        """Every metric by name (`METRICS`)."""
+        return {k: getattr(self, k) for k in METRICS}
 
     # -- recording (the session's interface while the turn is open) --------------------------
     def note_sent(self, kind: str, payload: Any, t_ns: int) -> None:
@@ -318,38 +412,63 @@ class TurnRecord:
             self.usage_raw = ev.data
         self.events.append(ev)
 
-    def retry(self) -> "TurnRecord":
-        """A new open record for the same user turn, asked again after its reply was cut."""
-        return TurnRecord(self.index, kind=self.kind, user_text=self.user_text)
-
     def add_reply_audio(self, t_ns: int, data: bytes) -> None:
         """Record one reply chunk that arrived at ``t_ns`` (kept as is: no copy on the receive loop)."""
         self.audio_chunks.append((t_ns, self.reply_bytes))
         self.reply_chunks.append(data)
         self.reply_bytes += len(data)
 
-    def _join(self, key: str, chunks: list[bytes]) -> bytes:
-        b = self._joined.get(key)  # rejoined when the chunks grew or were replaced
+    def retry(self) -> "TurnRecord":
+        """A new open record for the same user turn, asked again after its reply was cut."""
+        return TurnRecord(self.index, kind=self.kind, user_text=self.user_text)
+
+    def finish(self, *, user_chunks: list[bytes] | None = None, incomplete: bool = False, fault: str | None = None,
+               retried: bool = False) -> "TurnRecord":
+        """Close the turn (``user_chunks``: the user audio as sent; ``incomplete``/``fault``/``retried``
+        for a reply a fault cut); from here on the record is a value. The metrics are computed
+        when first read."""
+        if self._finished:
+            raise FrozenInstanceError(f"turn {self.index} is already finished")
+        if user_chunks is not None:
+            self.user_chunks = user_chunks
+        if incomplete:
+            self.incomplete, self.fault, self.retried = True, fault, retried
+        for name in _SEQUENCES:
+            object.__setattr__(self, name, tuple(getattr(self, name)))
+        self._finished = True
+        return self
+
+    @property
+    def finished(self) -> bool:
+        return self._finished
+
+    # -- reading ------------------------------------------------------------------------------
+    def _join(self, key: str, chunks: Sequence[bytes]) -> bytes:
+        b = self._cache.get(key)  # rejoined while the chunks grow
         if b is None or len(b) != sum(map(len, chunks)):
-            b = self._joined[key] = b"".join(chunks)
+            b = self._cache[key] = b"".join(chunks)
         return b
 
     @property
     def reply_audio(self) -> bytes:
         """The whole reply, 24 kHz PCM16 (joined from `reply_chunks` on first use)."""
-        return self._join("reply", self.reply_chunks)
+        return self._join("reply_pcm", self.reply_chunks)
 
     @property
     def user_pcm(self) -> bytes | None:
         """The user audio sent, 16 kHz PCM16 (joined from `user_chunks` on first use); None if none."""
-        return self._join("user", self.user_chunks) if self.user_chunks else None
+        return self._join("user_pcm", self.user_chunks) if self.user_chunks else None
 
     @property
     def user_audio(self) -> np.ndarray | None:
         """The user audio sent, 16 kHz float32 (decoded on first use)."""
-        if self._user_audio is None and self.user_chunks:
-            self._user_audio = audio.pcm16_to_float(self.user_pcm)
-        return self._user_audio
+        if not self.user_chunks:
+            return None
+        pcm = self.user_pcm
+        y = self._cache.get("user_audio")
+        if y is None or len(y) * 2 != len(pcm):
+            y = self._cache["user_audio"] = audio.pcm16_to_float(pcm)
+        return y
 
     @property
     def responded(self) -> bool:
@@ -363,48 +482,36 @@ class TurnRecord:
                 return e
         return None
 
-    def finish(self, *, user_chunks: list[bytes] | None = None, incomplete: bool = False, fault: str | None = None,
-               retried: bool = False) -> "TurnRecord":
-        """Close the turn (``user_chunks``: the user audio as sent; ``incomplete``/``fault``/``retried``
-        for a reply a fault cut) and compute the metrics from the recorded events."""
-        if user_chunks is not None:
-            self.user_chunks = user_chunks
-        if incomplete:
-            self.incomplete, self.fault, self.retried = True, fault, retried
-        self.t_end_of_speech_ns = self._end_of_speech()
-        eos = self.t_end_of_speech_ns
-        self.reply_seconds = self.reply_bytes / 2 / audio.OUTPUT_RATE
-        if eos is not None:
-            first = next((e for e in self.events if e.t_ns >= eos and e.kind not in _NOT_FROM_SERVER
-                          and not e.kind.startswith("sent_")), None)
-            self.ttfb_ms = (first.t_ns - eos) / 1e6 if first else None
-            tc = self.first("turn_complete", after=eos)
-            self.turn_ms = (tc.t_ns - eos) / 1e6 if tc else None
-        self._ttfa = _UNSET  # ttfa_ms: computed from the reply audio on first use
-        self._finished = True
-        if self.interrupted and self.t_barge_in_ns is not None:
-            ev = self.first("interrupted")
-            if ev is not None:
-                self.interrupt_ms = (ev.t_ns - self.t_barge_in_ns) / 1e6
-        if len(self.audio_chunks) > 1:
-            span = (self.audio_chunks[-1][0] - self.audio_chunks[0][0]) / 1e9
-            last_len = (self.reply_bytes - self.audio_chunks[-1][1]) / 2 / audio.OUTPUT_RATE
-            wall = span + last_len
-            self.reply_rtf = self.reply_seconds / wall if wall > 0 else None
-        self.usage = turn_usage(self.usage_raw)
-        return self
+    # -- serialisation ------------------------------------------------------------------------
+    def to_dict(self) -> dict:
+        """The record as JSON-able values: every field but the audio samples (the chunk boundaries
+        are kept: ``sent``, ``audio_chunks``; an event's bytes become ``{"bytes": n}``), plus
+        ``metrics``. `from_dict` with the audio rebuilds an equal record."""
+        d = {f.name: getattr(self, f.name) for f in fields(self) if f.init and f.name not in ("user_chunks", "reply_chunks")}
+        d["sent"] = [list(x) for x in self.sent]
+        d["audio_chunks"] = [list(x) for x in self.audio_chunks]
+        d["events"] = [e.summary() for e in self.events]
+        d["user_bytes"] = sum(map(len, self.user_chunks))
+        d["finished"] = self._finished
+        d["metrics"] = self.metrics()
+        return d
 
-    def _end_of_speech(self) -> int | None:
-        if self.t_activity_end_ns is not None:
-            return self.t_activity_end_ns
-        if self.t_text_ns is not None:
-            return self.t_text_ns
-        if not self.user_chunks or not self.sent:
-            return None
-        i = self.last_voiced if self.last_voiced is not None else last_voiced_sample(self.user_audio)
-        if i < 0:
-            return None
-        return capture_time_ns(self.sent, self.sent_bytes, i)
+    @classmethod
+    def from_dict(cls, d: dict, *, user_pcm: bytes | None = None, reply_pcm: bytes | None = None) -> "TurnRecord":
+        """The record `to_dict` wrote, with its audio (``user_pcm`` 16 kHz and ``reply_pcm`` 24 kHz
+        PCM16, e.g. from a recording's WAVs; without them the chunks are empty). Finished when it was."""
+        names = {f.name for f in fields(cls) if f.init}
+        kw = {k: v for k, v in d.items() if k in names}
+        kw["sent"] = [tuple(x) for x in d.get("sent", ())]
+        kw["audio_chunks"] = [tuple(x) for x in d.get("audio_chunks", ())]
+        reply = _split(reply_pcm, kw["audio_chunks"], d.get("reply_bytes", 0))
+        it = iter(reply)
+        kw["events"] = [Event(e["t_ns"], e["kind"], next(it, None) if e["kind"] == "audio" and reply else e["data"])
+                        for e in d.get("events", ())]
+        kw["reply_chunks"] = reply
+        kw["user_chunks"] = _split(user_pcm, kw["sent"], d.get("user_bytes", 0))
+        rec = cls(**kw)
+        return rec.finish() if d.get("finished", True) else rec
 
     def to_row(self) -> dict:
         """The flat fields a log row takes from this turn."""
@@ -422,12 +529,22 @@ class TurnRecord:
 
     def summary(self) -> dict:
         """A JSON-able dict: metrics, transcript and per-turn usage (no audio)."""
+        rs = self.reply_seconds
         return {"index": self.index, "kind": self.kind, "transcript": self.output_transcript or self.text,
                 "input_transcript": self.input_transcript, "ttfa_ms": self.ttfa_ms,
                 "ttfa_status": self.ttfa_status, "ttfb_ms": self.ttfb_ms,
-                "turn_ms": self.turn_ms, "interrupt_ms": self.interrupt_ms, "reply_seconds": round(self.reply_seconds, 4),
+                "turn_ms": self.turn_ms, "interrupt_ms": self.interrupt_ms,
+                "reply_seconds": None if rs is None else round(rs, 4),
                 "reply_rtf": self.reply_rtf, "interrupted": self.interrupted, "incomplete": self.incomplete,
                 "retried": self.retried, "fault": self.fault, "usage": self.usage}
+
+
+def _split(pcm: bytes | None, marks: Sequence[tuple[int, int]], total: int) -> list[bytes]:
+    """``pcm`` cut at the byte offsets of ``marks`` (``(t, offset)`` per chunk); [] without audio."""
+    if not pcm or not marks:
+        return []
+    offs = [off for _, off in marks] + [min(total, len(pcm)) if total else len(pcm)]
+    return [pcm[a:b] for a, b in zip(offs, offs[1:])]
 
 
 def _add(a: int | None, b: int | None) -> int | None:

@@ -13,6 +13,7 @@ from livekit_lab.config import LiveOptions, build
 from livekit_lab.emulator.detector import ActivityDetector
 from livekit_lab.errors import ConfigError, InvalidMediaError, LiveSessionError
 from livekit_lab.session import connect, load_recording
+from livekit_lab.turns import EVENT_KINDS
 from tests.conftest import JFK, speech
 
 FAULT = "x-livekit-lab-fault"
@@ -156,10 +157,15 @@ async def test_recording_roundtrip(emu, tmp_path):
         await s.text_turn("second")
         s.save(tmp_path / "rec")
     rec = load_recording(tmp_path / "rec")
-    assert len(rec.turns) == 2 and rec.turns[0]["transcript"]
+    # the turns come back as TurnRecords equal to the live ones: fields, audio to the sample, metrics
+    assert rec.turns == s.turns and len(rec.turns) == 2 and rec.turns[0].output_transcript
+    assert [t.metrics() for t in rec.turns] == [t.metrics() for t in s.turns]
+    assert rec.turns[0].ttfa_status == "ok" and rec.turns[1].kind == "text" and rec.turns[1].user_text == "second"
+    assert [t.user_pcm for t in rec.turns] == [t.user_pcm for t in s.turns]
     u, r = rec.turn_audio(0)
     assert len(u) >= 11 * 16000 and len(r) == round(s.turns[0].reply_seconds * 24000)
     assert any(e["kind"] == "turn_complete" for e in rec.events)
+    assert {e.kind for e in s.events} <= set(EVENT_KINDS)
 
 
 async def test_api_key_never_written_or_printed(emu, tmp_path, capsys):

@@ -6,6 +6,8 @@ i in it); ``ttfa_ms`` ends on the *playback* clock (a gapless player starts each
 arrival or when the previous one has played); ``ttfb_ms``/``turn_ms`` end on the *arrival* clock.
 """
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -46,11 +48,13 @@ def reply_pcm(onset: int, total: int, *, dbfs: float = -20.0, lead_noise_dbfs: f
 
 
 def record(y16k: np.ndarray, sent, pcm24k: bytes, arrivals: list[int], *, chunk_out: int = 2400,
-           t_turn_complete: int | None = None, last_voiced: int | None = None) -> TurnRecord:
+           t_turn_complete: int | None = None, last_voiced: int | None = None, barge_in: tuple | None = None) -> TurnRecord:
     """A finished TurnRecord: user audio sent at ``sent``, reply chunks of ``chunk_out`` samples
-    arriving at ``arrivals``."""
+    arriving at ``arrivals`` (``barge_in``: (capture time of the barge-in, arrival of ``interrupted``))."""
     pcm = audio.float_to_pcm16(y16k)
     rec = TurnRecord(0, sent=list(sent), sent_bytes=len(pcm), last_voiced=last_voiced)
+    if barge_in is not None:
+        rec.apply(Event(barge_in[1], "interrupted"), t_barge_in_ns=barge_in[0])
     rec.user_chunks = [pcm[off:(sent[j + 1][1] if j + 1 < len(sent) else len(pcm))] for j, (_, off) in enumerate(sent)]
     for k, t in enumerate(arrivals):
         data = pcm24k[2 * k * chunk_out:2 * (k + 1) * chunk_out]
@@ -222,10 +226,8 @@ def test_first_voiced_sample_ignores_microphone_noise(noise_dbfs):
 def test_interrupt_ms_is_from_the_capture_of_the_first_barge_in_sample():
     total = 16_000
     y = user_audio(11_199, total)
-    rec = record(y, mic_sent(total, 640), reply_pcm(0, 2400), [T0 + 1500 * MS])
-    rec.interrupted, rec.t_barge_in_ns = True, T0 + 1700 * MS
-    rec.events.append(Event(T0 + 1900 * MS, "interrupted"))
-    assert rec.finish().interrupt_ms == pytest.approx(200.0)
+    rec = record(y, mic_sent(total, 640), reply_pcm(0, 2400), [T0 + 1500 * MS], barge_in=(T0 + 1700 * MS, T0 + 1900 * MS))
+    assert rec.interrupted and rec.interrupt_ms == pytest.approx(200.0)
 
 
 # -- shown in summaries: replies without a ttfa are counted, ttfa > turn_ms is explained ---------------
@@ -444,9 +446,8 @@ def test_to_row_every_key_on_a_synthetic_turn():
     assert row3["output_transcript"] is None
     assert all(row3[k] is None for k in row3 if k.endswith("_tokens"))
     # only image frames reported: the video column carries them
-    rec4 = _synthetic_turn(usage_raw=None)
-    rec4.usage = {"prompt_image": 9}
-    assert rec4.to_row()["prompt_video_tokens"] == 9
+    rec4 = _synthetic_turn(usage_raw={"prompt_tokens_details": [{"modality": "IMAGE", "token_count": 9}]})
+    assert rec4.usage["prompt_image"] == 9 and rec4.to_row()["prompt_video_tokens"] == 9
 
 
 def test_summary_every_key_on_a_synthetic_turn():
@@ -457,12 +458,75 @@ def test_summary_every_key_on_a_synthetic_turn():
         "reply_rtf": RTF, "interrupted": True, "incomplete": True, "retried": True, "fault": "go_away",
         "usage": GEMINI_FLAT,
     }
-    rec.interrupted, rec.incomplete, rec.retried = False, True, True  # each flag read from its own field
+    rec = dataclasses.replace(rec, interrupted=False, incomplete=True, retried=True).finish()  # each flag from its own field
     s = rec.summary()
     assert (s["interrupted"], s["incomplete"], s["retried"]) == (False, True, True)
-    rec.interrupted, rec.incomplete, rec.retried = True, False, False
+    rec = dataclasses.replace(rec, interrupted=True, incomplete=False, retried=False).finish()
     s = rec.summary()
     assert (s["interrupted"], s["incomplete"], s["retried"]) == (True, False, False)
     assert rec.to_row()["incomplete"] is False
     assert _synthetic_turn(usage_raw=None, text="x", output_transcript="Hello!").summary()["transcript"] == "Hello!"
     assert _synthetic_turn(usage_raw=None).summary()["usage"] == {}
+
+
+# -- the record as a value: one interface, immutable when finished, one serialisation ------------------
+
+def test_a_finished_record_cannot_change():
+    from dataclasses import FrozenInstanceError
+
+    rec = _synthetic_turn(usage_raw=sdk_usage(GEMINI_USAGE), text="Hi")
+    for name, value in (("interrupted", False), ("text", "changed"), ("reply_bytes", 0), ("usage_raw", None)):
+        with pytest.raises(FrozenInstanceError):
+            setattr(rec, name, value)
+    with pytest.raises(AttributeError):  # sequences are tuples: nothing can be appended
+        rec.events.append(Event(T0, "audio", b"\0\0"))
+    with pytest.raises(FrozenInstanceError):
+        rec.finish()
+    with pytest.raises(AttributeError):  # metrics are computed, never set
+        rec.ttfb_ms = 1.0
+    assert rec.ttfa_ms == METRICS["ttfa_ms"] and rec.interrupted
+
+
+def test_every_metric_is_none_before_finish_and_the_same_after():
+    rec = TurnRecord(3, kind="text", user_text="hi")
+    rec.note_sent("text", "hi", T0)
+    rec.apply(Event(T0 + 100 * MS, "output_transcript", "Hello"))
+    rec.apply(Event(T0 + 300 * MS, "audio", reply_pcm(0, 2400)))
+    rec.apply(Event(T0 + 400 * MS, "turn_complete"))
+    assert all(v is None for v in rec.metrics().values())
+    rec.finish()
+    m = rec.metrics()
+    assert m == {"t_end_of_speech_ns": T0, "ttfa_ms": 300.0, "ttfa_status": "ok", "ttfb_ms": 100.0, "turn_ms": 400.0,
+                 "interrupt_ms": None, "reply_seconds": 0.1, "reply_rtf": None, "usage": {}}
+    assert rec.metrics() == m  # cached: read again, the same
+
+
+def test_to_dict_from_dict_round_trip():
+    import json
+
+    total = 16_000
+    y = user_audio(11_199, total)
+    rec = record(y, mic_sent(total, 640), reply_pcm(100, 7200), [T0 + (1000 + 100 * k) * MS for k in range(3)],
+                 t_turn_complete=T0 + 1400 * MS, barge_in=(T0 + 1200 * MS, T0 + 1300 * MS))
+    d = json.loads(json.dumps(rec.to_dict()))  # JSON-able
+    assert d["metrics"] == json.loads(json.dumps(rec.metrics())) and d["metrics"]["ttfa_status"] == "ok"
+    back = TurnRecord.from_dict(d, user_pcm=rec.user_pcm, reply_pcm=rec.reply_audio)
+    assert back == rec and back.finished and back.metrics() == rec.metrics()
+    assert back.user_chunks == rec.user_chunks and back.reply_chunks == rec.reply_chunks
+    assert [(e.t_ns, e.kind, e.data) for e in back.events] == [(e.t_ns, e.kind, e.data) for e in rec.events]
+    bare = TurnRecord.from_dict(d)  # no audio: the times and texts, not the samples (nor what needs them)
+    assert bare.reply_chunks == () and bare.user_pcm is None and bare.reply_bytes == rec.reply_bytes
+    assert bare.ttfa_status == "no_end_of_speech" and bare.interrupt_ms == rec.interrupt_ms == 100.0
+
+
+def test_event_kinds_listed_are_the_ones_emitted():
+    """`EVENT_KINDS` names exactly the kinds the package constructs (every ``Event(t, "kind", ...)``)."""
+    import re
+    from pathlib import Path
+
+    import livekit_lab
+    from livekit_lab.turns import EVENT_KINDS
+
+    src = "\n".join(p.read_text() for p in Path(livekit_lab.__file__).parent.rglob("*.py"))
+    made = set(re.findall(r"\bEvent\(\s*[\w.()]+,\s*\"(\w+)\"", src))
+    assert made == set(EVENT_KINDS), (made ^ set(EVENT_KINDS))

@@ -4,7 +4,8 @@ Microphone chunks and webcam frames arrive on whatever thread handles widget com
 subshell thread with JupyterLab >= 4.4 and ipykernel 7); they are handed to the session's
 event loop with ``loop.call_soon_threadsafe`` and sent in order by one pump task. Server
 events arrive on the loop (``session.add_listener``): reply audio is played in the browser,
-``interrupted`` clears playback at once (barge-in), ``generation_complete`` /
+``interrupted`` clears playback at once (barge-in), and so does ``reply_cut`` when the session
+asks a reply cut by a fault again (the retry plays from its start), ``generation_complete`` /
 ``turn_complete`` let the tail play, and each completed turn's ``ttfa_ms`` is shown in the
 widget's status line.
 """
@@ -33,6 +34,7 @@ class Link:
         self._closed = False
         self.turns_completed = 0
         self.interruptions = 0
+        self.cut_replies = 0  # replies a fault cut and the session asked again (playback cleared)
         self.sent_chunks = 0
         self.sent_frames = 0
         self.dropped_frames = 0  # frames the session refused (< 1 s after the previous one)
@@ -93,6 +95,9 @@ class Link:
         elif k == "interrupted":
             b.clear_playback()
             self.interruptions += 1
+        elif k == "reply_cut" and ev.data.get("retried"):
+            b.clear_playback()  # the reply is asked again: what the page still holds of it must not play
+            self.cut_replies += 1
         elif k == "generation_complete":
             b.end_of_response()
         elif k == "turn_complete":
@@ -186,6 +191,7 @@ class Link:
         return {
             "turns_completed": self.turns_completed,
             "interruptions": self.interruptions,
+            "cut_replies": self.cut_replies,
             "sent_chunks": self.sent_chunks,
             "sent_frames": self.sent_frames,
             "dropped_frames": self.dropped_frames,
