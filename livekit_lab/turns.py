@@ -282,7 +282,7 @@ class TurnRecord:
             return NotImplemented
         return all(getattr(self, f.name) == getattr(other, f.name) for f in fields(self) if f.init)
 
-    __hash__ = None  # type: ignore[assignment]
+    __hash__ = None
 
     # -- metrics ----------------------------------------------------------------------------------
     @_lazy
