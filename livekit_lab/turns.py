@@ -28,6 +28,7 @@ sample.
 from __future__ import annotations
 
 import bisect
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import FrozenInstanceError, dataclass, field, fields
 from typing import Any, Literal, get_args
@@ -221,6 +222,7 @@ def _lazy(fn: Callable[["TurnRecord"], Any]) -> property:
     """A metric: computed from the finished record on first read and cached (None before `finish`)."""
     name = fn.__name__
 
+    @functools.wraps(fn)
     def get(self: "TurnRecord") -> Any:
         if not self._finished:
             return None
@@ -440,6 +442,7 @@ class TurnRecord:
 
     @property
     def finished(self) -> bool:
+        """Whether `finish` has run (the record is then a value)."""
         return self._finished
 
     # -- reading ------------------------------------------------------------------------------
