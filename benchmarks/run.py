@@ -1030,13 +1030,14 @@ from pyinstrument import Profiler
 sys.path.insert(0, {bench!r})
 from run import top_frames
 from livekit_lab import demo
+from livekit_lab import stages as St
 from livekit_lab import sweep as S
 sw = S.Sweep.from_file(demo.DEMO_SWEEP)
 out = Path({out!r})
 acc = {{"calls": 0, "wall_s": 0.0, "thread_cpu_s": 0.0}}
 lock = threading.Lock()
 first = []
-orig = S.score_reply
+orig = St.score_reply  # what the sweep's scorer (livekit_lab.stages.Scorer) calls
 def timed(*a, **k):  # instrumentation only: per-call wall and thread CPU of the scoring threads
     w, c = time.perf_counter(), time.thread_time()
     try:
@@ -1045,7 +1046,7 @@ def timed(*a, **k):  # instrumentation only: per-call wall and thread CPU of the
         with lock:
             acc["calls"] += 1; acc["wall_s"] += time.perf_counter() - w; acc["thread_cpu_s"] += time.thread_time() - c
             if not first: first.append((a, k))
-S.score_reply = timed
+St.score_reply = timed
 prof = Profiler(interval=0.002, async_mode="enabled")
 c0 = time.process_time()
 t0 = time.perf_counter()
