@@ -287,8 +287,15 @@ def _sweep(a) -> int:
         from .distributed import executor_for
 
         executor = executor_for(a.executor, a.address)  # a bad name fails here, before anything is written
-        Sweep.from_file(a.config).cases()  # a bad sweep file fails here, before the log is created
-        res = run(a.config, a.log, backend=a.backend, concurrency=a.concurrency, rate=a.rate,
+        sw = Sweep.from_file(a.config)
+        sw.cases()  # a bad sweep file fails here, before the log is created
+        backend = a.backend
+        if a.replay is not None:  # each case against its own recorded trace (a sweep run with record = true)
+            from .emulator.replay import Replays
+
+            backend = Replays(a.replay)
+            sw.record = False
+        res = run(sw, a.log, backend=backend, concurrency=a.concurrency, rate=a.rate,
                   progress=not a.no_progress, out_dir=a.out_dir, latency=latency, executor=executor)
     except LiveLabError as e:
         print(f"livekit-lab sweep: {e}", file=sys.stderr)
@@ -516,6 +523,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="where sessions and scoring run: this process (default) or a Dask cluster (docs/capacity.md)")
     w.add_argument("--address", default=None, help="with --executor dask: a running scheduler (tcp://HOST:8786); "
                    "without it a local two-process cluster is started and stopped")
+    w.add_argument("--replay", default=None, metavar="TRACES_DIR",
+                   help="replay a recorded sweep: each case against its own trace in TRACES_DIR/<case_id> (no key)")
     w.set_defaults(fn=_sweep)
 
     sc = sub.add_parser("score", help="score the replies a sweep saved again, as a stage of its own (locally or on Dask)")

@@ -112,6 +112,8 @@ def backend_name(backend: Any) -> str:
         return "emulator"
     if isinstance(backend, Backend):
         return backend.name
+    if hasattr(backend, "open_case"):  # a recorded sweep replayed (`livekit_lab.emulator.replay.Replays`)
+        return backend.name
     return str(backend)
 
 
@@ -216,7 +218,8 @@ class Sessions:
         if concurrency < 1:
             raise SweepError("concurrency must be >= 1")
         self.backend, self.sweep, self.name = backend, sweep, backend_name(backend)
-        self.realtime = self.name != "emulator"  # the emulator takes the stimulus as fast as it is sent
+        # the emulator (and a replay) takes the stimulus as fast as it is sent
+        self.realtime = self.name != "emulator" and not hasattr(backend, "open_case")
         self.slots = asyncio.Semaphore(concurrency)
         self.limiter = RateLimiter(rate)
         self._built: dict[str | None, Any] = {}
@@ -225,7 +228,7 @@ class Sessions:
         """The `Backend` for an API version (None: the default), built once."""
         from .backends import Backend, resolve
 
-        if isinstance(self.backend, Backend):
+        if isinstance(self.backend, Backend) or hasattr(self.backend, "open_case"):
             return self.backend
         if api_version not in self._built:
             self._built[api_version] = resolve(self.backend, pace="fast", api_version=api_version)
@@ -288,8 +291,15 @@ async def _session(case: Case, sessions: Sessions, timeout_s: float, record: Pat
     from .session import connect
 
     opts = case.options()
-    async with connect(sessions.backend_for(opts.api_version), options=opts, record=record) as s:
-        rec = await s.turn(case.stimulus["path"], realtime=sessions.realtime, timeout=timeout_s)
+    shared = sessions.backend_for(opts.api_version)
+    # a replayed sweep (`livekit_lab.emulator.replay.Replays`): this case's own recording
+    backend = shared.open_case(case.for_backend(sessions.name)) if hasattr(shared, "open_case") else shared
+    try:
+        async with connect(backend, options=opts, record=record) as s:
+            rec = await s.turn(case.stimulus["path"], realtime=sessions.realtime, timeout=timeout_s)
+    finally:
+        if backend is not shared:
+            backend.close()
     if record is not None:
         from .rescore import write_case
 

@@ -160,6 +160,8 @@ def test_record_cli_and_bad_input(tmp_path, capsys):
     assert not fresh.exists()
     assert cli(["talk", "--input", JFK, "--voice", "Kore", "--voice", "Puck", "--record", str(tmp_path / "talk")]) == 0
     assert [trace.load(tmp_path / "talk" / v).header["options"]["voice"] for v in ("Kore", "Puck")] == ["Kore", "Puck"]
+    assert cli(["sweep", "ci", "--log", str(tmp_path / "s.duckdb"), "--replay", str(tmp_path / "none")]) == 2
+    assert not (tmp_path / "s.duckdb").exists()
     assert cli(["emulator", "--replay", str(tmp_path / "nothing")]) == 2
     assert "not a trace folder" in capsys.readouterr().err
 
@@ -243,6 +245,16 @@ def test_recorded_sweep_rescores_to_its_own_rows(tmp_path):
         else:
             assert (again[k] == v) or (v != v and again[k] != again[k]) or (v is None and again[k] is None), (k, again[k], v)
     assert again["case_id"] == live["case_id"] and again["sweep"] == "rec" and again["stimulus_id"] == live["stimulus_id"]
+    # and replayed as a sweep: each case against its own recording, through the sweep's client and scoring
+    from livekit_lab.emulator.replay import Replays
+
+    with EvalLog(tmp_path / "replayed.duckdb") as lg:
+        assert sweep.run(sw.__class__.from_dict(sw.to_dict() | {"record": False}), lg, backend=Replays(tmp_path / "traces"),
+                         progress=False).added == 1
+        rep = lg.to_pandas(expand_extra=True).iloc[0].to_dict()
+    assert rep["case_id"] == live["case_id"] and not isinstance(rep["error"], str)
+    for k in ("output_transcript", "reply_seconds", "prompt_tokens", "response_tokens", "cost_usd", "responded", "voice"):
+        assert rep[k] == live[k], k
 
 
 def _bad(result) -> set[str]:

@@ -37,7 +37,7 @@ from . import protocol as P
 from .server import Service, _rest_error, _truncate_reason, match_route
 from .trace import Trace
 
-__all__ = ['Replay', 'ReplayConnection', 'plan', 'Step', 'Send', 'Departed', 'AUDIO_TOLERANCE_MS', 'STALL_S']
+__all__ = ['Replays', 'Replay', 'ReplayConnection', 'plan', 'Step', 'Send', 'Departed', 'AUDIO_TOLERANCE_MS', 'STALL_S']
 
 log = logging.getLogger("livekit_lab.emulator.replay")
 
@@ -308,3 +308,33 @@ class ReplayConnection:
                 self.request.transport.close()
             return
         await self.close(int(close["code"]), close.get("reason") or "")
+
+
+class Replays:
+    """A recorded sweep's traces (``record = true``: ``<out_dir>/traces/<case_id>/``) as a sweep
+    backend: ``sweep.run(sw, log, backend=Replays(dir))`` runs every case against an emulator
+    replaying that case's own recording (``pace="fast"`` by default), so the sweep's client, scoring
+    and log run again without the service. Case ids are those of the recorded backend (``name``)."""
+
+    def __init__(self, traces_dir: str | Path, *, pace: str = "fast"):
+        self.dir = Path(traces_dir)
+        first = next(iter(sorted(self.dir.glob(f"*/{trace_mod.TRACE_FILE}"))), None)
+        if first is None:
+            raise trace_mod.TraceError(f"{self.dir}: no trace folders (<case_id>/{trace_mod.TRACE_FILE})")
+        self.name = str(trace_mod.load(first.parent).header.get("backend", "emulator"))
+        self.pace = pace
+
+    def open_case(self, case_id: str):
+        """A `Backend` on a new emulator replaying ``case_id``'s trace (closing it stops the emulator)."""
+        from ..backends import resolve
+        from . import Emulator
+
+        folder = self.dir / case_id
+        tr = trace_mod.load(folder)  # a case with no recording fails with TraceError (not retried)
+        emu = Emulator(replay=folder, pace=self.pace).start()
+        b = resolve(emu, api_version=tr.header.get("api_version"))
+        b.owns_emulator = True
+        return b
+
+    def close(self) -> None:
+        """Nothing to close: each case's emulator stops with its session."""
