@@ -146,8 +146,9 @@ class Recorder:
         out = {}
         for k, v in obj.items():
             if k == "data" and isinstance(v, str) and (mime is not None or parent in _BLOB_PARENTS):
-                name, off = self._payload(b64decode_any(v), side=side, mime=mime)
-                out[k] = {"$payload": name, "offset": off, "bytes": len(b64decode_any(v)), "b64": _b64_alphabet(v)}
+                raw = b64decode_any(v)
+                name, off = self._payload(raw, side=side, mime=mime)
+                out[k] = {"$payload": name, "offset": off, "bytes": len(raw), "b64": _b64_alphabet(v)}
             else:
                 out[k] = self._strip(v, side, k)
         return out
