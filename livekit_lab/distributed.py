@@ -52,10 +52,11 @@ from typing import Any
 
 from .errors import BackendError, ConfigError, MissingDependencyError
 
-__all__ = ["EXECUTORS", "LOCK_LEASES", "BackendSpec", "ClusterGate", "DaskExecutor", "RemoteError", "ScoreResult",
+__all__ = ["EXECUTORS", "LOCK_LEASES", "SCORE_BATCH", "score_replies", "BackendSpec", "ClusterGate", "DaskExecutor", "RemoteError", "ScoreResult",
            "executor_for", "score_log", "worker_loop"]
 
 EXECUTORS = ("local", "dask")
+SCORE_BATCH = 16  # saved replies per scoring task (DNSMOS batches them)
 # A lock held by a killed worker is freed after 3 s, not Dask's default 30 s (the gate holds its lock
 # for milliseconds; a live holder refreshes its lease every 0.6 s). Set on a cluster of your own too.
 LOCK_LEASES = {"distributed.scheduler.locks.lease-timeout": "3s",
@@ -164,6 +165,9 @@ class RemoteError(Exception):
 
 
 _contexts: dict[str, Any] = {}
+# scoring is CPU under the interpreter lock: one batch at a time per worker process (a worker's
+# other task threads stay free for sessions); scale scoring with worker processes, one per core
+_score_slot = threading.Lock()
 
 
 def _worker_context(spec: BackendSpec, gate: ClusterGate, cfg: dict):
@@ -204,20 +208,32 @@ def _case_task(case, spec: BackendSpec, gate: ClusterGate, cfg: dict, baseline, 
     return asyncio.run_coroutine_threadsafe(go(), worker_loop()).result()
 
 
-# scoring is CPU under the interpreter lock: one reply at a time per worker process (a worker's
-# other task threads stay free for sessions); scale scoring with worker processes, one per core
-_score_slot = threading.Lock()
+def score_replies(items: list[tuple], *, dnsmos: bool = True, prosody: bool = True) -> list:
+    """`score_reply` of many replies ``(path or PCM16 bytes, transcript, language)``, with DNSMOS run
+    once over all of them (`livekit_lab.analysis.quality.dnsmos_batch`: every reply's windows batched
+    through each model, its ONNX sessions loaded once per process)."""
+    import dataclasses
 
-
-def _score_task(reply, transcript: str | None, language: str | None, dnsmos: bool, prosody: bool):
-    """A Dask task: `score_reply` of reply PCM16 bytes, or of a saved reply's path."""
     from . import audio
-    from .analysis.reply import score_reply
+    from .analysis import quality
+    from .analysis.reply import _dnsmos_input, _num, score_reply
 
-    if isinstance(reply, str):
-        reply = audio.load(reply, sr=audio.OUTPUT_RATE)[0]
+    out, ys = [], []
     with _score_slot:
-        return score_reply(reply, transcript=transcript, language=language, dnsmos=dnsmos, prosody=prosody)
+        for reply, transcript, language in items:
+            y = audio.load(reply, sr=audio.OUTPUT_RATE)[0] if isinstance(reply, str) else audio.pcm16_to_float(reply)
+            out.append(score_reply(y, transcript=transcript, language=language, dnsmos=False, prosody=prosody))
+            ys.append(y)
+        todo = [i for i, s in enumerate(out) if dnsmos and s.responded]
+        if todo:
+            t0 = time.perf_counter()
+            ds = quality.dnsmos_batch([_dnsmos_input(ys[i]) for i in todo], sr=quality.SR, threads=1)
+            each = (time.perf_counter() - t0) / len(todo)
+            for i, d in zip(todo, ds):
+                out[i] = dataclasses.replace(out[i], dnsmos_sig=_num(d.sig), dnsmos_bak=_num(d.bak),
+                                             dnsmos_ovrl=_num(d.ovrl), dnsmos_p808=_num(d.p808),
+                                             score_s=round((out[i].score_s or 0.0) + each, 4))
+    return out
 
 
 class DaskExecutor:
@@ -276,10 +292,12 @@ class DaskExecutor:
                                             pure=False)
 
     async def score_paths(self, items: list[tuple[str, str | None, str | None]], *, dnsmos: bool = True,
-                          prosody: bool = True) -> list:
-        """Score saved replies ``(path, transcript, language)`` on the workers, in order."""
-        futs = [self.client.submit(_score_task, str(p), t, lang, dnsmos, prosody, pure=False) for p, t, lang in items]
-        return await self.client.gather(futs)
+                          prosody: bool = True, batch: int = SCORE_BATCH) -> list:
+        """Score saved replies ``(path, transcript, language)`` on the workers, ``batch`` replies a
+        task (`score_replies`), in order."""
+        futs = [self.client.submit(score_replies, items[i:i + batch], dnsmos=dnsmos, prosody=prosody, pure=False)
+                for i in range(0, len(items), batch)]
+        return [s for part in await self.client.gather(futs) for s in part]
 
     async def close(self) -> None:
         """Disconnect; stop the local cluster if `start` started one."""
@@ -344,7 +362,8 @@ def score_log(log: str | os.PathLike, out: str | os.PathLike, *, executor: "Dask
     ex = executor_for(executor, address) if executor is None or isinstance(executor, str) else executor
     t0 = time.perf_counter()
     if ex is None:
-        scores = [_score_task(p, t, lang, dnsmos, prosody) for p, t, lang in items]
+        scores = [s for i in range(0, len(items), SCORE_BATCH)
+                  for s in score_replies(items[i:i + SCORE_BATCH], dnsmos=dnsmos, prosody=prosody)]
     else:
         scores = asyncio.run(_score_on(ex, items, dnsmos=dnsmos, prosody=prosody, own=own))
     wall = time.perf_counter() - t0

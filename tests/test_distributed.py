@@ -138,3 +138,28 @@ def test_cli_refuses_a_bad_executor_in_one_line(tmp_path):
     assert p.returncode == 2 and "Traceback" not in p.stderr
     assert len(p.stderr.strip().splitlines()) == 1 and "--executor dask" in p.stderr
     assert not (tmp_path / "x.duckdb").exists()
+
+
+def test_batched_scoring_gives_each_reply_its_own_scores():
+    """`score_replies` runs DNSMOS once over a batch (its windows batched through each model): every
+    reply's scores are those `score_reply` gives it alone (DNSMOS within float32 noise)."""
+    from livekit_lab import audio, stimuli
+    from livekit_lab.analysis.reply import score_reply
+    from livekit_lab.distributed import score_replies
+
+    man = stimuli.load_manifest(stimuli.default_set_dir())
+    paths = list(man[man.address == "directed"].path[:2])
+    items = [(audio.float_to_pcm16(audio.load(p, sr=audio.OUTPUT_RATE)[0]), "Hello there.", "en") for p in paths]
+    items.append((b"", None, "en"))  # silent: no DNSMOS, nothing batched for it
+    batched = score_replies(items)
+    for (pcm, t, lang), b in zip(items, batched):
+        one = score_reply(pcm, transcript=t, language=lang)
+        a, c = one.to_row(), b.to_row()
+        for k in a:
+            if k == "score_s":
+                continue
+            if k.startswith("dnsmos_") and a[k] is not None:
+                assert abs(a[k] - c[k]) < 1e-4, (k, a[k], c[k])
+            else:
+                assert a[k] == c[k] or (a[k] != a[k] and c[k] != c[k]), (k, a[k], c[k])
+    assert batched[0].dnsmos_ovrl is not None and batched[-1].dnsmos_ovrl is None
