@@ -105,12 +105,12 @@ def main() -> None:
     # false alarms: silero speech seconds in 10 s of noise
     n = 10 * 16000
     res["vad_false_alarm_s"] = {
-        "digital_silence": vad.speech_seconds(np.zeros(n, np.float32)),
-        "white_-60": vad.speech_seconds(rng.standard_normal(n).astype(np.float32) * 1e-3),
-        "pink_-40": vad.speech_seconds(pink(n, rng) * 1e-2),
-        "pink_-25": vad.speech_seconds(pink(n, rng) * 10 ** (-25 / 20)),
+        "digital_silence": vad.speech_seconds(np.zeros(n, np.float32), sr=16000),
+        "white_-60": vad.speech_seconds(rng.standard_normal(n).astype(np.float32) * 1e-3, sr=16000),
+        "pink_-40": vad.speech_seconds(pink(n, rng) * 1e-2, sr=16000),
+        "pink_-25": vad.speech_seconds(pink(n, rng) * 10 ** (-25 / 20), sr=16000),
     }
-    res["ambient_speech_s_min"] = float(min(vad.speech_seconds(audio.load(p)[0]) for p in df[df.address == "ambient"].path))
+    res["ambient_speech_s_min"] = float(min(vad.speech_seconds(y, sr=sr) for y, sr in map(audio.load, df[df.address == "ambient"].path)))
 
     # pitch: pyin vs Praat, per-clip median abs difference on frames voiced in both
     diffs, rows = [], []

@@ -90,19 +90,19 @@ def test_vad_offset_and_segments(directed):
 def test_vad_no_false_alarms_and_short_replies_count():
     rng = np.random.default_rng(2)
     n = 10 * 16000
-    assert vad.speech_seconds(np.zeros(n, np.float32)) == 0.0
-    assert vad.speech_seconds((stimuli._pink(n, rng) * 0.01).astype(np.float32)) == 0.0  # pink, -40 dBFS
-    assert vad.speech_activity(np.zeros(n, np.float32)).onset_s is None
+    assert vad.speech_seconds(np.zeros(n, np.float32), sr=16000) == 0.0
+    assert vad.speech_seconds((stimuli._pink(n, rng) * 0.01).astype(np.float32), sr=16000) == 0.0  # pink, -40 dBFS
+    assert vad.speech_activity(np.zeros(n, np.float32), sr=16000).onset_s is None
     yes, _ = stimuli.synthesize("Yes.", language="en", trail_s=0.3)
     assert scores.responded(yes, sr=16000).answered
     assert not scores.responded(np.zeros(24000, np.float32), sr=24000).answered
-    assert not scores.responded(None).answered
+    assert not scores.responded(None, sr=24000).answered
 
 
 def test_ambient_prompts_are_still_speech(manifest):
     # quiet and reverberant, but a VAD still hears a talker: "silent" must mean the model chose it
     amb = manifest[manifest.address == "ambient"]
-    assert min(vad.speech_seconds(audio.load(p)[0]) for p in amb.path[::4]) >= 0.5
+    assert min(vad.speech_seconds(y, sr=sr) for y, sr in map(audio.load, amb.path[::4])) >= 0.5
 
 
 # --------------------------------------------------------------------------------------------

@@ -188,7 +188,7 @@ def test_a_log_another_process_writes_cannot_be_opened(tmp_path):
         assert holder.stdout.readline() == "ready\n"
         tail = "). Only one process may write a log; read it after that process ends, or export it."
         for read_only, doing in ((False, "open for writing"), (True, "open")):
-            msg = raised(lambda: EvalLog(p, read_only=read_only))
+            msg = raised(lambda ro=read_only: EvalLog(p, read_only=ro))
             assert msg.startswith(f"cannot {doing} {p}: another process has it open for writing (IO Error: "
                                   f'Could not set lock on file "{p}": Conflicting lock is held in ') and msg.endswith(tail)
     finally:

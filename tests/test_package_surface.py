@@ -102,3 +102,26 @@ def test_every_public_function_method_and_class_has_a_docstring():
                     if not an.startswith("_") and inspect.isfunction(f) and not (f.__doc__ or "").strip():
                         undocumented.append(f"{name}.{n}.{an}")
     assert undocumented == []
+
+
+def test_one_sample_rate_convention_across_analysis():
+    """Every analysis function that takes samples takes ``sr`` keyword-only with no default (issue #16:
+    ``prosody.pitch`` required it, ``vad.speech_probabilities`` defaulted to 16000, ``scores.responded``
+    to 24000)."""
+    import importlib
+    import inspect
+
+    checked = []
+    for sub in ("vad", "prosody", "quality", "scores", "reply", "text", "language"):
+        mod = importlib.import_module(f"livekit_lab.analysis.{sub}")
+        for name in getattr(mod, "__all__", []):
+            f = getattr(mod, name)
+            if not inspect.isfunction(f) or "sr" not in inspect.signature(f).parameters:
+                continue
+            p = inspect.signature(f).parameters["sr"]
+            checked.append(f"{sub}.{name}")
+            assert p.kind is p.KEYWORD_ONLY, f"{sub}.{name}: sr is not keyword-only"
+            # affect scores take Prosody objects too, so sr is needed (and checked) only with samples
+            assert p.default is p.empty or (p.default is None and sub == "scores"), f"{sub}.{name}: sr={p.default!r}"
+    assert {"vad.speech_probabilities", "vad.speech_seconds", "scores.responded", "prosody.pitch",
+            "quality.dnsmos"} <= set(checked)

@@ -18,6 +18,10 @@ language
     Language check of a transcript (``language_check``, also reachable as ``analysis.language_check``).
 
 Submodules are imported lazily (``from livekit_lab.analysis import prosody``).
+
+One sample-rate convention: every function that takes samples takes their rate as the
+keyword-only ``sr`` with no default (``vad.speech_seconds(y, sr=16000)``,
+``scores.responded(reply, sr=24000)``); each resamples to what its model needs.
 """
 
 from __future__ import annotations

@@ -122,7 +122,7 @@ def _segments(y: np.ndarray) -> list[np.ndarray]:
     return [y[i * SR : i * SR + _SEG] for i in range(max(1, hops)) if len(y[i * SR : i * SR + _SEG]) == _SEG]
 
 
-def dnsmos_batch(clips: Iterable[np.ndarray], *, sr: int = SR, personalized: bool = False,
+def dnsmos_batch(clips: Iterable[np.ndarray], *, sr: int, personalized: bool = False,
                  batch_size: int = 16, threads: int = 0) -> list[Dnsmos]:
     """DNSMOS of many clips, with the segments of all clips batched through each model.
 
@@ -177,6 +177,6 @@ def dnsmos_batch(clips: Iterable[np.ndarray], *, sr: int = SR, personalized: boo
     return out
 
 
-def dnsmos(y: np.ndarray, *, sr: int = SR, personalized: bool = False, threads: int = 0) -> Dnsmos:
+def dnsmos(y: np.ndarray, *, sr: int, personalized: bool = False, threads: int = 0) -> Dnsmos:
     """DNSMOS P.835 (SIG, BAK, OVRL) and P.808 of one clip (see `dnsmos_batch`)."""
     return dnsmos_batch([y], sr=sr, personalized=personalized, threads=threads)[0]

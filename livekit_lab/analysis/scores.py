@@ -310,7 +310,7 @@ class Responded:
     answered: bool
 
 
-def responded(reply: np.ndarray | None, *, sr: int = 24_000, min_speech_s: float = SILENT_BELOW_S) -> Responded:
+def responded(reply: np.ndarray | None, *, sr: int, min_speech_s: float = SILENT_BELOW_S) -> Responded:
     """Did the model answer? Silent = under ``min_speech_s`` (0.2 s) of silero speech; None/empty = silent."""
     if reply is None or np.asarray(reply).size == 0:
         return Responded(0.0, False)

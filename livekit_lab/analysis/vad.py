@@ -71,7 +71,7 @@ def _to16k(y: np.ndarray, sr: int) -> np.ndarray:
     return audio.resample(y, orig_sr=sr, target_sr=VAD_RATE) if sr != VAD_RATE else y
 
 
-def speech_probabilities(y: np.ndarray, *, sr: int = VAD_RATE) -> np.ndarray:
+def speech_probabilities(y: np.ndarray, *, sr: int) -> np.ndarray:
     """silero's speech probability for each 32 ms window of ``y`` (resampled to 16 kHz).
 
     Parameters
@@ -194,7 +194,7 @@ def _refine(y: np.ndarray, sr: int, t_on: float, t_off: float, dur: float) -> tu
     return t_on, t_off
 
 
-def speech_activity(y: np.ndarray, *, sr: int = VAD_RATE, threshold: float = 0.5, min_speech_ms: float = 64.0,
+def speech_activity(y: np.ndarray, *, sr: int, threshold: float = 0.5, min_speech_ms: float = 64.0,
                     min_silence_ms: float = 100.0, refine: bool = True) -> SpeechActivity:
     """Detect speech: silero probabilities, segments, speech seconds and the hybrid onset/offset.
 
@@ -229,6 +229,6 @@ def speech_activity(y: np.ndarray, *, sr: int = VAD_RATE, threshold: float = 0.5
     return SpeechActivity(float(t_on), float(t_off), speech_s, seg_s, p, dur)
 
 
-def speech_seconds(y: np.ndarray, *, sr: int = VAD_RATE, threshold: float = 0.5) -> float:
+def speech_seconds(y: np.ndarray, *, sr: int, threshold: float = 0.5) -> float:
     """Seconds of 32 ms windows whose silero probability is >= ``threshold`` (see `speech_activity`)."""
     return float(np.count_nonzero(speech_probabilities(y, sr=sr) >= threshold)) * WINDOW_S
