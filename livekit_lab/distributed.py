@@ -50,7 +50,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import BackendError, ConfigError, MissingDependencyError
+from .errors import BackendError, ConfigError, LiveLabError, MissingDependencyError
 
 __all__ = ["EXECUTORS", "LOCK_LEASES", "SCORE_BATCH", "score_replies", "BackendSpec", "ClusterGate", "DaskExecutor", "RemoteError", "ScoreResult",
            "executor_for", "score_log", "worker_loop"]
@@ -159,7 +159,7 @@ class ClusterGate:
         return t - now
 
 
-class RemoteError(Exception):
+class RemoteError(LiveLabError):
     """A worker's case error, as text (the original exception may not survive pickling); the row
     already holds its type and message."""
 
