@@ -322,6 +322,34 @@ def test_spoken_turn_through_kernel_session(rig):
                                      "played_samples": played, "link": sent}
 
 
+def test_a_reply_cut_by_a_fault_and_asked_again_is_cleared_in_the_page(rig):
+    """A 1011 close mid-reply: the session resumes and asks the turn again; the part of the cut
+    reply the page still holds is dropped exactly as on a barge-in (one ``clear`` per cut), so the
+    retry does not play after a stale partial reply. Clears in the page = barge-ins + cut replies."""
+    base = rig.ds()
+    # a fast-paced emulator: the reply arrives faster than it plays, so the page holds seconds of
+    # it when the fault cuts it half-way (and the next utterance cannot barge in first)
+    rig.k("from livekit_lab.session import connect\n"
+          "emu2 = emulator.run(pace='fast', latency=0)\n"
+          "_cm2 = connect(backend=emu2, voice='Puck', headers={'x-livekit-lab-fault': 'close=1011@mid-reply;times=1;seed=9'})\n"
+          "s2 = await _cm2.__aenter__()\n"
+          "_c0 = mb.playback_sent['clears']\n"
+          "link2 = mb.attach(s2)")
+    try:
+        rig.wait_kernel("any(t.incomplete and t.retried for t in s2.turns) and "
+                        "any(not t.incomplete and t.index == 0 for t in s2.turns)", 30, "a cut reply and its retry")
+    except AssertionError:
+        raise AssertionError(rig.kj("[[t.index, t.incomplete, t.retried, t.interrupted, t.reply_bytes] for t in s2.turns]"
+                                    " + [[e.kind, str(e.data)[:60]] for e in s2.events if e.kind not in "
+                                    "('audio', 'sent_audio', 'output_transcript', 'usage', 'input_transcript')][:40]")) from None
+    rig.k("await link2.close()\nawait _cm2.__aexit__(None, None, None)\nemu2.stop()")
+    got = rig.kj("{'clears': mb.playback_sent['clears'] - _c0, 'barge_ins': link2.interruptions,"
+                 " 'cut': sum(t.incomplete and t.retried for t in s2.turns), 'reconnects': s2.reconnects}")
+    assert got["cut"] == 1 and got["reconnects"] == 1, got
+    assert got["clears"] == got["barge_ins"] + got["cut"], got  # without the fix: barge-ins only
+    rig.wait_ds(f"+d.clears >= {int(base['clears']) + got['clears']}", 5, "the clears in the page")
+
+
 def test_browser_direct_mode(rig):
     base = rig.ds()
     n0 = rig.kj("len(mb.chunks)")

@@ -186,6 +186,8 @@ async def test_bridge_link_layer(emu, utterances, emulator_errors, label, spec, 
         assert link.sent_chunks == len(mb.chunks) and not link.errors  # every microphone chunk reached the session
         # every reply byte received (cut replies included) went to the page
         assert mb.playback_sent["play_bytes"] == sum(len(r.reply_audio) for r in s.turns) > 0
+        # a reply cut and asked again is cleared from playback like a barge-in (one clear each)
+        assert mb.playback_sent["clears"] == link.interruptions + sum(r.incomplete and r.retried for r in s.turns)
         trace = emu.trace.records(tag=tag)
         if outcome == "clean":
             assert s.reconnects == 0 and len(trace) == N_TURNS
