@@ -103,9 +103,11 @@ MIN_RUN = 2  # voiced runs shorter than this many frames (20 ms) are dropped
 OUTLIER_ST = 10.0  # a frame this many semitones from the median of its +-100 ms is dropped
 
 
-def _yin_dips(y, sr, fmin, fmax, hop):
-    """Per frame: the YIN dips (cmnd local minima) of the lag range, their interpolated lag and value,
-    and the frame's RMS. Frame i's integration window is centred near i * hop."""
+def _yin_dips(y: np.ndarray, sr: int, fmin: float, fmax: float, hop: int) -> tuple:
+    """YIN's difference ``d`` and cumulative mean normalised difference ``c`` (lags 0..hi+1) of the
+    frames within ``SILENCE_DB`` of the loudest (the others cannot be voiced; their rows are not
+    computed), the lag range [lo, hi], those frames' indices and every frame's RMS. Frame i's
+    integration window (``w`` samples) is centred near i * hop."""
     hi = int(np.ceil(sr / fmin)) + 1
     lo = max(2, int(np.floor(sr / fmax)))
     w = hi  # integration window: at least the longest period
@@ -114,18 +116,21 @@ def _yin_dips(y, sr, fmin, fmax, hop):
     n = 1 + len(y) // hop
     x = np.zeros(pad + len(y) + frame + hop, dtype=np.float32)
     x[pad:pad + len(y)] = y
-    fr = np.lib.stride_tricks.sliding_window_view(x, frame)[::hop][:n]
+    energy = np.concatenate([[0.0], np.cumsum(x.astype(np.float64) ** 2)])  # energy[k] = sum of x[:k] ** 2
+    starts = np.arange(n) * hop
+    rms = np.sqrt(np.maximum(energy[starts + w] - energy[starts], 0.0) / w)
+    idx = np.flatnonzero((rms > rms.max() * 10 ** (-SILENCE_DB / 20.0)) & (rms > 0))
+    fr = np.lib.stride_tricks.sliding_window_view(x, frame)[::hop][idx]
     nfft = scipy.fft.next_fast_len(frame + w, real=True)
     acf = scipy.fft.irfft(scipy.fft.rfft(fr, nfft) * np.conj(scipy.fft.rfft(fr[:, :w], nfft)), nfft)[:, :hi + 2]
-    sq = np.zeros((n, frame + 1), dtype=np.float64)
-    np.cumsum(fr.astype(np.float64) ** 2, axis=1, out=sq[:, 1:])
-    lags = np.arange(hi + 2)
-    d = sq[:, w:w + 1] + (sq[:, lags + w] - sq[:, lags]) - 2.0 * acf
+    at = starts[idx][:, None] + np.arange(hi + 2)  # each lag's window start
+    d = (energy[at[:, :1] + w] - energy[at[:, :1]]) + (energy[at + w] - energy[at]) - 2.0 * acf
     d[:, 0] = 0.0
-    cm = np.cumsum(d[:, 1:], axis=1) / np.arange(1, hi + 2)
-    c = np.ones_like(d)
-    c[:, 1:] = d[:, 1:] / np.maximum(cm, 1e-12)
-    return c, d, lo, hi, np.sqrt(sq[:, w] / w)
+    c = np.empty_like(d)
+    c[:, 0] = 1.0
+    np.cumsum(d[:, 1:], axis=1, out=c[:, 1:])
+    np.divide(d[:, 1:] * np.arange(1, hi + 2), np.maximum(c[:, 1:], 1e-12), out=c[:, 1:])
+    return c, d, lo, hi, idx, rms
 
 
 def _dips(c: np.ndarray, d: np.ndarray, lo: int, hi: int, sr: int) -> tuple[np.ndarray, np.ndarray]:
@@ -207,10 +212,11 @@ def yin_track(y: np.ndarray, *, sr: int, fmin: float = FMIN, fmax: float = FMAX,
     if sr != YIN_RATE:
         y = audio.resample(y, orig_sr=sr, target_sr=YIN_RATE)
     hop = max(1, int(round(hop_s * YIN_RATE)))
-    c, d, lo, hi, rms = _yin_dips(y, YIN_RATE, fmin, fmax, hop)
-    f, val = _dips(c, d, lo, hi, YIN_RATE)
-    best = np.min(val, axis=1)
-    voiced = (best < VOICING) & (rms > rms.max() * 10 ** (-SILENCE_DB / 20.0)) & (rms > 0)
+    c, d, lo, hi, idx, rms = _yin_dips(y, YIN_RATE, fmin, fmax, hop)
+    f = np.full((len(rms), N_CANDIDATES), np.nan)
+    val = np.full((len(rms), N_CANDIDATES), np.inf)
+    f[idx], val[idx] = _dips(c, d, lo, hi, YIN_RATE)
+    voiced = np.min(val, axis=1) < VOICING
     f0 = _drop_outliers(_path(f, val, voiced, lo, YIN_RATE))
     return np.arange(len(f0)) * hop / YIN_RATE, f0
 
