@@ -192,7 +192,7 @@ def _design(cells: pd.DataFrame, voices: list[str], factors: Sequence[str], with
 
 
 def _fit_metric(rows: pd.DataFrame, y: pd.Series, voices: list[str], factors: list[str]) -> _Fit | None:
-    from scipy import stats
+    from scipy import special  # scipy.special only: scipy.stats costs seconds to import
 
     d = rows.assign(_y=y).dropna(subset=["_y"])
     if d.empty:
@@ -225,7 +225,7 @@ def _fit_metric(rows: pd.DataFrame, y: pd.Series, voices: list[str], factors: li
         den, df_den = (rss / df_resid if df_resid else 0.0), df_resid
     if den > 1e-12 * max(num, 1e-300):
         F = num / den
-        p = float(stats.f.sf(F, df_v, df_den)) if df_den and df_v else 1.0
+        p = float(special.betainc(df_den / 2, df_v / 2, df_den / (df_den + df_v * F))) if df_den and df_v else 1.0
     else:
         F, p = (math.inf, 0.0) if num > 0 else (0.0, 1.0)
     return _Fit(cells=cells, effects=pmap @ ybar, fitted=fitted, resid_std=resid * w, df_resid=df_resid,
@@ -354,9 +354,9 @@ def rank_voices(df: pd.DataFrame, *, weights: Mapping[str, float] | None = None,
     df_min = min((f.df_resid if f.df_resid > 0 else f.pe_dev.size - len(f.cells) for f in fits.values()),
                  default=0)
     if df_min > 0 and np.isfinite(crit):  # the residuals estimate the noise on few df: Student t, not normal
-        from scipy import stats
+        from scipy import special
 
-        crit = float(stats.t.ppf(stats.norm.cdf(crit), df_min))
+        crit = float(special.stdtrit(df_min, special.ndtr(crit)))
     differ = np.abs(diff) > crit * se + 1e-12
     order = sorted(range(len(voices)), key=lambda i: (-score[i], voices[i]))
     letters = _letters(order, differ)
