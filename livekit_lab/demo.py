@@ -1,9 +1,11 @@
 """``make demo``: the main job, a designed evaluation sweep, always on the emulator unless another
 backend is named (``make demo BACKEND=gemini``). An API key in the environment never switches it.
 
-It runs ``sweeps/demo.toml`` (30 voices, 6 languages, neutral and emotional prompts, affective
-dialog on/off, proactive audio on directed and ambient talk) into ``runs/demo/eval.duckdb`` with
-fast pacing, writes ``runs/demo/report.html`` and prints a summary table with one row per voice.
+It runs ``sweeps/demo.toml`` (30 voices, each in 2 of 6 languages, repeats for the ranking,
+neutral and emotional prompts, affective dialog on/off, proactive audio on directed and ambient
+talk; 390 cases) into ``runs/demo/eval.duckdb`` with fast pacing, writes ``runs/demo/report.html``
+and ``runs/demo/ranking.csv``, and prints a summary table with one row per voice (with its ranking
+group) and the best group.
 The log lives at a fixed path, so rerunning after an interruption resumes the sweep (finished
 cases are skipped) instead of starting over.
 """
@@ -38,6 +40,16 @@ def summary(df):
     cols = ["voice", "languages", "turns", "responded", "ttfa_p50_ms", "ttfa_missing", "dnsmos_ovrl", "language_ok",
             "language_unsure", "arousal_aff_on", "errors"]
     return pd.DataFrame(t[cols]).sort_values("voice").reset_index(drop=True)
+
+
+def _with_groups(t, csv: Path):
+    """The summary with the ranking's ``group`` column (from the report's ``ranking.csv``), when there is one."""
+    import pandas as pd
+
+    if not csv.is_file() or not len(t):
+        return t
+    groups = pd.read_csv(csv).set_index("voice")["group"]
+    return t.assign(group=t["voice"].map(groups))
 
 
 def _fmt(t) -> str:
@@ -85,7 +97,7 @@ def main(*, backend: str = "emulator", log: str | None = None, out: str | None =
     df, _ = report_mod.load(log_path, sweep=sw.name)
     wall = time.time() - t0
     print()
-    print(redact(_fmt(summary(df))))
+    print(redact(_fmt(_with_groups(summary(df), Path(html).with_name("ranking.csv")))))
     for note in report_mod.ttfa_notes(df):
         print(note)
     print()

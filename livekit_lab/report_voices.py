@@ -67,8 +67,10 @@ def emulator_banner(runs: pd.DataFrame | None, df: pd.DataFrame | None = None) -
     settings = [c.get("emulator") for c in _run_configs(runs) if isinstance(c.get("emulator"), dict)]
     if settings:
         s = settings[-1]
-        model = (f"latency model <code>{html.escape(str(s.get('latency')))}</code> ms from the end of speech "
-                 f"to the first audio (a fixed delay, not a measurement of Google's servers), "
+        spec = str(s.get("latency"))
+        kind = "a fixed delay" if spec.replace(".", "", 1).isdigit() else "a modelled delay"
+        model = (f"latency model <code>{html.escape(spec)}</code> (ms from the end of speech to the first "
+                 f"audio: {kind}, not a measurement of Google's servers), "
                  f"pacing <code>{html.escape(str(s.get('pace')))}</code>"
                  + (" (replies streamed faster than real time)" if s.get("pace") == "fast" else ""))
     else:
@@ -256,7 +258,9 @@ def ranking_section(df: pd.DataFrame, out_html: Path, *, ranking: Ranking | None
     best = r.best_group
     text = (f"<p><b>Best group</b> ({len(best)} of {len(r.table)} voices; the data cannot order them): "
             f"{html.escape(', '.join(best)) or '–'}.</p>"
-            f"<p class='muted'>{html.escape('. '.join(r.summary().splitlines()[1:]))}. "
+            f"<p class='muted'>{html.escape('. '.join(r.summary().splitlines()[1:]))}. Membership of the best "
+            "group depends on each pair's uncertainty (a voice heard in noisier cells has a wider interval), "
+            "so it need not follow the score order exactly. "
             f"Table: <code>{html.escape(csv.name)}</code> beside this report.</p>")
     return r, text
 

@@ -72,7 +72,10 @@ def test_emulator_banner_names_the_stand_in_voices_latency_model_and_pacing(demo
     _, _, runs = demo_like
     banner = report_voices.emulator_banner(runs)
     assert "not Google's voices" in banner and "espeak-ng" in banner
-    assert "<code>630</code> ms" in banner and "pacing <code>fast</code>" in banner
+    assert "latency model <code>630</code> (ms from the end of speech to the first audio: a fixed delay" in banner
+    assert "pacing <code>fast</code>" in banner
+    drawn = report_voices.emulator_banner(runs.assign(config=json.dumps({"emulator": {**EMU, "latency": "lognormal:630,0.35"}})))
+    assert "<code>lognormal:630,0.35</code> (ms from the end of speech to the first audio: a modelled delay" in drawn
     assert report_voices.emulator_banner(runs.assign(backend="gemini")) == ""
     old = report_voices.emulator_banner(runs.assign(config=json.dumps({"name": "d"})))
     assert "not recorded" in old

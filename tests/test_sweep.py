@@ -169,7 +169,8 @@ def test_demo_prints_summary_and_where_things_are(ci_demo):
     out, df, text, wall = ci_demo
     lines = text.splitlines()
     head = next(i for i, ln in enumerate(lines) if ln.startswith("voice "))
-    assert all(c in lines[head] for c in ("languages", "responded", "ttfa_p50_ms", "dnsmos_ovrl"))
+    assert all(c in lines[head] for c in ("languages", "responded", "ttfa_p50_ms", "dnsmos_ovrl", "group"))
+    assert "best group (" in text and f"ranking: {(out / 'ranking.csv').resolve()}" in text
     rows = lines[head + 2:head + 2 + df["voice"].nunique()]
     assert sorted(r.split()[0] for r in rows) == sorted(df["voice"].unique())
     assert rows[0].split()[1] in ("en,fr", "en", "fr")
