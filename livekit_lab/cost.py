@@ -604,7 +604,7 @@ def effective_per_minute(df: pd.DataFrame, *, by: str | Sequence[str] | None = N
     d["out_s"] = _float_col(df, "reply_seconds").fillna(0.0)
     for k in keys:
         d[k] = df[k]
-    d = d[d["cost"].notna()].assign(_one=1)
+    d = d[d["cost"].notna()]
 
     def summarise(g: pd.DataFrame, n_all: int) -> dict[str, Any]:
         cost, in_min = g["cost"].sum(), g["in_s"].sum(min_count=1) / 60.0

@@ -34,7 +34,100 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 # (module, function, text of the changed line in the mutant) -> why no test can tell it apart
-EQUIVALENT: list[tuple[str, str, str, str]] = []
+_LOG, _DET, _COST, _TURNS = ("livekit_lab/log.py", "livekit_lab/emulator/detector.py", "livekit_lab/cost.py",
+                             "livekit_lab/turns.py")
+_SQL = "DuckDB reads SQL keywords, unquoted identifiers and setting names case-insensitively: the same statement"
+_IMPORT = ("runs at import time (it builds CASE_COLUMNS/RUN_COLUMNS), before mutmut switches a mutant on in the "
+           "forked test process: no test can run the mutant")
+_PEP503 = "importlib.metadata normalises distribution names (PEP 503, case-insensitive): the same version is read"
+_GIT_TIMEOUT = ("only a git that hangs (never here) or fails differs, and a failure is None either way: check=True "
+                "raises CalledProcessError, caught as SubprocessError")
+_NAN = 'float() parses "NAN" case-insensitively: the same NaN'
+EQUIVALENT: list[tuple[str, str, str, str]] = [
+    # log.py: SQL text whose case changes nothing
+    *[(_LOG, f, line, _SQL) for f, line in [
+        ("EvalLog.__init__", 'self._con.execute("set timezone = \'utc\'")'),
+        ("EvalLog.__init__", 'self._con.execute("SET TIMEZONE = \'UTC\'")'),
+        ("EvalLog.__len__", 'return int(self._query("select count(*) as n from cases").column("n")[0].as_py())'),
+        ("EvalLog._rollback", 'self._con.execute("rollback")'),
+        ("EvalLog._tables", '"select table_name from information_schema.tables where table_schema = \'main\'")'
+                            '.fetchall()}'),
+        ("EvalLog._where", 'clauses.append("true" if _is_null(value) else "FALSE")'),
+        ("EvalLog._where", 'clauses.append("TRUE" if _is_null(value) else "false")'),
+        ("EvalLog._where", 'clauses.append("false")'),
+        ("EvalLog._where", 'return (" where " + " AND ".join(clauses)) if clauses else "", params'),
+        ("EvalLog._where", 'return (" WHERE " + " and ".join(clauses)) if clauses else "", params'),
+        ("EvalLog.checkpoint", 'self._con.execute("checkpoint")'),
+        ("EvalLog.close", 'con.execute("checkpoint")'),
+        ("EvalLog.export", 'runs = self._query("select * from runs order by started_at").to_pylist()'),
+        ("EvalLog.export", 'runs = self._query("SELECT * FROM RUNS ORDER BY STARTED_AT").to_pylist()'),
+        ("EvalLog.finished", 'sql, params = sql + " WHERE SWEEP = ?", [sweep]'),
+        ("EvalLog.finished", 'sql, params = "select case_id from cases", []'),
+        ("EvalLog.finished", 'sql, params = "SELECT CASE_ID FROM CASES", []'),
+        ("EvalLog.finished", 'sql, params = sql + " where sweep = ?", [sweep]'),
+        ("EvalLog.start_run", 'self._con.execute("begin transaction")'),
+        ("EvalLog.start_run", 'self._con.execute("commit")'),
+    ]],
+    *[(_LOG, "cols", line, _IMPORT) for line in [
+        "return [Column(None, k, d, group) for n, k, d in specs]", "return [Column(n, None, d, group) for n, k, d in specs]",
+        "return [Column(n, k, None, group) for n, k, d in specs]", "return [Column(n, k, d, None) for n, k, d in specs]",
+        "return [Column(k, d, group) for n, k, d in specs]", "return [Column(n, d, group) for n, k, d in specs]",
+        "return [Column(n, k, group) for n, k, d in specs]", "return [Column(n, k, d, ) for n, k, d in specs]"]],
+    *[(_LOG, "EvalLog.start_run", line, _PEP503) for line in [
+        '"livekit_lab_version": _version("LIVEKIT_LAB"), "google_genai_version": _version("google-genai"),',
+        '"livekit_lab_version": _version("livekit_lab"), "google_genai_version": _version("GOOGLE-GENAI"),']],
+    *[(_LOG, "git", line, _GIT_TIMEOUT) for line in [
+        "timeout=None, env=env, check=False)", "timeout=5, env=env, check=None)", "env=env, check=False)",
+        "timeout=5, env=env, )", "timeout=6, env=env, check=False)", "timeout=5, env=env, check=True)"]],
+    (_LOG, "git", 'env = dict(GIT_OPTIONAL_LOCKS="0")  # never take .git/index.lock',
+     "without os.environ the child's PATH falls back to os.defpath (/bin:/usr/bin), where git is here; "
+     "GIT_OPTIONAL_LOCKS=0 (the point, tested: no index refresh) is still set"),
+    (_LOG, "git", 'status = run("status", "--porcelain", "--untracked-files=no", ".")',
+     'the "--" only guards a pathspec that looks like an option; "." does not'),
+    (_LOG, "git", 'status = run("status", "--porcelain", "--untracked-files=no", "XX--XX", ".")',
+     'an extra pathspec that matches no file: the status of "." alone'),
+    (_LOG, "git", "return commit, (None if (status is None) and False else bool(status))",
+     "git status fails only when rev-parse HEAD just worked in the same checkout: not reachable"),
+    (_LOG, "to_json", "return json.dumps(value, default=_json_default, sort_keys=True, ensure_ascii=None, "
+                      "allow_nan=False)", "None is falsy like False: json.dumps behaves the same"),
+    (_LOG, "to_json", "return json.dumps(value, default=_json_default, sort_keys=True, ensure_ascii=False, "
+                      "allow_nan=None)", "None is falsy like False: json.dumps behaves the same"),
+    (_LOG, "check", "return v.astimezone(None)",
+     "a TIMESTAMPTZ stores the instant: the same instant in the local zone binds the same value"),
+    (_LOG, "check", "raise AssertionError(None)  # pragma: no cover - `validate` and `_where` handle the json column",
+     "unreachable: every column kind has its branch above"),
+    (_LOG, "frame", "def _frame(table: pa.Table, *, expand_extra: bool = True) -> pd.DataFrame:",
+     "the default is used by runs() only, and the runs table has no extra column to expand"),
+    (_LOG, "EvalLog.__init__", 'self.path: str = ":memory:" if (memory) and False else str(Path(path).expanduser())',
+     'str(Path(":memory:").expanduser()) is ":memory:"'),
+    (_LOG, "EvalLog.__init__", "if not self.read_only or not p.parent.exists():",
+     "the extra case (writable, parent exists) runs mkdir(exist_ok=True) on an existing directory: a no-op"),
+    *[(_LOG, "EvalLog.__init__", line, "reached only when the parent does not exist, so exist_ok never matters "
+       "(short of another process creating it in between)") for line in [
+        "p.parent.mkdir(parents=True, exist_ok=None)", "p.parent.mkdir(parents=True, )",
+        "p.parent.mkdir(parents=True, exist_ok=False)"]],
+    (_LOG, "EvalLog.__init__", 'if not (isinstance(e, duckdb.ConnectionException) or "different configuration" in '
+                               'str(e)):', "DuckDB's only ConnectionException on connect is the configuration "
+                                           "clash (same file, other read_only), and no other error names it"),
+    (_LOG, "EvalLog._rollback", 'self._con.execute("XXROLLBACKXX")',
+     "a failed COMMIT has already ended DuckDB's transaction (tested: the connection takes the next rows), and "
+     "the statements before it do not fail on a valid connection: the ROLLBACK is a safety net"),
+    (_LOG, "EvalLog._where", "break", "after an empty any-of filter the clauses hold FALSE: AND-ing more changes nothing"),
+    *[(_LOG, "EvalLog.export", line, "the runs rows (str, bool, timestamp, JSON text) always serialise: the label "
+       "of an error that cannot happen") for line in [
+        'meta[b"livekit_lab.runs"] = _to_json(runs, None).encode()',
+        'meta[b"livekit_lab.runs"] = _to_json(runs, "XXrunsXX").encode()',
+        'meta[b"livekit_lab.runs"] = _to_json(runs, "RUNS").encode()']],
+    # cost.py / turns.py
+    *[(_COST, "effective_per_minute", line, _NAN) for line in [
+        'per_in = cost / in_min if in_min and pd.notna(in_min) else float("NAN")',
+        'per_conv = cost / audio_min if audio_min else float("NAN")',
+        '"usd_per_1000_turns": 1000.0 * cost / len(g) if len(g) else float("NAN"),',
+        'd.loc[missing, "cost"] = costs(df.loc[missing])["cost_usd"].astype("float64").to_numpy(na_value=float("NAN"))',
+        'stored = pd.to_numeric(df["cost_usd"], errors="coerce") if "cost_usd" in df else pd.Series(float("NAN"),']],
+    (_TURNS, "turn_usage", "return {k: out.get(None, 0) for k in _USAGE_KEYS} | out",
+     "every key that out.get would find is put back by `| out`; the others are 0 either way"),
+]
 
 
 def _configured_modules() -> list[str]:

@@ -392,7 +392,10 @@ def test_git_provenance_of_the_package_checkout(tmp_path):
     # a package folder inside some other repository, not tracked there, is no checkout of it
     stray = repo / "stray"
     stray.mkdir()
-    (stray / "__init__.py").write_text("")
+    (stray / "data.txt").write_text("tracked\n")
+    _git(repo, "add", "stray/data.txt")
+    _git(repo, "commit", "-qm", "data")
+    (stray / "__init__.py").write_text("")  # untracked, beside a tracked file
     assert logmod._git(stray) == (None, None)
     assert logmod._git(tmp_path) == (None, None)
 
@@ -484,7 +487,8 @@ def test_disk_full_at_checkpoint_then_reads_fail_clearly(tmp_path):
         ck_msg = raised(log.checkpoint)
     assert ck_msg.startswith(f"cannot checkpoint {p}: the disk is full (") and ck_msg.endswith(FULL_TAIL)
     # DuckDB invalidates the database after a failed checkpoint: reads say so, naming the file
-    assert raised(lambda: len(log)).startswith(f"cannot read {p}: ")
+    read_msg = raised(lambda: len(log))
+    assert read_msg.startswith(f"cannot read {p}: ") and "invalidated" in read_msg, read_msg
     log.close()
     with EvalLog(p, read_only=True) as again:  # the committed row is in the WAL
         assert again.finished() == {"a"}

@@ -39,9 +39,10 @@ async def test_end_of_speech_and_ttfa_with_500_ms_chunks_match_the_emulator():
     recs, trace, sent = recs[1:], trace[1:], sent[1:]  # the first turn is a warm-up
     for r, t, (last, t_call) in zip(recs, trace, sent):
         assert last % chunk == 200 and r.ttfa_status == "ok"
-        # capture clock: this turn's first chunk (the record may start with the previous turn's
-        # last chunks, sent after that reply had started) went when its last sample (7999) was captured
-        t_first = next(t_ns for t_ns, _ in r.sent if t_ns >= t_call)
+        # capture clock: this turn's first chunk (a record holds only its own turn's clip) went when
+        # its last sample (7999) was captured
+        assert r.sent[0][0] >= t_call
+        t_first = r.sent[0][0]
         expect = t_first + round((last - (chunk - 1)) * 1e9 / 16000)
         assert abs(r.t_end_of_speech_ns - expect) / 1e6 < 25.0  # a chunk-accurate rule: 487 ms off
         assert abs(r.t_end_of_speech_ns - t.t_last_voiced_ns) / 1e6 < 25.0
