@@ -109,6 +109,8 @@ def test_latency_within_run_to_run_noise_is_not_ranked(tmp_path):
     small = synthetic(tmp_path, {}, ttfa_effect={"Puck": 5.0})
     r = ranking.rank_voices(small, weights={"ttfa_ms": 1.0}, n_boot=300)
     assert "ttfa_ms" not in r.weights and "within run-to-run noise" in r.excluded["ttfa_ms"]
+    noise = float(r.excluded["ttfa_ms"].split("repeats' SD ")[1].rstrip(")"))
+    assert noise == pytest.approx(40.0, rel=0.25)  # the synthetic repeats' SD
     assert r.best_group == sorted(VOICES)
     large = synthetic(tmp_path, {}, seed=1, ttfa_effect={"Puck": -300.0})
     r = ranking.rank_voices(large, weights={"ttfa_ms": 1.0}, n_boot=300)

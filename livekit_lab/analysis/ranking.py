@@ -179,6 +179,7 @@ class _Fit:
     F: float
     p: float
     sd: float
+    noise_sd: float = 0.0      # run-to-run: SD of the repeats in a cell (the F test's denominator)
 
 
 def _design(cells: pd.DataFrame, voices: list[str], factors: Sequence[str], with_voice: bool) -> np.ndarray:
@@ -230,7 +231,7 @@ def _fit_metric(rows: pd.DataFrame, y: pd.Series, voices: list[str], factors: li
         F, p = (math.inf, 0.0) if num > 0 else (0.0, 1.0)
     return _Fit(cells=cells, effects=pmap @ ybar, fitted=fitted, resid_std=resid * w, df_resid=df_resid,
                 pe_dev=dev * math.sqrt(len(d) / df_pe) if df_pe > 0 else np.zeros(0), pmap=pmap, F=float(F),
-                p=p, sd=float(d["_y"].std(ddof=1)) if len(d) > 1 else 0.0)
+                p=p, sd=float(d["_y"].std(ddof=1)) if len(d) > 1 else 0.0, noise_sd=math.sqrt(den))
 
 
 def _values(rows: pd.DataFrame, metric: str) -> pd.Series:
@@ -330,7 +331,8 @@ def rank_voices(df: pd.DataFrame, *, weights: Mapping[str, float] | None = None,
         elif fit.sd <= 0 or len(voices) < 2:
             excluded[m] = "no variation"
         elif not fit.p < alpha:
-            excluded[m] = (f"voice differences within run-to-run noise (F = {fit.F:.2f}, p = {fit.p:.2f})")
+            excluded[m] = (f"voice differences within run-to-run noise (F = {fit.F:.2f}, p = {fit.p:.2f}; "
+                           f"voice effects spread {np.std(fit.effects):.3g}, repeats' SD {fit.noise_sd:.3g})")
         else:
             fits[m] = fit
     total = sum(weights[m] for m in fits)
