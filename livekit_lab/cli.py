@@ -26,6 +26,8 @@ import json
 import sys
 from typing import Any
 
+__all__ = ["AUDIO_TOKENS_PER_S", "LONG_INPUT_S", "build_parser", "main"]
+
 
 def _emulator(a) -> int:
     from . import emulator
@@ -447,6 +449,7 @@ def _session_options(t, *, voice_help: str, voice_action: str) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``livekit-lab`` argument parser (every subcommand but ``stimuli``, which parses its own)."""
     from . import __version__
 
     p = argparse.ArgumentParser(prog="livekit-lab", description="Gemini Live workbench and evaluation toolkit")

@@ -18,6 +18,8 @@ from pathlib import Path
 from .backends import redact
 from .resources import sweep_file
 
+__all__ = ["DEMO_SWEEP", "summary", "main"]
+
 DEMO_SWEEP = sweep_file("demo")
 
 

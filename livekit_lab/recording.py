@@ -18,6 +18,8 @@ from . import audio
 from .backends import redact
 from .turns import Event, TurnRecord
 
+__all__ = ["save", "Recording", "load_recording"]
+
 
 def _jsonl(path: Path, rows: Iterable[dict]) -> None:
     with open(path, "w", encoding="utf-8") as f:

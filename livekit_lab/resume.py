@@ -13,6 +13,8 @@ from typing import Iterator
 from .errors import LiveSessionError
 from .transport import is_resumable
 
+__all__ = ["DEFAULT_TIME_LEFT_S", "ResumePolicy"]
+
 DEFAULT_TIME_LEFT_S = 60.0  # a GoAway that names no time left
 
 
@@ -48,6 +50,7 @@ class ResumePolicy:
             raise LiveSessionError(fault[0], fault[1], resumable=True)
 
     def turn_completed(self) -> None:
+        """A turn completed: the count of reconnects in a row starts again."""
         self.unplanned = 0
 
     def on_go_away(self, time_left: str | None, now: float) -> bool:
@@ -67,6 +70,7 @@ class ResumePolicy:
 
     @property
     def retry_cut(self) -> bool:
+        """Whether a turn cut by a fault is sent again (``retries`` > 0)."""
         return self.retries > 0
 
     def backoff(self) -> Iterator[float]:

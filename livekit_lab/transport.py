@@ -22,6 +22,9 @@ from .turns import Event
 
 from google.genai import types  # noqa: E402  (the SDK is the transport)
 
+__all__ = ["FATAL_CODES", "PCM_MIME", "warm_sdk_parser", "guard_transport_logs", "is_resumable", "close_info",
+           "typed_error", "Incoming", "read_message", "Transport"]
+
 log = logging.getLogger("livekit_lab.session")
 
 FATAL_CODES = {1007, 1008}
@@ -72,6 +75,7 @@ def warm_sdk_parser() -> None:
 
 
 def guard_transport_logs() -> None:
+    """Redact keys from the websockets loggers' records (the SDK's transport logs request headers)."""
     for name in ("websockets.client", "websockets"):
         lg = logging.getLogger(name)
         if _REDACT_RECORDS not in lg.filters:
@@ -194,6 +198,7 @@ class Transport:
 
     @property
     def connected(self) -> bool:
+        """Whether an SDK session is open."""
         return self._sdk is not None
 
     async def connect(self, handle: str | None) -> int:
@@ -270,6 +275,7 @@ class Transport:
             return False
 
     async def send_tool_response(self, calls: list[dict], outputs: list[dict]) -> None:
+        """Answer tool ``calls`` with ``outputs``, one function response each."""
         responses = [types.FunctionResponse(id=c["id"], name=c["name"], response=out) for c, out in zip(calls, outputs)]
         await self._sdk.send_tool_response(function_responses=responses)
 

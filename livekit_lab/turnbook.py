@@ -15,6 +15,8 @@ from . import audio
 from .transport import Incoming
 from .turns import Event, TurnRecord, barge_in_time_ns, last_voiced_sample
 
+__all__ = ["TurnBook"]
+
 Item = tuple[str, Any]  # ("audio", bytes) | ("text", str) | ("frame", (bytes, mime)) | ("activity_start", None) | ...
 _ENDS_INPUT = ("text", "activity_end", "audio_stream_end")
 
@@ -177,17 +179,21 @@ class TurnBook:
 
     # -- waiting -----------------------------------------------------------------------------------
     def finished(self, index: int) -> TurnRecord | None:
+        """The finished (not retried) record of turn ``index``, or None."""
         return next((r for r in self.turns if r.index == index and not r.retried), None)
 
     def future(self, index: int) -> asyncio.Future:
+        """The future that resolves with turn ``index``'s record (made on first ask)."""
         return self._done.setdefault(index, asyncio.get_running_loop().create_future())
 
     def resolve(self, rec: TurnRecord) -> None:
+        """Resolve the future of ``rec``'s turn with ``rec``."""
         fut = self._done.pop(rec.index, None)
         if fut is not None and not fut.done():
             fut.set_result(rec)
 
     def fail(self, err: BaseException) -> None:
+        """Fail every pending turn's future with ``err``."""
         for fut in self._done.values():
             if not fut.done():
                 fut.set_exception(err)
@@ -195,6 +201,7 @@ class TurnBook:
         self._done.clear()
 
     def cancel(self) -> None:
+        """Cancel every pending turn's future."""
         for fut in self._done.values():
             if not fut.done():
                 fut.cancel()

@@ -46,7 +46,8 @@ def test_ab_comparison_summary_row():
 
 def test_affective_grid_and_baseline_join_come_from_the_sweep():
     src = code("03_affective_dialog.ipynb")
-    assert "Sweep.from_dict" in src and "adaptation(" in src and '"affective": [False, True]' in src
+    # the grid is a sweep; its rows come through the report's loader (baseline columns applied there)
+    assert "Sweep.from_dict" in src and "report.load(" in src and '"affective": [False, True]' in src
     assert "affect_adaptation" not in src and "base.loc" not in src  # no hand-made baseline join
     assert "for affective in" not in src  # no hand-made grid
 

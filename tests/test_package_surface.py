@@ -52,20 +52,11 @@ def test_bundled_sweep_headers_state_their_true_case_count():
 
 
 def _public_modules() -> list[str]:
-    """The public modules: those the API reference (docs/api.md) renders, and those behind the
-    top-level re-exports. The emulator's submodules implement the service behind `livekit_lab.emulator`."""
-    names = set(re.findall(r"^::: (livekit_lab[\w.]*)", (ROOT / "docs" / "api.md").read_text("utf-8"), re.M))
-    names |= {mod for mod, _ in livekit_lab._LAZY.values()}
-    out = set()
-    for n in names:  # `::: livekit_lab.session.connect` documents a member of livekit_lab.session
-        while n not in sys.modules and "." in n:
-            try:
-                __import__(n)
-                break
-            except ImportError:
-                n = n.rsplit(".", 1)[0]
-        out.add(n)
-    return sorted(out)
+    """Every module of the package whose name has no leading underscore."""
+    import pkgutil
+
+    return ["livekit_lab"] + sorted(m.name for m in pkgutil.walk_packages(livekit_lab.__path__, prefix="livekit_lab.")
+                                    if not any(part.startswith("_") for part in m.name.split(".")[1:]))
 
 
 def test_every_public_module_has_an_explicit_all_naming_what_it_defines():

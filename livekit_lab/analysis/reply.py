@@ -181,6 +181,7 @@ class Adaptation:
     empathy_gain: int | None
 
     def to_row(self) -> dict[str, Any]:
+        """The fields as a plain dict (what the runner logs about a reply against its baseline)."""
         return dataclasses.asdict(self)
 
 

@@ -34,6 +34,8 @@ import traitlets as t
 if TYPE_CHECKING:
     from .link import Link
 
+__all__ = ["CLAIM_STALE_S", "REORDER_HOLD_MS", "Chunk", "Frame", "MediaBridge"]
+
 _HERE = Path(__file__).parent
 CLAIM_STALE_S = 3.0  # a capture owner that sent nothing for this long may be replaced
 REORDER_HOLD_MS = 250.0  # how much audio may wait for a chunk that arrived out of order
@@ -69,6 +71,7 @@ class Chunk:
 
     @property
     def latency_ms(self) -> float:
+        """Receive time minus send time, ms (the page's clock against the kernel's)."""
         return self.t_recv_ms - self.t_sent_ms
 
 
@@ -85,6 +88,7 @@ class Frame:
 
     @property
     def latency_ms(self) -> float:
+        """Receive time minus send time, ms (the page's clock against the kernel's)."""
         return self.t_recv_ms - self.t_sent_ms
 
 
@@ -610,6 +614,7 @@ class MediaBridge(anywidget.AnyWidget):
             pass
 
     def close_direct(self) -> None:
+        """Ask the page to close its direct Live session (browser-direct mode)."""
         self.send({"type": "direct_close"})
         self.session_state = "direct: closed"
 

@@ -27,6 +27,9 @@ from typing import Any
 from ..errors import ConfigError
 from .. import catalog
 
+__all__ = ["DIRECT_API_VERSION", "LIVE_SERVICE", "DirectSession", "ws_url", "live_config", "setup_message",
+           "mint_token", "open_direct"]
+
 DIRECT_API_VERSION = "v1alpha"  # ephemeral tokens exist only there
 LIVE_SERVICE = "google.ai.generativelanguage.{v}.GenerativeService.BidiGenerateContentConstrained"
 
@@ -44,6 +47,7 @@ class DirectSession:
 
     @property
     def host(self) -> str:
+        """The WebSocket host (``host:port``) the page connects to."""
         return urllib.parse.urlsplit(self.url).netloc
 
     def __repr__(self) -> str:  # keep the token out of logs and notebook outputs

@@ -20,6 +20,8 @@ from typing import Any
 
 from ..turns import Event
 
+__all__ = ["Link"]
+
 log = logging.getLogger("livekit_lab.browser")
 
 

@@ -18,6 +18,8 @@ from typing import Any
 
 from ..errors import InvalidMediaError
 
+__all__ = ["INPUT_RATE", "decode_audio", "decode_frames", "image_to_jpeg", "send_clip"]
+
 INPUT_RATE = 16_000
 
 

@@ -25,6 +25,9 @@ import numpy as np
 
 from .. import audio
 
+__all__ = ["INPUT_RATE", "FRAME", "PREROLL", "START_DBFS", "END_DROP_DB", "PREFIX_PADDING_MS",
+           "SILENCE_DURATION_MS", "Activity", "ActivityDetector"]
+
 INPUT_RATE = 16000
 FRAME = 160  # 10 ms at 16 kHz
 PREROLL = 16000  # samples kept before a start, so the utterance includes its onset
@@ -37,6 +40,7 @@ SILENCE_DURATION_MS = 800
 
 @dataclass
 class Activity:
+    """A start or end of speech the detector decided, with its sample and times."""
     kind: str  # "start" | "end"
     t_ns: int  # arrival time of the chunk that carried the deciding sample
     sample: int  # index in the connection's input stream: first voiced ("start") or last voiced ("end")
@@ -47,6 +51,7 @@ class Activity:
 
 
 class ActivityDetector:
+    """The emulator's automatic activity detection on one connection's 16 kHz input (the rules in the module docstring)."""
     def __init__(self, *, start_sensitivity: str | None = None, end_sensitivity: str | None = None,
                  prefix_padding_ms: int | None = None, silence_duration_ms: int | None = None):
         # an absent or unknown (e.g. *_UNSPECIFIED) sensitivity is the default, HIGH

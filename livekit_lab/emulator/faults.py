@@ -39,6 +39,8 @@ from dataclasses import dataclass, field
 from ..errors import FaultSpecError
 from .protocol import INTERNAL, INVALID_ARGUMENT, GOAWAY_IGNORED
 
+__all__ = ["REASONS", "ONE_SHOT", "Shot", "FaultPlan", "parse", "FaultState"]
+
 REASONS = {1007: INVALID_ARGUMENT, 1008: GOAWAY_IGNORED, 1011: INTERNAL, 1001: "", 1000: ""}
 ONE_SHOT = ("close", "drop", "malformed", "goaway", "usage")
 
@@ -47,6 +49,7 @@ ONE_SHOT = ("close", "drop", "malformed", "goaway", "usage")
 
 @dataclass
 class Shot:
+    """One one-shot fault of a plan: what (close, drop, malformed, goaway, usage), where, on which occurrence."""
     kind: str
     value: float | None
     point: str
@@ -56,6 +59,7 @@ class Shot:
 
 @dataclass
 class FaultPlan:
+    """A parsed fault SPEC: added delays, one-shot faults, and how often and how likely they fire."""
     spec: str = ""
     latency_ms: float = 0.0
     jitter_ms: float = 0.0
@@ -67,6 +71,7 @@ class FaultPlan:
     seed: int = 0
 
     def merged(self, other: "FaultPlan | None") -> "FaultPlan":
+        """This plan with ``other``'s added (delays summed, one-shot faults appended; None: this plan)."""
         if other is None:
             return self
         return FaultPlan(
@@ -145,6 +150,7 @@ class FaultState:
             return out
 
     def jitter(self, plan: FaultPlan) -> float:
+        """One injected delay, ms: ``latency_ms`` plus a uniform draw up to ``jitter_ms`` (seeded)."""
         if plan.jitter_ms <= 0:
             return plan.latency_ms
         with self._lock:

@@ -68,6 +68,7 @@ class LatencyModel:
 
     @property
     def fixed(self) -> bool:
+        """Whether the delay is a fixed number of ms (no log-normal spread)."""
         return self.sigma == 0.0
 
     def draw(self) -> float:

@@ -20,6 +20,9 @@ from typing import Any
 from .. import catalog
 from ..errors import InvalidValueError
 
+__all__ = ["MODALITIES", "LiveState", "context_tokens", "slide", "usage_json", "SessionStore", "Token",
+           "TokenStore"]
+
 MODALITIES = ("TEXT", "AUDIO", "IMAGE", "VIDEO")
 
 
@@ -94,6 +97,7 @@ def usage_json(prompt: dict, response: dict, *, backend: str = "gemini") -> dict
 
 
 class SessionStore:
+    """Live sessions and their resumption handles, kept in memory and appended to ``sessions.json`` in the state folder."""
     def __init__(self, state_dir: Path | None, *, time_scale: float = 1.0):
         self._lock = threading.Lock()
         self.sessions: dict[str, LiveState] = {}
@@ -142,6 +146,7 @@ class SessionStore:
                 f.write(json.dumps(entry) + "\n")
 
     def new(self, *, compression: bool) -> LiveState:
+        """Start a new Live session (with context-window compression or not)."""
         with self._lock:
             s = LiveState(id=secrets.token_hex(8), created_mono=time.monotonic(), compression=compression)
             self.sessions[s.id] = s
@@ -149,6 +154,7 @@ class SessionStore:
             return s
 
     def issue_handle(self, s: LiveState) -> str:
+        """A new resumption handle for session ``s``, recorded before the client sees it."""
         with self._lock:
             s.handles += 1
             h = f"{s.id}.{s.handles}.{secrets.token_hex(4)}"
@@ -189,6 +195,7 @@ class SessionStore:
         return (s.connected_s + (time.monotonic() - t0 if t0 is not None else 0.0)) * self.scale
 
     def limit(self, s: LiveState) -> float | None:
+        """The session's lifetime limit in seconds (audio or audio + video), or None with compression."""
         if s.compression:
             return None
         lim = catalog.limits()
@@ -248,6 +255,7 @@ def _parse_time(v) -> dt.datetime | None:
 
 @dataclass
 class Token:
+    """An ephemeral token as minted: expiries, uses allowed and used, and the setup it locks."""
     name: str
     expire_time: str
     new_session_expire_time: str
@@ -271,6 +279,7 @@ class TokenStore:
                 pass
 
     def mint(self, body: dict) -> Token:
+        """Mint an ephemeral token from an ``auth_tokens.create`` body (expiry defaults 30 min / 60 s, one use)."""
         now = dt.datetime.now(dt.timezone.utc)
         exp = _parse_time(body.get("expire_time")) or now + dt.timedelta(minutes=30)
         nse = _parse_time(body.get("new_session_expire_time")) or now + dt.timedelta(seconds=60)

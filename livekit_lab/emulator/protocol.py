@@ -15,6 +15,11 @@ from typing import Any
 
 from ..errors import LiveLabError
 
+__all__ = ["INVALID_ARGUMENT", "INTERNAL", "KEY_NOT_VALID", "UNREGISTERED", "GOAWAY_IGNORED",
+           "DEADLINE_EXPIRED", "TOKEN_EXPIRED", "TOKEN_USED_UP", "model_not_found", "ProtocolError", "snake",
+           "normalize", "b64decode_any", "parse_frame", "rate_of", "duration", "dumps", "audio_part_json",
+           "b64", "get"]
+
 # Close reasons. The first three are verbatim from production reports (live-protocol.md §8.2).
 INVALID_ARGUMENT = "Request contains an invalid argument."
 INTERNAL = "Internal error encountered."
@@ -29,6 +34,7 @@ TOKEN_USED_UP = "Token has been used too many times."  # inferred
 
 
 def model_not_found(model: str, api_version: str) -> str:
+    """The close reason for a model that does not exist on ``api_version``, worded as the service words it."""
     return (f"{model} is not found for API version {api_version}, or is not supported for "
             "bidiGenerateContent. Call ModelService.ListModels to see the list of available models "
             "and their supported methods.")
@@ -50,6 +56,7 @@ _CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
 
 
 def snake(key: str) -> str:
+    """A camelCase JSON key in snake_case (keys without capitals are returned as they are)."""
     return _CAMEL.sub("_", key).lower() if any(c.isupper() for c in key) else key
 
 
@@ -117,14 +124,17 @@ def duration(seconds: float) -> str:
 
 
 def dumps(msg: dict) -> bytes:
+    """A server message as compact UTF-8 JSON bytes."""
     return json.dumps(msg, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def audio_part_json(b64: str) -> str:
+    """The JSON of one inline 24 kHz PCM audio part with base64 data ``b64``, built as a string."""
     return '{"inlineData":{"mimeType":"audio/pcm;rate=24000","data":"' + b64 + '"}}'
 
 
 def b64(data: bytes) -> str:
+    """Standard base64 of ``data`` as ASCII text."""
     return base64.b64encode(data).decode("ascii")
 
 

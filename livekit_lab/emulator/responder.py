@@ -29,6 +29,9 @@ import numpy as np
 from .. import audio, catalog
 from . import voice as voice_mod
 
+__all__ = ["PROACTIVE_THRESHOLD_DBFS", "phrases", "bank", "language_from_instruction", "PALETTE", "FrameInfo",
+           "describe_frame", "frame_sentence", "Reply", "compose"]
+
 PROACTIVE_THRESHOLD_DBFS = -40.0
 
 
@@ -38,6 +41,7 @@ def phrases() -> dict:
 
 
 def bank(language: str) -> dict:
+    """The phrase bank of ``language`` (English when it has none)."""
     p = phrases()
     return p.get(language) or p["en"]
 
@@ -79,6 +83,7 @@ PALETTE = {
 
 @dataclass(frozen=True)
 class FrameInfo:
+    """What the emulator sees in a video frame: dominant colour, brightness, mean luma and size."""
     color: str
     brightness: str  # dark | medium | bright
     luma: float
@@ -104,6 +109,7 @@ def describe_frame(data: bytes) -> FrameInfo:
 
 
 def frame_sentence(info: FrameInfo, language: str) -> str:
+    """The sentence describing a video frame's dominant colour and brightness, in ``language``."""
     b = bank(language)
     if "see" not in b:
         b = bank("en")
@@ -112,6 +118,7 @@ def frame_sentence(info: FrameInfo, language: str) -> str:
 
 @dataclass
 class Reply:
+    """What the emulator answers a turn with: text, delivery, silence, mood, level and tool calls."""
     text: str = ""
     delivery: voice_mod.Delivery = voice_mod.NEUTRAL
     silent: bool = False

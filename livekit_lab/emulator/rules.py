@@ -18,6 +18,9 @@ from typing import Any
 from .. import catalog
 from . import protocol as P
 
+__all__ = ["FREE", "setup_schema", "check_fields", "check_features", "history_in_client_content",
+           "effective_setup", "blocking", "scheduling"]
+
 FREE = "free"  # a Struct or map: any keys
 
 

@@ -31,6 +31,10 @@ from .lifecycle import LiveState, SessionStore, TokenStore
 from .trace import Trace, TurnTrace
 from .voice import CHUNK_SAMPLES, PhraseCache
 
+__all__ = ["MAX_FRAME_BYTES", "SETUP_TIMEOUT_S", "FAULT_HEADER", "TAG_HEADER", "Route", "match_route",
+           "CloseWith", "Dropped", "Job", "Service", "output_token_limit", "log_rejected", "Connection",
+           "pacing_sleep_until", "calls_done", "Cfg"]
+
 log = logging.getLogger("livekit_lab.emulator")
 
 MAX_FRAME_BYTES = 8 * 1024 * 1024  # larger client frames get 1007 (inferred)
@@ -47,12 +51,14 @@ _VERTEX = re.compile(r"^ws/google\.cloud\.aiplatform\.(v1|v1beta1)\.LlmBidiServi
 
 @dataclass
 class Route:
+    """A Live WebSocket route: backend, API version, and whether it is the constrained (token) endpoint."""
     backend: str  # "gemini" | "vertex"
     api_version: str
     constrained: bool = False
 
 
 def match_route(path: str) -> Route | None:
+    """The Live WebSocket route a request path names (Gemini API or Vertex AI), or None."""
     p = path.lstrip("/")
     if m := _GEMINI.match(p):
         return Route("gemini", m.group(1) or m.group(3), bool(m.group(4)))
@@ -81,6 +87,7 @@ class Dropped(LiveLabError):
 
 @dataclass
 class Job:
+    """One user turn (or tool result) the connection's speaker answers, with its decision time."""
     kind: str  # "audio" | "text" | "activity" | "tool" (a NON_BLOCKING result)
     t_decision_ns: int
     t_last_voiced_ns: int | None = None
@@ -125,11 +132,13 @@ class Service:
 
     # -- HTTP ------------------------------------------------------------------------------
     def app(self) -> web.Application:
+        """The aiohttp application serving every route through `dispatch`."""
         app = web.Application(client_max_size=MAX_FRAME_BYTES)
         app.router.add_route("*", "/{tail:.*}", self.dispatch)
         return app
 
     async def dispatch(self, request: web.Request) -> web.StreamResponse:
+        """Route a request: the Live WebSocket, the model list, token minting or the debug trace."""
         path = request.path.lstrip("/")
         try:
             if path.startswith("ws/"):
@@ -165,6 +174,7 @@ class Service:
         return self._key_of(request) == self.api_key
 
     def list_models(self, version: str, what: str) -> web.Response:
+        """``GET models`` or ``models/NAME``: the catalog's Gemini API Live models, as the REST API lists them."""
         def entry(m):
             return {"name": f"models/{m.name}", "version": "001", "displayName": m.name,
                     "description": "Emulated by livekit_lab", "inputTokenLimit": m.context_tokens,
@@ -180,6 +190,7 @@ class Service:
         return _rest_error(404, f"models/{name} is not found for API version {version}", "NOT_FOUND")
 
     async def mint_token(self, request) -> web.Response:
+        """``POST auth_tokens``: mint an ephemeral token (400 INVALID_ARGUMENT for a bad body)."""
         try:
             body = P.normalize(await request.json())
             if not isinstance(body, dict):
@@ -192,6 +203,7 @@ class Service:
 
     # -- WebSocket -----------------------------------------------------------------------
     async def websocket(self, request: web.Request) -> web.StreamResponse:
+        """Accept a Live WebSocket (with any fault plan its header names) and run the connection."""
         route = match_route(request.path)
         if route is None:
             log.warning("rejected client: HTTP 404 'Not Found' on %s", request.path)
@@ -275,6 +287,7 @@ class Connection:
 
     # -- sending ---------------------------------------------------------------------------
     async def send(self, data: bytes) -> None:
+        """Send one frame (after any injected slowness); raises `Dropped` when the socket is closed."""
         if self.plan.slow_ms:
             await asyncio.sleep(self.plan.slow_ms / 1000)
         async with self.send_lock:
@@ -283,6 +296,7 @@ class Connection:
             await self.ws.send_bytes(data)
 
     async def send_json(self, msg: dict) -> None:
+        """Send one server message as JSON."""
         await self.send(P.dumps(msg))
 
     async def close(self, code: int, reason: str) -> None:
@@ -347,6 +361,7 @@ class Connection:
 
     # -- main ------------------------------------------------------------------------------
     async def run(self) -> None:
+        """Serve the connection: setup, then the client's messages until it or the service closes."""
         try:
             try:
                 await self._setup()
@@ -1024,11 +1039,13 @@ async def pacing_sleep_until(t_ns: int, barge: asyncio.Event) -> None:
 
 
 def calls_done(calls):
+    """The blocking tool calls with the results the client sent for them."""
     return [(c, c.get("_result", {})) for c in calls if c["_blocking"]]
 
 
 @dataclass
 class Cfg:
+    """A connection's Live setup as the emulator applies it (model, modality, voice, language, flags, ...)."""
     model: catalog.Model
     modality: str = "AUDIO"
     voice: str = catalog.DEFAULT_VOICE

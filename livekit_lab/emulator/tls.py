@@ -9,6 +9,8 @@ from pathlib import Path
 
 import trustme
 
+__all__ = ["ensure_certs", "server_context", "client_context", "spki_sha256"]
+
 
 def ensure_certs(state_dir: Path, hosts: tuple[str, ...]) -> tuple[Path, Path, Path]:
     """(ca.pem, server.pem, server.key) in ``state_dir``, created once and reused after."""
@@ -26,12 +28,14 @@ def ensure_certs(state_dir: Path, hosts: tuple[str, ...]) -> tuple[Path, Path, P
 
 
 def server_context(cert_file: Path, key_file: Path) -> ssl.SSLContext:
+    """A TLS server context with the emulator's certificate and key."""
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(str(cert_file), str(key_file))
     return ctx
 
 
 def client_context(ca_file: Path | str) -> ssl.SSLContext:
+    """A TLS client context that trusts the emulator's CA (``ca_file``)."""
     return ssl.create_default_context(cafile=str(ca_file))
 
 

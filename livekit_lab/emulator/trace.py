@@ -12,6 +12,8 @@ import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+__all__ = ["TurnTrace", "Trace"]
+
 
 @dataclass
 class TurnTrace:

@@ -20,6 +20,9 @@ import numpy as np
 from .. import audio, catalog
 from ..errors import LiveLabError
 
+__all__ = ["CHUNK_SAMPLES", "AUDIBLE_DBFS", "Delivery", "NEUTRAL", "CALM", "LIVELY", "Rendered",
+           "espeak_program", "synthesize", "first_audible", "PhraseCache"]
+
 CHUNK_SAMPLES = 2400  # 100 ms at 24 kHz: the longest reply chunk the emulator sends
 AUDIBLE_DBFS = -50.0  # a reply sample is audible when |x| reaches this level
 
@@ -41,12 +44,14 @@ LIVELY = Delivery(rate_factor=1.15, pitch_offset=10, range="high", amplitude=115
 
 @dataclass(frozen=True)
 class Rendered:
+    """One phrase rendered as 24 kHz PCM16, its base64 reply chunks and its first audible sample."""
     pcm: bytes  # 24 kHz PCM16 mono
     chunks_b64: tuple[str, ...]  # the same, as base64 reply chunks of <= 100 ms
     first_audible: int  # sample index of the first audible sample (-1 if none)
 
     @property
     def seconds(self) -> float:
+        """Duration of the rendered 24 kHz PCM16 audio, s."""
         return len(self.pcm) / 2 / audio.OUTPUT_RATE
 
 
@@ -96,6 +101,7 @@ def synthesize(text: str, *, voice: str, language: str, delivery: Delivery = NEU
 
 
 def first_audible(y: np.ndarray) -> int:
+    """Index of the first sample at or above the audible level (`AUDIBLE_DBFS`), or -1."""
     thr = 10 ** (AUDIBLE_DBFS / 20.0)
     idx = np.flatnonzero(np.abs(y) >= thr)
     return int(idx[0]) if idx.size else -1
@@ -123,6 +129,7 @@ class PhraseCache:
             return r
 
     def get(self, text: str, *, voice: str, language: str, delivery: Delivery = NEUTRAL) -> Rendered:
+        """The rendered audio of ``text`` in this voice, language and delivery, synthesised once and then cached."""
         key = (catalog.voice(voice).name, catalog.language(language).code, text, delivery)
         while True:
             with self._lock:
