@@ -118,6 +118,34 @@ EQUIVALENT: list[tuple[str, str, str, str]] = [
         'meta[b"livekit_lab.runs"] = _to_json(runs, None).encode()',
         'meta[b"livekit_lab.runs"] = _to_json(runs, "XXrunsXX").encode()',
         'meta[b"livekit_lab.runs"] = _to_json(runs, "RUNS").encode()']],
+    # emulator/detector.py
+    *[(_DET, "ActivityDetector.__init__", line, "never read before a start assigns it (the horizon reads the last "
+       "voiced sample only while speaking; _utt and _silent are set at a start; None is falsy like False)")
+      for line in ["self._utt: list[np.ndarray] = None", "self.speaking = None",
+                   "self._silent = None  # frames without voice during speech",
+                   "self._silent = 1  # frames without voice during speech", "self._last_voiced_sample = None",
+                   "self._last_voiced_sample = +1", "self._last_voiced_sample = -2",
+                   "self._first_voiced_sample = None  # of the utterance in progress",
+                   "self._first_voiced_sample = +1  # of the utterance in progress",
+                   "self._first_voiced_sample = -2  # of the utterance in progress"]],
+    *[(_DET, f, "self._pre_len = 1", "the pre-roll holds whole frames (multiples of 160): trimming while "
+       "length - first frame >= 16000 gives the same frames with one sample more counted") for f in
+      ("ActivityDetector.__init__", "ActivityDetector.feed")],
+    *[(_DET, "ActivityDetector._end", line, "None is falsy like False / _utt is replaced at the next start before "
+       "any read") for line in ["self.speaking = None", "self._utt = None"]],
+    *[(_DET, f, line, "a frame whose level reaches the threshold has a sample that reaches its amplitude (RMS <= "
+       "peak), so the empty-index fallback is never taken") for f, line in [
+        ("ActivityDetector._mark_voiced", "self._last_voiced_sample = first + (int(idx[-1]) if idx.size else FRAME + 1)"),
+        ("ActivityDetector._mark_voiced", "self._last_voiced_sample = first + (int(idx[-1]) if idx.size else FRAME - 2)"),
+        ("ActivityDetector._mark_voiced", "self._last_voiced_sample = first + (int(idx[-1]) if (idx.size) or True "
+                                          "else FRAME - 1)"),
+        ("ActivityDetector.feed", "start += int(loud[0]) if (loud.size) or True else 0"),
+        ("ActivityDetector.feed", "start += int(loud[0]) if loud.size else 1")]],
+    *[(_DET, "ActivityDetector.feed", line, "a 10 ms frame of float32 samples never has a level exactly at the "
+       "threshold (searched: constant and two-level frames near -55, -51 and -45 dBFS); the sample rule's >= is "
+       "tested at the exact threshold amplitude") for line in ["if lv[i] > self.start_db:", "if lv[i] > self.keep_db:"]],
+    (_DET, "ActivityDetector.feed", 'out.append(Activity("start", self._chunk_of(first + FRAME + 1)[2], start,',
+     "the sample after the deciding frame is in the same chunk or in one that has not arrived yet: the same chunk"),
     # cost.py / turns.py
     *[(_COST, "effective_per_minute", line, _NAN) for line in [
         'per_in = cost / in_min if in_min and pd.notna(in_min) else float("NAN")',

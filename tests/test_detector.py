@@ -273,7 +273,21 @@ def test_chunk_times_are_forgotten_past_the_preroll():
 
 
 def test_a_long_silence_setting_keeps_the_last_voiced_chunk():
-    """silence_duration_ms=2000 (longer than the pre-roll): the end still gets its chunk's time."""
+    """silence_duration_ms=2000 (longer than the pre-roll): the end still gets the time of the chunk
+    that carried it, not one extrapolated from a later chunk (from chunk 20 on, arrivals are 7 ms late)."""
     y = np.concatenate([zeros(1600), tone(3200, -30.0), zeros(40000)])
-    (end,) = [a for _, a in feed(ActivityDetector(silence_duration_ms=2000), y) if a.kind == "end"]
+    det = ActivityDetector(silence_duration_ms=2000)
+    acts = [a for k in range(len(y) // 320) for a in det.feed(y[k * 320:(k + 1) * 320],
+                                                               T0 + k * DT + (7_000_000 if k >= 20 else 0))]
+    (end,) = [a for a in acts if a.kind == "end"]
     assert end.sample == 4799 and end.t_last_voiced_ns == cap(4799) == T0 + 14 * DT
+
+
+def test_a_prefix_longer_than_the_preroll_still_times_its_start():
+    """prefix_padding_ms=1500: the start (sample 1600) is older than every chunk time kept; its capture
+    time comes from the oldest chunk kept, at the same pace."""
+    y = np.concatenate([zeros(1600), tone(32000, -30.0)])
+    acts = feed(ActivityDetector(prefix_padding_ms=1500), y)
+    ((k, start),) = acts
+    assert (k, start.kind, start.sample, start.t_ns) == (79, "start", 1600, T0 + 79 * DT)  # frame 159 decides
+    assert start.t_speech_ns == cap(1600)
