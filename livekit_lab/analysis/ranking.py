@@ -280,6 +280,24 @@ def _letters(order: list[int], differ: np.ndarray) -> dict[int, str]:
     return label
 
 
+def _differ(score: np.ndarray, boot: np.ndarray, *, alpha: float, df: int) -> np.ndarray:
+    """(voices, voices) bool: pairs whose score difference exceeds the simultaneous critical value
+    (bootstrap max-t over pairs, carried to Student t at ``df`` residual degrees of freedom)."""
+    diff = score[:, None] - score[None, :]
+    bdiff = boot[:, :, None] - boot[:, None, :]
+    se = bdiff.std(axis=0)
+    iu = np.triu_indices(len(score), 1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        tmax = np.nanmax(np.where(se[iu] > 0, np.abs(bdiff[:, iu[0], iu[1]] - diff[iu]) / se[iu], 0.0), axis=1) \
+            if iu[0].size else np.zeros(boot.shape[0])
+    crit = float(np.quantile(tmax, 1 - alpha)) if tmax.size else 0.0
+    if df > 0 and np.isfinite(crit):  # the residuals estimate the noise on few df: Student t, not normal
+        from scipy import special
+
+        crit = float(special.stdtrit(df, special.ndtr(crit)))
+    return np.abs(diff) > crit * se + 1e-12
+
+
 def rank_voices(df: pd.DataFrame, *, weights: Mapping[str, float] | None = None,
                 factors: Sequence[str] = DEFAULT_FACTORS, n_boot: int = 2000, alpha: float = 0.05,
                 seed: int = 0) -> Ranking:
@@ -345,21 +363,9 @@ def rank_voices(df: pd.DataFrame, *, weights: Mapping[str, float] | None = None,
         k = weights[m] * (-1.0 if m in LOWER_IS_BETTER else 1.0) / fit.sd / total
         score += k * fit.effects
         boot += k * _boot_effects(fit, draws[:, :len(fit.cells)], rng)
-    diff = score[:, None] - score[None, :]
-    bdiff = boot[:, :, None] - boot[:, None, :]
-    se = bdiff.std(axis=0)
-    iu = np.triu_indices(len(voices), 1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        tmax = np.nanmax(np.where(se[iu] > 0, np.abs(bdiff[:, iu[0], iu[1]] - diff[iu]) / se[iu], 0.0), axis=1) \
-            if iu[0].size else np.zeros(n_boot)
-    crit = float(np.quantile(tmax, 1 - alpha)) if tmax.size else 0.0
     df_min = min((f.df_resid if f.df_resid > 0 else f.pe_dev.size - len(f.cells) for f in fits.values()),
                  default=0)
-    if df_min > 0 and np.isfinite(crit):  # the residuals estimate the noise on few df: Student t, not normal
-        from scipy import special
-
-        crit = float(special.stdtrit(df_min, special.ndtr(crit)))
-    differ = np.abs(diff) > crit * se + 1e-12
+    differ = _differ(score, boot, alpha=alpha, df=df_min)
     order = sorted(range(len(voices)), key=lambda i: (-score[i], voices[i]))
     letters = _letters(order, differ)
     best = order[0]
