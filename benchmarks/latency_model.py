@@ -58,23 +58,12 @@ class _Trace:
 
 @contextlib.contextmanager
 def child_emulator(state: Path, latency: str):
-    from google import genai
-    from google.genai import types
-
-    from livekit_lab import catalog
-    from livekit_lab.backends import Backend, remember_secret
-    from livekit_lab.emulator.tls import client_context
+    from livekit_lab.backends import running_emulator
 
     p = subprocess.Popen([sys.executable, "-m", "livekit_lab.cli", "emulator", "--state-dir", str(state), "--pace", "fast",
                           "--latency", latency], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
-        info = json.loads(p.stdout.readline())
-        remember_secret(info["api_key"])
-        ctx = client_context(info["ca_file"])
-        v = catalog.DEFAULT_API_VERSION
-        client = genai.Client(api_key=info["api_key"], http_options=types.HttpOptions(
-            base_url=info["base_url"], api_version=v, client_args={"verify": ctx}, async_client_args={"ssl": ctx, "verify": ctx}))
-        b = Backend("emulator", client, v)
+        b = running_emulator(json.loads(p.stdout.readline()))
         b.trace = _Trace(state / "trace.jsonl")
         yield b
     finally:

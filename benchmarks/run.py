@@ -140,22 +140,15 @@ def floor_proc(tmp: Path, state_dir: Path, records: Path):
 
 
 def sdk_client(base_url: str, ca_file: str, api_key: str):
-    from google import genai
-    from google.genai import types
+    from livekit_lab.backends import emulator_client
 
-    from livekit_lab.emulator.tls import client_context
-
-    ctx = client_context(ca_file)
-    return genai.Client(api_key=api_key, http_options=types.HttpOptions(
-        base_url=base_url, api_version=catalog.DEFAULT_API_VERSION, client_args={"verify": ctx},
-        async_client_args={"ssl": ctx, "verify": ctx}))
+    return emulator_client(base_url, ca_file, api_key)
 
 
 def backend_for(info: dict):
-    from livekit_lab.backends import Backend, remember_secret
+    from livekit_lab.backends import running_emulator
 
-    remember_secret(info["api_key"])
-    return Backend("emulator", sdk_client(info["base_url"], info["ca_file"], info["api_key"]), catalog.DEFAULT_API_VERSION)
+    return running_emulator(info)
 
 
 def fetch_trace(info: dict, tag: str | None = None) -> list[dict]:

@@ -15,8 +15,8 @@ from typing import Any
 from . import catalog
 from .errors import BackendError, ConfigError
 
-__all__ = ["Backend", "resolve", "redact", "remember_secret", "emulator_client", "running_emulator",
-           "BACKENDS"]
+__all__ = ["Backend", "resolve", "redact", "remember_secret", "emulator_client", "emulator_http_options",
+           "running_emulator", "BACKENDS"]
 
 BACKENDS = ("emulator", "gemini", "vertex")
 _KEY_ENV = ("GEMINI_API_KEY", "GOOGLE_API_KEY")
@@ -145,18 +145,25 @@ def _emulator_backend(emu: Any, api_version: str | None, *, owns: bool = False, 
     return b
 
 
-def emulator_client(base_url: str, ca_file: str, api_key: str, *, api_version: str = catalog.DEFAULT_API_VERSION,
-                    vertexai: bool = False, headers: dict | None = None) -> Any:
-    """A `google.genai.Client` for an emulator at ``base_url`` that trusts its CA (``ca_file``):
-    the one way a client reaches an emulator (`Emulator.make_client` and `running_emulator` use it)."""
-    from google import genai
+def emulator_http_options(base_url: str, ca_file: str, *, api_version: str = catalog.DEFAULT_API_VERSION,
+                          headers: dict | None = None) -> Any:
+    """`google.genai.types.HttpOptions` that reach an emulator at ``base_url`` and trust its CA (``ca_file``)."""
     from google.genai import types
 
     from .emulator.tls import client_context
 
     ctx = client_context(ca_file)
-    http = types.HttpOptions(base_url=base_url, api_version=api_version, headers=headers, client_args={"verify": ctx},
+    return types.HttpOptions(base_url=base_url, api_version=api_version, headers=headers, client_args={"verify": ctx},
                              async_client_args={"ssl": ctx, "verify": ctx})
+
+
+def emulator_client(base_url: str, ca_file: str, api_key: str, *, api_version: str = catalog.DEFAULT_API_VERSION,
+                    vertexai: bool = False, headers: dict | None = None) -> Any:
+    """A `google.genai.Client` for an emulator at ``base_url`` that trusts its CA (``ca_file``):
+    the one way a client reaches an emulator (`Emulator.make_client` and `running_emulator` use it)."""
+    from google import genai
+
+    http = emulator_http_options(base_url, ca_file, api_version=api_version, headers=headers)
     return genai.Client(api_key=api_key, vertexai=vertexai or None, http_options=http)
 
 

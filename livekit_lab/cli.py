@@ -75,19 +75,9 @@ def _talk(a, *, record: str | None = None) -> int:
         if not (a.ca_file and a.api_key):
             print(f"livekit-lab {cmd}: --base-url needs --ca-file and --api-key (from `livekit-lab emulator`'s JSON line)", file=sys.stderr)
             return 2
-        from google import genai
-        from google.genai import types
+        from .backends import running_emulator
 
-        from . import catalog
-        from .backends import Backend, remember_secret
-        from .emulator.tls import client_context
-
-        remember_secret(a.api_key)
-        ctx = client_context(a.ca_file)
-        v = catalog.DEFAULT_API_VERSION
-        client = genai.Client(api_key=a.api_key, http_options=types.HttpOptions(
-            base_url=a.base_url, api_version=v, client_args={"verify": ctx}, async_client_args={"ssl": ctx, "verify": ctx}))
-        backend = Backend("emulator", client, v)
+        backend = running_emulator({"base_url": a.base_url, "ca_file": a.ca_file, "api_key": a.api_key})
     elif backend == "emulator":
         from . import emulator as em
 

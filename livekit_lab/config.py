@@ -11,9 +11,10 @@ from typing import Any, TypedDict
 from . import catalog
 from .errors import ConfigError
 
-__all__ = ["LiveOptions", "OptionFields", "option_names", "check_keywords", "build", "SENSITIVITY"]
+__all__ = ["LiveOptions", "OptionFields", "option_names", "check_keywords", "build", "SENSITIVITY", "VAD_KEYS"]
 
 SENSITIVITY = {"high": "HIGH", "low": "LOW"}
+VAD_KEYS = frozenset({"disabled", "start_sensitivity", "end_sensitivity", "prefix_padding_ms", "silence_duration_ms"})
 
 
 @dataclass
@@ -149,7 +150,7 @@ def build(opts: LiveOptions, *, backend: str = "gemini", api_version: str | None
     if opts.output_transcription and modality == "AUDIO":
         cfg.output_audio_transcription = types.AudioTranscriptionConfig()
     vad = dict(opts.vad or {})
-    unknown = set(vad) - {"disabled", "start_sensitivity", "end_sensitivity", "prefix_padding_ms", "silence_duration_ms"}
+    unknown = set(vad) - VAD_KEYS
     if unknown:
         raise ConfigError(f"unknown VAD settings: {', '.join(sorted(unknown))}")
     aad = types.AutomaticActivityDetection(disabled=bool(vad.get("disabled", False)))

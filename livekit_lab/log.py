@@ -49,7 +49,7 @@ import pyarrow as pa
 from .errors import LogError
 
 __all__ = ["Column", "CASE_COLUMNS", "RUN_COLUMNS", "SCHEMA_VERSION", "EvalLog", "schema_markdown",
-           "config_hash", "export_log"]
+           "config_hash", "export_log", "utcnow"]
 
 SCHEMA_VERSION = 1
 
@@ -199,7 +199,8 @@ _RUN_FILLED = ("run_id", "sweep", "backend")
 
 # ----------------------------------------------------------------------------------------- helpers
 
-def _utcnow() -> _dt.datetime:
+def utcnow() -> _dt.datetime:
+    """Now, in UTC (zone-aware): the time stamp of log rows and sweep stages."""
     return _dt.datetime.now(_dt.timezone.utc)
 
 
@@ -488,7 +489,7 @@ class EvalLog:
         if not isinstance(config, Mapping):
             raise LogError(f"config must be a dict, got {type(config).__name__}")
         config_json = _to_json(dict(config), "config")
-        now = _utcnow()
+        now = utcnow()
         run_id = f"{now:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
         commit, dirty = _git(Path(__file__).resolve().parent)
         row = {
@@ -560,7 +561,7 @@ class EvalLog:
             if out.get(key) is None and key in self._run:
                 out[key] = self._run[key]
         if out.get("finished_at") is None:
-            out["finished_at"] = _utcnow()
+            out["finished_at"] = utcnow()
         if out.get("incomplete") is None:
             out["incomplete"] = False
         out["extra"] = _to_json(extra, f"row {case_id!r}: extra") if extra else None

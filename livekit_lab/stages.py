@@ -45,15 +45,12 @@ from typing import Any
 from . import audio, config as _config
 from .analysis.reply import Adaptation, ReplyScores, score_reply
 from .errors import BackendError, LiveLabError, LiveSessionError, SweepError
+from .log import utcnow
 from .sweep import Case, Sweep, _canonical, _finite, baselines, vad_label
 
 __all__ = ["Plan", "plan", "check_options", "backend_name", "logged_baselines", "Sessions", "RetryPolicy",
            "Measurement", "measure", "Scorer", "CaseScores", "score", "case_row", "build_row", "save_reply", "Context",
            "Outcome", "run_case", "Sink", "RateLimiter", "TRANSIENT"]
-
-
-def _utcnow() -> _dt.datetime:
-    return _dt.datetime.now(_dt.timezone.utc)
 
 
 # ----------------------------------------------------------------------------------------- plan
@@ -320,7 +317,7 @@ async def measure(case: Case, sessions: Sessions, policy: RetryPolicy = RetryPol
     from .backends import redact
 
     async with sessions.slots:
-        started, t0 = _utcnow(), time.perf_counter()
+        started, t0 = utcnow(), time.perf_counter()
         err: BaseException | None = None
         attempt = 0
         for attempt in range(policy.retries + 1):
@@ -474,7 +471,7 @@ def build_row(case: Case, m: Measurement, scores: CaseScores | None, *, backend:
     if reply_audio_path is not None:
         row["reply_audio_path"] = reply_audio_path
     row.update(cost.row_cost(row).to_row())
-    row["finished_at"] = finished_at or _utcnow()
+    row["finished_at"] = finished_at or utcnow()
     return row
 
 

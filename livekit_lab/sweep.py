@@ -68,7 +68,7 @@ import numpy as np
 
 from . import catalog
 from .analysis.reply import score_reply
-from .config import LiveOptions
+from .config import VAD_KEYS, LiveOptions
 from .errors import LiveLabError, SweepError
 
 __all__ = ["Sweep", "Case", "SweepError", "SweepResult", "case_id", "load", "run", "run_async", "score_reply",
@@ -90,7 +90,6 @@ _STIM_TABLE_KEYS = {"set", "tones", "addresses", "languages", "ids"}
 _SCORING_KEYS = {"dnsmos", "prosody"}
 _OPTION_FIELDS = {f.name for f in dataclasses.fields(LiveOptions)} - {"model", "voice", "language", "affective",
                                                                       "proactive", "modality", "vad"}
-_VAD_KEYS = {"disabled", "start_sensitivity", "end_sensitivity", "prefix_padding_ms", "silence_duration_ms"}
 
 
 # ----------------------------------------------------------------------------------------- definition
@@ -107,10 +106,10 @@ def _norm_vad(v: Any, where: str) -> dict:
     if v == "manual":
         return {"disabled": True}
     if not isinstance(v, Mapping):
-        raise SweepError(f"{where}: a VAD setting is a table of {sorted(_VAD_KEYS)}, 'auto' or 'manual', got {v!r}")
-    bad = set(v) - _VAD_KEYS
+        raise SweepError(f"{where}: a VAD setting is a table of {sorted(VAD_KEYS)}, 'auto' or 'manual', got {v!r}")
+    bad = set(v) - VAD_KEYS
     if bad:
-        raise SweepError(f"{where}: unknown VAD settings {sorted(bad)}; allowed: {sorted(_VAD_KEYS)}")
+        raise SweepError(f"{where}: unknown VAD settings {sorted(bad)}; allowed: {sorted(VAD_KEYS)}")
     return {k: v[k] for k in sorted(v)}
 
 

@@ -39,7 +39,7 @@ from . import audio
 from .errors import InvalidValueError
 
 __all__ = ["TurnRecord", "Event", "turn_usage", "last_voiced_sample", "first_voiced_sample", "unvoiced_reason",
-           "capture_time_ns", "barge_in_time_ns", "first_audible_sample", "playback_time_ns", "VOICED_DBFS",
+           "capture_time_ns", "chunk_at", "barge_in_time_ns", "first_audible_sample", "playback_time_ns", "VOICED_DBFS",
            "AUDIBLE_DBFS", "LEAD_DB", "TTFA_STATUSES", "EventKind", "EVENT_KINDS", "METRICS"]
 
 VOICED_DBFS = -55.0  # a sample at or above this level counts as voiced (the emulator's start level)
@@ -131,6 +131,17 @@ def unvoiced_reason(y: np.ndarray, *, sr: int = audio.INPUT_RATE, floor_dbfs: fl
             f"{float(np.max(lv)):.1f} dBFS), so steady noise or silence would not start a turn")
 
 
+def chunk_at(marks: Sequence[tuple[int, int]], total_bytes: int, byte: int) -> tuple[int, int]:
+    """The chunk of a stream that holds byte ``byte``, and the offset one past that chunk's end.
+
+    ``marks`` holds ``(time ns, byte offset)`` per chunk, in order (sent or received); ``total_bytes``
+    is the stream's length. A byte past the end belongs to the last chunk. The one byte-offset walk
+    `capture_time_ns` and `playback_time_ns` share."""
+    offsets = [off for _, off in marks]
+    j = max(0, bisect.bisect_right(offsets, byte) - 1)
+    return j, offsets[j + 1] if j + 1 < len(offsets) else total_bytes
+
+
 def capture_time_ns(sent: list[tuple[int, int]], sent_bytes: int, sample: int, *, sr: int = audio.INPUT_RATE) -> int:
     """Capture time of user sample ``sample`` from the chunks' send times.
 
@@ -139,9 +150,7 @@ def capture_time_ns(sent: list[tuple[int, int]], sent_bytes: int, sample: int, *
     ``t_send - (last - i) / sr`` (``last``: the chunk's last sample). ``sent`` holds
     ``(send time ns, byte offset of the chunk)`` in order; ``sent_bytes`` is the bytes sent in all.
     """
-    offsets = [off for _, off in sent]
-    j = max(0, bisect.bisect_right(offsets, 2 * sample) - 1)
-    end = offsets[j + 1] if j + 1 < len(offsets) else sent_bytes  # byte after the chunk
+    j, end = chunk_at(sent, sent_bytes, 2 * sample)
     after = end // 2 - 1 - sample  # samples after ``sample`` in its chunk
     return sent[j][0] - round(after * 1e9 / sr)
 
@@ -207,15 +216,18 @@ def playback_time_ns(chunks: list[tuple[int, int]], total_bytes: int, sample: in
     the offset; with faster delivery chunks queue behind the ones still playing. ``chunks`` holds
     ``(arrival ns, byte offset)`` in order; ``total_bytes`` is the reply's length in bytes.
     """
+    if not chunks:
+        raise InvalidValueError("a reply with no chunks has no playback time")
     byte = 2 * sample
+    j, _ = chunk_at(chunks, total_bytes, byte)
     play_end: float | None = None
-    for j, (t, off) in enumerate(chunks):
-        end = chunks[j + 1][1] if j + 1 < len(chunks) else total_bytes
+    for k in range(j):  # the chunks before it: when each finished playing
+        t, off = chunks[k]
         start = t if play_end is None else max(float(t), play_end)
-        if byte < end or j + 1 == len(chunks):
-            return round(start + (byte - off) / 2 * 1e9 / sr)
-        play_end = start + (end - off) / 2 * 1e9 / sr
-    raise InvalidValueError("a reply with no chunks has no playback time")
+        play_end = start + (chunks[k + 1][1] - off) / 2 * 1e9 / sr
+    t, off = chunks[j]
+    start = t if play_end is None else max(float(t), play_end)
+    return round(start + (byte - off) / 2 * 1e9 / sr)
 
 
 def _lazy(fn: Callable[["TurnRecord"], Any]) -> property:

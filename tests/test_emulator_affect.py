@@ -11,6 +11,7 @@ import pytest
 
 from livekit_lab import audio, stimuli
 from livekit_lab.emulator import affect
+from tests.helpers import raised, speaker
 
 ROOT = Path(__file__).resolve().parent.parent
 WANT = {"neutral": "neutral", "happy": "happy", "sad": "sad", "angry": "upset"}
@@ -89,34 +90,18 @@ def test_docstring_tables_match_the_constants():
     assert re.search(rf"pitch {w['pitch']:g}, spread {w['spread']:g}, level {w['level']:g}, rate {w['rate']:g}", doc)
 
 
-def _at_level(y, dbfs):
-    return (y * 10 ** ((dbfs - audio.active_level_dbfs(y, sr=16000)) / 20)).astype(np.float32)
-
-
-def _raised(y, *, semitones=8.0, gain_db=8.5):
-    """The same utterance played 2^(semitones/12) times faster (pitch +semitones, faster speech), gain_db louder."""
-    k = 2 ** (semitones / 12)
-    return (audio.resample(y, orig_sr=16000, target_sr=round(16000 / k)) * 10 ** (gain_db / 20)).astype(np.float32)
-
-
-def _speaker(voice, text):
-    from livekit_lab.emulator import voice as emu_voice
-
-    return _at_level(audio.resample(emu_voice.synthesize(text, voice=voice, language="en"), orig_sr=24000, target_sr=16000), -26.0)
-
-
 @pytest.mark.parametrize("voice", ["Puck", "Charon", "Kore", "Zephyr"])
 def test_raised_voice_after_two_neutral_ones_is_upset(voice):
     """Issue #15's case: loud (+8.5 dB), high (+8 semitones), fast speech after two neutral
     utterances of the same speaker. Puck's 105 Hz raised by 8 semitones is 167 Hz: the old
     one-utterance rule switched to the 208 Hz reference above 147 Hz and read it as neutral."""
-    a = _speaker(voice, "Hello, can you hear me? I have a question about my order.")
-    b = _speaker(voice, "I would like to know when the parcel will arrive at my house.")
-    c = _speaker(voice, "This is the third time I am calling about the same problem.")
+    a = speaker(voice, "Hello, can you hear me? I have a question about my order.")
+    b = speaker(voice, "I would like to know when the parcel will arrive at my house.")
+    c = speaker(voice, "This is the third time I am calling about the same problem.")
     first = affect.estimate(a)
     base = [first, affect.estimate(b, baseline=[first])]  # as in a session: each against the earlier ones
     assert base[1].mood == "neutral" and base[1].reference == "speaker"
-    loud = affect.estimate(_raised(c), baseline=base)
+    loud = affect.estimate(raised(c), baseline=base)
     assert loud.reference == "speaker" and loud.mood == "upset"
     assert loud.cues["pitch"] == pytest.approx(8.0 / 3.0, abs=0.35)  # +8 st against the speaker's own F0
     assert loud.cues["level"] == pytest.approx(8.5 / 3.0, abs=0.35)
@@ -133,14 +118,14 @@ def test_first_utterance_never_reads_a_raised_pitch_as_lower():
     assert affect._fixed_pitch_st(208.0) == 0.0 and affect._fixed_pitch_st(416.0) == pytest.approx(12.0)
     assert affect._fixed_pitch_st(52.0) == pytest.approx(-12.0)
     assert all(affect._fixed_pitch_st(f) >= 0 for f in np.linspace(104, 600, 200))
-    a = affect.estimate(_speaker("Puck", "Hello, can you hear me? I have a question about my order."))
+    a = affect.estimate(speaker("Puck", "Hello, can you hear me? I have a question about my order."))
     assert a.reference == "fixed"
 
 
 def test_baseline_ignores_gain():
     """With a baseline the level cue is relative: the same session 6 dB quieter reads the same."""
-    a = _speaker("Kore", "Hello, can you hear me? I have a question about my order.")
-    c = _speaker("Kore", "This is the third time I am calling about the same problem.")
+    a = speaker("Kore", "Hello, can you hear me? I have a question about my order.")
+    c = speaker("Kore", "This is the third time I am calling about the same problem.")
     g = 10 ** (-6 / 20)
     loud, quiet = affect.estimate(c, baseline=[affect.estimate(a)]), affect.estimate(c * g, baseline=[affect.estimate(a * g)])
     assert quiet.mood == loud.mood == "neutral"

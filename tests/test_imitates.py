@@ -6,7 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conformance.conftest import gen_imitates
+from tests.helpers import gen_imitates as _gen_imitates
+
+gen_imitates = _gen_imitates()
 
 ROOT = Path(__file__).resolve().parent.parent
 

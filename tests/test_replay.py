@@ -18,7 +18,7 @@ from livekit_lab import audio, emulator, trace
 from livekit_lab.cli import main as cli
 from livekit_lab.errors import LiveSessionError
 from livekit_lab.session import connect
-from tests.conftest import JFK, speech
+from tests.helpers import JFK, speech
 
 SENTINEL = "sentinel-key-not-google-shaped-19a7c3"  # no AIza shape: only the recorder's care keeps it out
 

@@ -15,34 +15,11 @@ from matplotlib.figure import Figure
 
 from livekit_lab import cost, report
 from livekit_lab.log import EvalLog
+from tests.helpers import CHROMIUM, render_in_chromium, report_page
 
 MODEL = "gemini-2.5-flash-native-audio-preview-12-2025"
 VOICES = ["Puck", "Kore", "Charon", "Fenrir"]  # in order of quality: Puck best on every metric
 LANGS = ["en", "fr", "ja"]
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-
-
-def render_in_chromium(html_path):
-    """Open a local HTML file in headless Chromium: (images' load states, full-page PNG, URLs requested)."""
-    from playwright.sync_api import sync_playwright
-
-    requests: list[str] = []
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        try:
-            page = browser.new_page(viewport={"width": 1280, "height": 900})
-            page.on("request", lambda r: requests.append(r.url))
-            page.goto(Path(html_path).as_uri(), wait_until="load")
-            images = page.evaluate("""() => Array.from(document.images).map(i => ({
-                complete: i.complete, w: i.naturalWidth, h: i.naturalHeight}))""")
-            shot = page.screenshot(full_page=True)
-        finally:
-            browser.close()
-    return images, shot, requests
-
-
 def synthetic_rows(seed: int = 0, repeats: int = 3) -> list[dict]:
     """A realistic small sweep: 4 voices × 3 languages × affective × proactive × address × repeats."""
     rng = np.random.default_rng(seed)
@@ -261,11 +238,6 @@ def test_write_html_is_self_contained_with_provenance(logged, tmp_path):
     assert "timeout" in page  # errors table
 
 
-def _page(path) -> str:
-    """The report's HTML without the line that says when it was generated."""
-    return re.sub(r"Generated \d{4}-\d\d-\d\d \d\d:\d\d UTC", "Generated", Path(path).read_text("utf-8"))
-
-
 def test_one_entry_point_for_the_library_and_the_cli(logged, tmp_path):
     from livekit_lab import cli
 
@@ -273,7 +245,7 @@ def test_one_entry_point_for_the_library_and_the_cli(logged, tmp_path):
     out = report.build(path, tmp_path / "lib.html", sweep="s1")
     assert "livekit_lab report — s1" in out.read_text("utf-8")
     assert cli.main(["report", "--log", str(path), "--out", str(tmp_path / "cli.html"), "--sweep", "s1"]) == 0
-    assert _page(out) == _page(tmp_path / "cli.html")
+    assert report_page(out) == report_page(tmp_path / "cli.html")
     # what it is built from: rows with extra expanded and the arousal columns, the sweep's runs
     df, runs = report.load(path, sweep="s1")
     assert {"arousal_shift", "baseline_id", "empathy_gain", "user_seconds"} <= set(df.columns)

@@ -21,7 +21,7 @@ from livekit_lab import audio, cli, report, report_voices
 from livekit_lab.analysis import ranking
 from livekit_lab.log import EvalLog
 
-from .test_report import CHROMIUM, CHROMIUM_ARGS
+from tests.helpers import CHROMIUM, CHROMIUM_ARGS
 
 VOICES = ["Puck", "Kore", "Charon", "Fenrir"]
 PAIRS = {"Puck": ("en", "fr"), "Kore": ("fr", "ja"), "Charon": ("ja", "en"), "Fenrir": ("en", "ja")}

@@ -170,7 +170,7 @@ def test_responded_threshold():
     assert scores.responded(None, sr=24000) == scores.Responded(0.0, False)
     assert scores.responded(np.zeros(0, np.float32), sr=24000) == scores.Responded(0.0, False)
     assert scores.responded(np.zeros(24000, np.float32), sr=24000) == scores.Responded(0.0, False)
-    from tests.conftest import speech
+    from tests.helpers import speech
 
     y = speech("Hello there, how are you?", lead=0.2, tail=0.2)  # 16 kHz
     r = scores.responded(y, sr=16000)

@@ -14,9 +14,8 @@ from livekit_lab.emulator.detector import ActivityDetector
 from livekit_lab.errors import ConfigError, InvalidMediaError, LiveSessionError
 from livekit_lab.session import connect, load_recording
 from livekit_lab.turns import EVENT_KINDS
-from tests.conftest import JFK, speech
+from tests.helpers import FAULT, JFK, speech
 
-FAULT = "x-livekit-lab-fault"
 
 
 @pytest.mark.parametrize("latency_ms", [0, 150])

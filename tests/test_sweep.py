@@ -20,7 +20,7 @@ from livekit_lab import cli, demo, sweep
 from livekit_lab.log import EvalLog
 from livekit_lab.sweep import Sweep, SweepError
 
-from .test_report import CHROMIUM, _page, render_in_chromium
+from tests.helpers import CHROMIUM, FAULT, render_in_chromium, report_page
 
 ROOT = Path(__file__).resolve().parent.parent
 CI = ROOT / "sweeps" / "ci.toml"
@@ -184,7 +184,7 @@ def test_demo_and_cli_build_the_same_report(ci_demo, tmp_path):
     out, _, _, _ = ci_demo
     assert cli.main(["report", "--log", str(out / "eval.duckdb"), "--out", str(tmp_path / "d.html"), "--sweep", "ci",
                      "--title", "livekit_lab demo — ci"]) == 0
-    assert _page(tmp_path / "d.html") == _page(out / "report.html")
+    assert report_page(tmp_path / "d.html") == report_page(out / "report.html")
 
 
 def test_rerun_skips_finished_cases(ci_demo, tmp_path):
@@ -222,7 +222,7 @@ def test_cli_report_and_export(ci_demo, tmp_path):
 # ------------------------------------------------------------------------------------ failures
 
 def test_a_failing_case_is_recorded_and_the_sweep_continues(tmp_path):
-    fault = {"headers": {"x-livekit-lab-fault": "close=1007@after-setup;times=99"}}
+    fault = {"headers": {FAULT: "close=1007@after-setup;times=99"}}
     sw = Sweep.from_dict({"name": "faults", "voices": ["Puck"], "languages": ["en"],
                           "stimuli": {"tones": ["neutral"], "addresses": ["directed"]},
                           "cells": [{"options": fault}, {"voice": ["Kore", "Charon"]}], "retries": 2})
@@ -236,13 +236,13 @@ def test_a_failing_case_is_recorded_and_the_sweep_continues(tmp_path):
     assert bad.iloc[0]["attempts"] == 1, "a 1007 is not transient: no retry"
     assert bool(bad.iloc[0]["incomplete"])
     extra = json.loads(bad.iloc[0]["extra"])
-    assert extra["options"] == {"headers": ["x-livekit-lab-fault"]} and "close=1007" not in bad.iloc[0]["extra"]
+    assert extra["options"] == {"headers": [FAULT]} and "close=1007" not in bad.iloc[0]["extra"]
     good = df[df["error"].isna()]
     assert sorted(good["voice"]) == ["Charon", "Kore"] and good["responded"].astype(bool).all()
 
 
 def test_transient_failures_are_retried_with_backoff_then_recorded(tmp_path):
-    slow = {"headers": {"x-livekit-lab-fault": "latency=8000"}}  # 8 s before the first reply chunk
+    slow = {"headers": {FAULT: "latency=8000"}}  # 8 s before the first reply chunk
     sw = Sweep.from_dict({"name": "slow", "voices": ["Puck"], "languages": ["en"], "timeout_s": 0.8, "retries": 2,
                           "options": [slow], "stimuli": {"tones": ["neutral"], "addresses": ["directed"]}})
     with EvalLog(tmp_path / "t.duckdb") as lg:

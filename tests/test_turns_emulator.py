@@ -15,7 +15,7 @@ import pytest
 from livekit_lab import audio, emulator
 from livekit_lab.session import connect
 from livekit_lab.turns import last_voiced_sample
-from tests.conftest import speech
+from tests.helpers import speech
 
 
 def _ending_early_in_a_chunk(y: np.ndarray, *, chunk: int, at: int = 200) -> tuple[np.ndarray, int]:

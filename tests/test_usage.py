@@ -35,7 +35,7 @@ from tests.conformance.common import CPT, GEMINI_MODEL, RATE, TEXTS, VERTEX_MODE
 from livekit_lab.backends import Backend
 from livekit_lab.emulator import FAULT_HEADER, lifecycle
 from livekit_lab.session import connect
-from tests.conftest import JFK
+from tests.helpers import JFK
 
 def test_usage_json_names_the_output_per_route():
     prompt, out = {"TEXT": 10, "AUDIO": 64}, {"AUDIO": 23}

@@ -186,11 +186,9 @@ class Emulator:
 
     def http_options(self, *, api_version: str = catalog.DEFAULT_API_VERSION, headers: dict | None = None):
         """`google.genai.types.HttpOptions` that reach this emulator and trust its CA."""
-        from google.genai import types
+        from ..backends import emulator_http_options
 
-        ctx = tls.client_context(self.ca_file)
-        return types.HttpOptions(base_url=self.base_url, api_version=api_version, headers=headers,
-                                 client_args={"verify": ctx}, async_client_args={"ssl": ctx, "verify": ctx})
+        return emulator_http_options(self.base_url, self.ca_file, api_version=api_version, headers=headers)
 
     def make_client(self, *, api_version: str = catalog.DEFAULT_API_VERSION, api_key: str | None = None,
                     vertexai: bool = False, headers: dict | None = None):

@@ -331,7 +331,7 @@ def test_a_reply_cut_by_a_fault_and_asked_again_is_cleared_in_the_page(rig):
     # it when the fault cuts it half-way (and the next utterance cannot barge in first)
     rig.k("from livekit_lab.session import connect\n"
           "emu2 = emulator.run(pace='fast', latency=0)\n"
-          "_cm2 = connect(backend=emu2, voice='Puck', headers={'x-livekit-lab-fault': 'close=1011@mid-reply;times=1;seed=9'})\n"
+          "_cm2 = connect(backend=emu2, voice='Puck', headers={emulator.FAULT_HEADER: 'close=1011@mid-reply;times=1;seed=9'})\n"
           "s2 = await _cm2.__aenter__()\n"
           "_c0 = mb.playback_sent['clears']\n"
           "link2 = mb.attach(s2)")

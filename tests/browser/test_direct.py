@@ -15,16 +15,10 @@ from pathlib import Path
 import pytest
 import websockets
 
-from livekit_lab import audio, emulator
+from livekit_lab import audio
 from livekit_lab.browser import MediaBridge, direct
 
 JFK = Path(__file__).resolve().parents[2] / "data" / "jfk.wav"
-
-
-@pytest.fixture(scope="module")
-def emu():
-    with emulator.run(pace="fast", latency=0) as e:
-        yield e
 
 
 def test_ws_url_shape_and_refuses_api_keys():

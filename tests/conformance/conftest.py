@@ -11,16 +11,14 @@ docs/imitates.md); ``source`` is where that is documented or reported. Both are 
 the test function (or its Test class). After adding a test, run ``python scripts/gen_imitates.py``.
 """
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.helpers import gen_imitates as _gen_imitates
+
 HERE = Path(__file__).resolve().parent
-_spec = importlib.util.spec_from_file_location("gen_imitates", HERE.parent.parent / "scripts" / "gen_imitates.py")
-gen_imitates = sys.modules.setdefault("gen_imitates", importlib.util.module_from_spec(_spec))
-_spec.loader.exec_module(gen_imitates)
+gen_imitates = _gen_imitates()
 
 
 def pytest_collection_modifyitems(config, items):

@@ -18,7 +18,7 @@ import pytest
 
 from livekit_lab import audio
 from livekit_lab.emulator import responder
-from tests.conftest import speech
+from tests.helpers import speech
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent / "third_party"

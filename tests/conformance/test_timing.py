@@ -22,7 +22,7 @@ from google.genai import types
 from livekit_lab import audio, catalog, emulator
 from livekit_lab.emulator import pacing
 from livekit_lab.emulator.responder import bank
-from tests.conftest import speech
+from tests.helpers import speech
 
 MODEL = catalog.DEFAULT_MODEL
 QUOTE = bank("en")["quote"]

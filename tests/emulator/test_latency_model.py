@@ -15,8 +15,8 @@ from livekit_lab import catalog, cli, emulator
 from livekit_lab.emulator import latency as L
 from livekit_lab.emulator import pacing
 from livekit_lab.emulator.responder import bank
-from tests.conftest import speech
-from tests.emulator.test_sdk_protocol import collect, send_audio
+from tests.helpers import speech
+from tests.helpers import collect, send_audio
 
 MODEL = catalog.DEFAULT_MODEL
 
@@ -164,7 +164,7 @@ def test_pacing_schedule_and_transcript_cut():
 async def test_affect_uses_the_speakers_own_baseline_in_a_session(emu):
     """Issue #15's case end to end: two neutral utterances, then the same speaker louder (+8.5 dB),
     higher (+8 semitones) and faster: the third reply is empathetic (mood upset)."""
-    from tests.test_emulator_affect import _raised, _speaker
+    from tests.helpers import raised as _raised, speaker as _speaker
 
     tag = "affect-baseline"
     client = emu.make_client(headers={emulator.TAG_HEADER: tag})

@@ -18,31 +18,13 @@ from google.genai import errors, types
 
 from livekit_lab import audio, catalog
 from livekit_lab.emulator import FAULT_HEADER, protocol as P
-from tests.conftest import JFK, speech
+from tests.helpers import JFK, collect, send_audio, speech
 
 MODEL = catalog.DEFAULT_MODEL
 
 
 def pcm16(y):
     return audio.float_to_pcm16(y)
-
-
-async def send_audio(s, y, chunk_ms=40):
-    for c in audio.chunks(pcm16(y), chunk_ms=chunk_ms):
-        await s.send_realtime_input(audio=types.Blob(data=c, mime_type="audio/pcm;rate=16000"))
-
-
-async def collect(s):
-    """One receive() turn -> (messages, audio bytes, transcript)."""
-    msgs, data, text = [], b"", ""
-    async for m in s.receive():
-        msgs.append(m)
-        if m.data:
-            data += m.data
-        sc = m.server_content
-        if sc and sc.output_transcription and sc.output_transcription.text:
-            text += sc.output_transcription.text
-    return msgs, data, text
 
 
 def cfg(**kw):

@@ -17,11 +17,11 @@ import websockets
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from livekit_lab import audio, catalog, emulator
+from livekit_lab import audio, catalog
 from livekit_lab.emulator import protocol as P
 from livekit_lab.errors import InvalidMediaError, LiveLabError
 from livekit_lab.session import connect
-from tests.reliability.conftest import count
+from tests.helpers import count
 
 SETTINGS = dict(deadline=None, derandomize=True, suppress_health_check=list(HealthCheck), database=None)
 
@@ -119,16 +119,10 @@ def _png(w=8, h=8, color=(200, 30, 30)) -> bytes:
 JPEG_MAGIC, PNG_MAGIC = b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n"
 
 
-@pytest.fixture(scope="module")
-def emu():
-    with emulator.run(pace="fast", latency=0) as e:
-        yield e
-
-
 async def test_session_media_path_fuzzed(emu, emulator_errors):
     """`LiveSession.turn`, `send_frame` and `send_audio` with random input: `InvalidMediaError` and
     nothing sent, or success; the session stays usable and answers a real turn afterwards."""
-    from tests.conftest import speech
+    from tests.helpers import speech
 
     inputs = []
 

@@ -18,12 +18,11 @@ from pathlib import Path
 
 import pytest
 
-from livekit_lab import catalog
-from livekit_lab.backends import Backend, remember_secret
+from livekit_lab.backends import Backend, running_emulator
 from livekit_lab.errors import LiveSessionError
 from livekit_lab.session import connect
-from tests.conftest import speech
-from tests.reliability.conftest import count
+from tests.helpers import speech
+from tests.helpers import count
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -61,18 +60,7 @@ class EmulatorProcess:
                 self.proc.wait(5)
 
     def backend(self) -> Backend:
-        from google import genai
-        from google.genai import types
-
-        from livekit_lab.emulator.tls import client_context
-
-        ctx = client_context(self.info["ca_file"])
-        v = catalog.DEFAULT_API_VERSION
-        remember_secret(self.info["api_key"])
-        client = genai.Client(api_key=self.info["api_key"], http_options=types.HttpOptions(
-            base_url=self.info["base_url"], api_version=v, client_args={"verify": ctx},
-            async_client_args={"ssl": ctx, "verify": ctx}))
-        return Backend("emulator", client, v)
+        return running_emulator(self.info)
 
     def trace(self) -> list[dict]:
         p = self.state_dir / "trace.jsonl"
@@ -139,18 +127,12 @@ async def test_emulator_that_does_not_come_back_gives_a_typed_error(tmp_path):
 
 SWEEP_FULL_DISK = r"""
 import asyncio, json, os, resource, signal, sys
-from google import genai
-from google.genai import types
 from livekit_lab import sweep
-from livekit_lab.backends import Backend
-from livekit_lab.emulator.tls import client_context
+from livekit_lab.backends import running_emulator
 from livekit_lab.errors import LogError
 from livekit_lab.log import EvalLog
 path, info = sys.argv[1], json.loads(sys.argv[2])
-ctx = client_context(info["ca_file"])
-backend = Backend("emulator", genai.Client(api_key=info["api_key"], http_options=types.HttpOptions(
-    base_url=info["base_url"], api_version="v1alpha", client_args={"verify": ctx},
-    async_client_args={"ssl": ctx, "verify": ctx})), "v1alpha")
+backend = running_emulator(info, api_version="v1alpha")
 sw = sweep.Sweep(name="disk", voices=["Kore", "Puck", "Charon", "Fenrir"], repeats=3,
                  stimuli={"ids": ["en-neutral-directed-m3"]}, scoring={"dnsmos": False, "prosody": False})
 if True:   # the emulator runs in its own process: the file-size limit hits only the log

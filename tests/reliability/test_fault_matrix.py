@@ -19,12 +19,11 @@ import time
 
 import pytest
 
-from livekit_lab import catalog, emulator
+from livekit_lab import catalog
 from livekit_lab.emulator import faults as F
 from livekit_lab.errors import LiveSessionError
 from livekit_lab.session import connect
-from tests.conftest import speech
-from tests.reliability.conftest import FAULT, count
+from tests.helpers import FAULT, TAG, count, speech
 
 N_TURNS = 2
 
@@ -66,12 +65,6 @@ def utterances():
     return [speech(f"This is question {i}. Please answer it.", tail=1.0) for i in range(N_TURNS)]
 
 
-@pytest.fixture(scope="module")
-def emu():
-    with emulator.run(pace="fast", latency=0) as e:
-        yield e
-
-
 def _spec(spec: str, i: int) -> str:
     return f"{spec};seed={1000 + i}"  # a distinct SPEC per cell: one-shot items fire once each
 
@@ -107,7 +100,7 @@ async def test_session_layer(emu, utterances, emulator_errors, label, spec, outc
     tag = f"session-{i}"
     if outcome == "typed":
         with pytest.raises(LiveSessionError) as ei:
-            async with connect(emu, headers={FAULT: _spec(spec, i), "x-livekit-lab-tag": tag}) as s:
+            async with connect(emu, headers={FAULT: _spec(spec, i), TAG: tag}) as s:
                 for u in utterances:
                     await s.turn(u, sr=16000, realtime=False, timeout=20)
         code = TYPED_CODE[label]
@@ -115,7 +108,7 @@ async def test_session_layer(emu, utterances, emulator_errors, label, spec, outc
         assert not [r for r in s.turns if not r.incomplete]  # nothing claimed as answered
         count(f"fault: {label}", "typed error", n=1)
     else:
-        async with connect(emu, headers={FAULT: _spec(spec, i), "x-livekit-lab-tag": tag}) as s:
+        async with connect(emu, headers={FAULT: _spec(spec, i), TAG: tag}) as s:
             recs = [await s.turn(u, sr=16000, realtime=False, timeout=20) for u in utterances]
         trace = emu.trace.records(tag=tag)
         if outcome == "clean":
@@ -161,7 +154,7 @@ async def test_bridge_link_layer(emu, utterances, emulator_errors, label, spec, 
     i = IDS.index(label)
     tag = f"link-{i}"
     mb = MediaBridge(camera=False)
-    async with connect(emu, headers={FAULT: _spec(spec, 100 + i), "x-livekit-lab-tag": tag}) as s:
+    async with connect(emu, headers={FAULT: _spec(spec, 100 + i), TAG: tag}) as s:
         link = mb.attach(s)
         try:
             for k, u in enumerate(utterances):

@@ -17,8 +17,8 @@ from livekit_lab import emulator
 from livekit_lab.emulator import server
 from livekit_lab.session import connect
 from livekit_lab.turns import last_voiced_sample
-from tests.conftest import speech
-from tests.reliability.conftest import count
+from tests.helpers import speech
+from tests.helpers import count
 
 
 @pytest.fixture

@@ -18,8 +18,8 @@ from livekit_lab import catalog, emulator
 from livekit_lab.emulator import protocol as P
 from livekit_lab.errors import LiveSessionError
 from livekit_lab.session import connect
-from tests.conftest import JFK, speech
-from tests.reliability.conftest import FAULT, count
+from tests.helpers import JFK, speech
+from tests.helpers import FAULT, count
 
 SENTINEL = "AIza" + "SENTINEL0123456789abcdefghijklmnopq"  # the shape of a real key (39 chars), split so no key-shaped literal is tracked
 PLAIN_SENTINEL = "sentinel-key-not-google-shaped-5f1e2d"  # a key the AIza pattern would not catch
