@@ -1008,7 +1008,8 @@ def bench_scaling(tmp: Path, quick: bool) -> dict:
         code = SCALING_CHILD.format(root=str(ROOT), bench=str(BENCH), n=4 if quick else 24, dnsmos=dnsmos)
         f = tmp / "scaling.py"
         f.write_text(code)
-        p = subprocess.run([sys.executable, str(f)], capture_output=True, text=True, cwd=ROOT, timeout=900)
+        env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1", NUMBA_NUM_THREADS="1")
+        p = subprocess.run([sys.executable, str(f)], capture_output=True, text=True, cwd=ROOT, timeout=900, env=env)
         if p.returncode != 0:
             return {"error": (p.stderr.strip().splitlines() or ["failed"])[-1][:300]}
         r = json.loads(p.stdout.strip().splitlines()[-1])
@@ -1019,9 +1020,11 @@ def bench_scaling(tmp: Path, quick: bool) -> dict:
             "x_realtime_2_workers": round(r["audio_s"] / w2, 1), "speedup": round(w1 / w2, 2)}
     res["method"] = ("livekit_lab.distributed.score_replies (score_reply: VAD, prosody, text, language; DNSMOS batched "
                      "per task in the second variant) over 24 directed stimuli as 24 kHz replies, 4 a task, mapped on a "
-                     "LocalCluster of 1 and then 2 worker processes with one thread each, after one warm-up reply per worker; "
+                     "LocalCluster of 1 and then 2 worker processes with one thread each (numeric libraries on one thread), after "
+                     "one warm-up reply per worker; "
                      "speedup = wall(1) / wall(2); the machine's other load counts against it")
     res["speedup"] = res["with_dnsmos"]["speedup"]
+    res["load_avg_1m_after"] = round(os.getloadavg()[0], 2)
     return res
 
 

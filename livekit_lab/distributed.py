@@ -43,6 +43,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import hashlib
+import logging
 import os
 import tempfile
 import threading
@@ -149,10 +150,7 @@ class ClusterGate:
         client = self.client
         with Lock(f"{self.name}-lock", scheduler_rpc=client.scheduler, loop=client.loop):
             var = Variable(f"{self.name}-next", client=client)
-            try:
-                nxt = float(var.get(timeout=0))
-            except Exception:  # noqa: BLE001 - not set yet (the first start)
-                nxt = 0.0
+            nxt = float(var.get())  # set by `DaskExecutor.start`
             now = time.time()
             t = max(now, nxt)
             var.set(t + self.interval)
@@ -196,7 +194,8 @@ def _case_task(case, spec: BackendSpec, gate: ClusterGate, cfg: dict, baseline, 
 
     from . import stages
 
-    gate.client = get_client()
+    if gate.interval and gate.client is None:
+        gate.client = get_client()
 
     async def go():
         out = await stages.run_case(case, _worker_context(spec, gate, cfg), baseline=baseline,
@@ -236,6 +235,17 @@ def score_replies(items: list[tuple], *, dnsmos: bool = True, prosody: bool = Tr
     return out
 
 
+class _NoShutdownNoise(logging.Filter):
+    """Drops the scheduler's ERROR records whose exception is a cancellation: it logs each worker
+    stream cancelled while a local cluster shuts down that way, with a traceback, though nothing failed."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.exc_info and isinstance(record.exc_info[1], asyncio.CancelledError))
+
+
+_SHUTDOWN_FILTER = _NoShutdownNoise()
+
+
 class DaskExecutor:
     """Run a sweep's sessions and scoring on a Dask cluster (see the module docstring).
 
@@ -269,6 +279,7 @@ class DaskExecutor:
             raise MissingDependencyError("the dask executor needs Dask distributed: pip install 'livekit_lab[dist]'") from None
         if self.client is None:
             if self.address is None:
+                logging.getLogger("distributed.scheduler").addFilter(_SHUTDOWN_FILTER)
                 with dask.config.set(LOCK_LEASES):  # the nannies pass it on to their workers
                     self.cluster = await LocalCluster(n_workers=self.n_workers, threads_per_worker=self.threads,
                                                       processes=True, dashboard_address=None, asynchronous=True)
@@ -280,6 +291,10 @@ class DaskExecutor:
         if backend is not None:
             self.spec = BackendSpec.of(backend)
         self.gate = ClusterGate(f"{name}-{os.getpid()}-{id(self)}-{time.time_ns()}-starts", rate)
+        if rate:
+            from distributed import Variable
+
+            await Variable(f"{self.gate.name}-next", client=self.client).set(0.0)  # the first claim finds it set
         self.slots = asyncio.Semaphore(concurrency)
         return self
 

@@ -590,8 +590,9 @@ async def run_async(sweep: Sweep, log, *, backend: Any = "emulator", concurrency
     bar = tqdm(total=len(p.cases), initial=p.skipped, desc=sweep.name, unit="case", disable=not progress,
                dynamic_ncols=True, miniters=1, mininterval=0.05)
     sink = stages.Sink(log, res, bar=bar, on_row=on_row)
-    own_executor = isinstance(executor, str)
-    if own_executor:
+    # an executor this run starts (a name, or one not started yet) is closed by it too
+    own_executor = isinstance(executor, str) or (executor is not None and getattr(executor, "client", None) is None)
+    if isinstance(executor, str):
         from .distributed import executor_for
 
         executor = executor_for(executor)
