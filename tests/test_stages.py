@@ -300,3 +300,4 @@ async def test_run_async_measures_every_baseline_before_the_cases_compared_with_
     assert [r["case_id"] for r in order[:2]] == [c.case_id for c in p.baseline_cases]
     assert {r["case_id"] for r in order[2:]} == {c.case_id for c in p.other_cases}
     assert set(df["baseline_id"]) == {c.case_id for c in p.baseline_cases}
+    assert df["baseline_id"].notna().all() and df["arousal"].notna().all()  # every case had its baseline's scores
