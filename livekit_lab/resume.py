@@ -13,9 +13,46 @@ from typing import Iterator
 from .errors import LiveSessionError
 from .transport import is_resumable
 
-__all__ = ["DEFAULT_TIME_LEFT_S", "ResumePolicy"]
+__all__ = ["DEFAULT_TIME_LEFT_S", "ResumePolicy", "SessionLimits"]
 
 DEFAULT_TIME_LEFT_S = 60.0  # a GoAway that names no time left
+
+
+@dataclass
+class SessionLimits:
+    """The Live session's own time limit, watched on the client clock.
+
+    ``limits`` are the backend's (`livekit_lab.backends.Backend.limits`, service seconds);
+    ``time_scale`` converts client seconds to service seconds. One warning comes ``warn_before_s``
+    before the limit (audio-only, or audio+video once a frame was sent), unless context-window
+    compression lifts the limit. A new Live session (a refused resumption handle) starts again."""
+
+    limits: dict
+    time_scale: float = 1.0
+    warn_before_s: float = 30.0
+    t_open: float = 0.0  # monotonic s when the Live session started
+    video: bool = False
+    warned: bool = False
+
+    def restart(self, now: float) -> None:
+        """A new Live session started at ``now``."""
+        self.t_open, self.video, self.warned = now, False, False
+
+    def poll_every(self) -> float:
+        """How often to look: several times inside the warning window, at most every 0.25 s."""
+        return min(0.25, self.warn_before_s / self.time_scale / 6)
+
+    def check(self, now: float, *, compression: bool = False) -> str | None:
+        """The warning, once, when the session is within ``warn_before_s`` of its limit; else None."""
+        if compression or self.warned:
+            return None
+        limit = self.limits["video_session_seconds"] if self.video else self.limits["audio_session_seconds"]
+        used = (now - self.t_open) * self.time_scale
+        if used < limit - self.warn_before_s:
+            return None
+        self.warned = True
+        return (f"Live session at {used:.0f} s of its {limit} s limit ({'audio+video' if self.video else 'audio-only'}, "
+                "no context-window compression): set compression_tokens to go longer")
 
 
 @dataclass

@@ -29,10 +29,10 @@ from .backends import Backend, redact, resolve
 from .config import LiveOptions, OptionFields, check_keywords, option_names
 from .errors import InvalidMediaError, LiveLabError, LiveSessionError
 from .recording import Recording, load_recording
-from .resume import ResumePolicy
+from .resume import ResumePolicy, SessionLimits
 from .transport import FATAL_CODES, Incoming, Transport
 from .turnbook import TurnBook
-from .turns import Event, TurnRecord, last_voiced_sample, unvoiced_reason
+from .turns import Event, TurnRecord, turn_clip
 
 __all__ = ["LiveSession", "connect", "ConnectKeywords", "SessionSettings", "Recording", "load_recording", "FATAL_CODES",
            "MAX_CHUNK_BYTES", "MAX_FRAME_BYTES", "LIMIT_WARNING_S"]
@@ -71,13 +71,9 @@ class LiveSession:
         self._error: BaseException | None = None
         self._closing = False
         self._last_frame_t = -1e9
-        self._t_open = 0.0
-        self._video = False
-        self._warned_limit = False
-        self._resuming: asyncio.Task | None = None
+        self.limits = SessionLimits(backend.limits, backend.time_scale, LIMIT_WARNING_S)
+        self.resumer = Resumer(self)
         self._limit_task: asyncio.Task | None = None
-        self._turn_done = asyncio.Event()
-        self._fault_while_resuming: tuple[int | None, str] | None = None  # a fault on the new connection
 
     @property
     def turns(self) -> list[TurnRecord]:
@@ -109,7 +105,7 @@ class LiveSession:
 
     async def open(self) -> None:
         """Connect (starting the trace recorder if ``record`` was given) and watch the session limits."""
-        self._t_open = time.monotonic()
+        self.limits.restart(time.monotonic())
         if self.record is not None:
             self.recorder = self.transport.recorder = trace.Recorder(
                 self.record, header=trace.session_header(self.backend, self.options))
@@ -119,7 +115,7 @@ class LiveSession:
     async def close(self) -> None:
         """Stop resuming and watching, disconnect, and close the trace recorder; safe to call twice."""
         self._closing = self.transport.closing = True
-        for task in (self._resuming, self._limit_task):
+        for task in (self.resumer.task, self._limit_task):
             if task is not None:
                 task.cancel()
         self._ready.clear()
@@ -198,7 +194,7 @@ class LiveSession:
         await self._wait_ready()
         async with self._lock:
             self._last_frame_t = now
-            self._video = True
+            self.limits.video = True
             item = (data, mime or kind)
             self.book.record("frame", item, time.monotonic_ns())
             await self.transport.send("frame", item)
@@ -239,17 +235,8 @@ class LiveSession:
         end of speech is then still the send time minus the audio after it, a capture clock that
         runs ahead of real time; see docs/metrics.md).
         """
-        y = audio.prepare_input(source, sr=sr)
-        vad = self.options.vad or {}
-        manual = bool(vad.get("disabled"))
-        last = -1
-        if not manual:
-            last = last_voiced_sample(y)
-            if last < 0:
-                raise InvalidMediaError(unvoiced_reason(y))
-        pcm = audio.float_to_int16(y)
-        if not manual:  # trailing digital silence so the service's VAD ends the turn
-            pcm = audio.pad_silence(pcm, have=len(y) - 1 - last, need_ms=vad.get("silence_duration_ms", 800) + 300)
+        pcm, last = turn_clip(audio.prepare_input(source, sr=sr), vad=self.options.vad)
+        manual = last < 0
         index = None
         if manual:
             await self.activity_start()
@@ -302,7 +289,7 @@ class LiveSession:
         for ev, done in self.book.receive(inc):
             if ev.kind == "go_away":
                 self._emit(ev, to_turn=False)
-                self._on_go_away(ev)
+                self.resumer.on_go_away(ev)
                 continue
             if self._listeners:
                 self._emit(ev, to_turn=False)
@@ -313,24 +300,14 @@ class LiveSession:
             elif done is not None:
                 self._turn_completed(done)
 
-    def _on_go_away(self, ev: Event) -> None:
-        if self.policy.on_go_away(ev.data, time.monotonic()) and (self._resuming is None or self._resuming.done()):
-            self._resuming = asyncio.create_task(self._resume("goAway", planned=True))
-
     def _on_fault(self, code: int | None, reason: str) -> None:
         """The connection ended without our asking (``reason`` is redacted)."""
         self._emit(Event(time.monotonic_ns(), "fault", {"code": code, "reason": reason}))
-        if not self.policy.on_fault(code, reason):
-            self._fail(LiveSessionError(code, reason))
-        elif self._resuming is None or self._resuming.done():
-            self._resuming = asyncio.create_task(self._resume(f"{code} {reason}".strip(), planned=False,
-                                                              fault=(code, reason)))
-        else:  # the new connection failed while the resume in progress resends: resume again after it
-            self._fault_while_resuming = (code, reason)
+        self.resumer.on_fault(code, reason)
 
     def _turn_completed(self, rec: TurnRecord) -> None:
         self.policy.turn_completed()
-        self._turn_done.set()  # first: a planned resume waiting for this turn runs before the caller
+        self.resumer.turn_done.set()  # first: a planned resume waiting for this turn runs before the caller
         if rec is not None:  # else held until turn() has sent its whole clip
             self.book.resolve(rec)
 
@@ -347,95 +324,18 @@ class LiveSession:
 
     # -- session limits ---------------------------------------------------------------------
     async def _watch_limits(self) -> None:
-        every = min(0.25, LIMIT_WARNING_S / self.backend.time_scale / 6)  # several looks inside the warning window
         while not self._closing:
-            self._check_limits()
-            await asyncio.sleep(every)
-
-    def _check_limits(self) -> None:
-        if self.options.compression_tokens or self._warned_limit:
-            return
-        lim = self.backend.limits
-        limit = lim["video_session_seconds"] if self._video else lim["audio_session_seconds"]
-        used = (time.monotonic() - self._t_open) * self.backend.time_scale
-        if used >= limit - LIMIT_WARNING_S:
-            self._warned_limit = True
-            msg = (f"Live session at {used:.0f} s of its {limit} s limit ({'audio+video' if self._video else 'audio-only'}, "
-                   "no context-window compression): set compression_tokens to go longer")
-            self._emit(Event(time.monotonic_ns(), "limit_warning", msg), to_turn=False)
-            warnings.warn(msg, stacklevel=2)
+            msg = self.limits.check(time.monotonic(), compression=bool(self.options.compression_tokens))
+            if msg is not None:
+                self._emit(Event(time.monotonic_ns(), "limit_warning", msg), to_turn=False)
+                warnings.warn(msg, stacklevel=2)
+            await asyncio.sleep(self.limits.poll_every())
 
     # -- resilience -------------------------------------------------------------------------
     def _fail(self, err: BaseException) -> None:
         self._error = err
         self._ready.clear()
         self.book.fail(err)
-
-    async def _resume(self, why: str, *, planned: bool, fault: tuple[int | None, str] | None = None) -> None:
-        """Reconnect with the latest handle and resend what the service may not have consumed
-        (the rules: `livekit_lab.resume.ResumePolicy`)."""
-        try:
-            if not planned:
-                self.policy.admit_unplanned(fault)
-            else:
-                await self._let_turn_finish()
-            if self._closing:
-                return
-            async with self._lock:
-                self._ready.clear()
-                await self.transport.disconnect(abort=not planned)
-                resend, cut = self.book.cut(why, retry=self.policy.retry_cut)  # a planned resume out of time cuts too
-                if cut is not None:  # a player drops what it still holds of a reply that is asked again
-                    self._emit(Event(time.monotonic_ns(), "reply_cut", {"index": cut.index, "retried": cut.retried,
-                                                                       "fault": why}), to_turn=False)
-                await self._reconnect()
-                self.reconnects += 1
-                self.book.restart_sending()
-                for kind, payload in resend:
-                    self.book.record(kind, payload, time.monotonic_ns())
-                    await self.transport.send(kind, payload)
-                self._ready.set()
-            again, self._fault_while_resuming = self._fault_while_resuming, None
-            if again is not None and not self._closing and self._error is None:
-                code, reason = again
-                self._resuming = asyncio.create_task(self._resume(f"{code} {reason}".strip(), planned=False, fault=again))
-        except asyncio.CancelledError:
-            raise
-        except BaseException as e:
-            self._fail(e if isinstance(e, LiveLabError) else LiveSessionError(None, redact(f"reconnect failed: {e}")))
-
-    async def _let_turn_finish(self) -> None:
-        """A GoAway: let the turn in flight finish first, within half the time left."""
-        deadline = self.policy.finish_turn_deadline(time.monotonic())
-        waiting_for = self.book.cur
-        while (time.monotonic() < deadline and not self._closing and self.book.cur is waiting_for
-               and waiting_for is not None and self.book.in_flight()):
-            # woken by _turn_completed before the caller's next turn can start sending
-            self._turn_done.clear()
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(min(0.05, max(0.0, deadline - time.monotonic()))):
-                    await self._turn_done.wait()
-
-    async def _reconnect(self) -> None:
-        """Connect again with the latest handle (a refused handle starts a new Live session), with backoff."""
-        delays = self.policy.backoff()
-        n = self.policy.max_reconnects
-        for attempt in range(n):
-            try:
-                await self._connect(self.transport.handle, ready=False)  # senders wait until the resend is done
-                return
-            except LiveSessionError as e:
-                if e.code == 1007 and self.transport.handle:  # handle refused: start a new Live session
-                    self.transport.handle = None
-                    self._t_open, self._video, self._warned_limit = time.monotonic(), False, False
-                    self._emit(Event(time.monotonic_ns(), "fault", {"code": e.code, "reason": "resumption refused; new session"}))
-                    continue
-                if not e.resumable or attempt == n - 1:
-                    raise
-            except Exception:
-                if attempt == n - 1:
-                    raise
-            await asyncio.sleep(next(delays))
 
     # -- recording ----------------------------------------------------------------------------
     def save(self, folder: str | Path) -> Path:
@@ -447,6 +347,104 @@ class LiveSession:
 
     def __repr__(self) -> str:
         return f"<LiveSession {self.backend!r} voice={self.options.voice} turns={len(self.turns)}>"
+
+
+
+class Resumer:
+    """Carries out a session's resumes (`livekit_lab.resume.ResumePolicy` decides when): one at a
+    time; a fault on the new connection while one resends is resumed right after it."""
+
+    def __init__(self, session: LiveSession):
+        self.s = session
+        self.task: asyncio.Task | None = None
+        self.pending: tuple[int | None, str] | None = None  # a fault on the new connection during a resume
+        self.turn_done = asyncio.Event()  # set when a turn completes (a planned resume waits for it)
+
+    def _idle(self) -> bool:
+        return self.task is None or self.task.done()
+
+    def on_go_away(self, ev: Event) -> None:
+        """A GoAway: resume once the turn in flight finished, unless the policy says it is futile."""
+        if self.s.policy.on_go_away(ev.data, time.monotonic()) and self._idle():
+            self.task = asyncio.create_task(self.run("goAway", planned=True))
+
+    def on_fault(self, code: int | None, reason: str) -> None:
+        """A fault: fail the session, resume, or (during a resume) resume again after it."""
+        s = self.s
+        if not s.policy.on_fault(code, reason):
+            s._fail(LiveSessionError(code, reason))
+        elif self._idle():
+            self.task = asyncio.create_task(self.run(f"{code} {reason}".strip(), planned=False, fault=(code, reason)))
+        else:  # the new connection failed while the resume in progress resends: resume again after it
+            self.pending = (code, reason)
+
+    async def run(self, why: str, *, planned: bool, fault: tuple[int | None, str] | None = None) -> None:
+        """Reconnect with the latest handle and resend what the service may not have consumed."""
+        s = self.s
+        try:
+            if not planned:
+                s.policy.admit_unplanned(fault)
+            else:
+                await self._let_turn_finish()
+            if s._closing:
+                return
+            async with s._lock:
+                s._ready.clear()
+                await s.transport.disconnect(abort=not planned)
+                resend, cut = s.book.cut(why, retry=s.policy.retry_cut)  # a planned resume out of time cuts too
+                if cut is not None:  # a player drops what it still holds of a reply that is asked again
+                    s._emit(Event(time.monotonic_ns(), "reply_cut", {"index": cut.index, "retried": cut.retried,
+                                                                    "fault": why}), to_turn=False)
+                await self._reconnect()
+                s.reconnects += 1
+                s.book.restart_sending()
+                for kind, payload in resend:
+                    s.book.record(kind, payload, time.monotonic_ns())
+                    await s.transport.send(kind, payload)
+                s._ready.set()
+            again, self.pending = self.pending, None
+            if again is not None and not s._closing and s._error is None:
+                code, reason = again
+                self.task = asyncio.create_task(self.run(f"{code} {reason}".strip(), planned=False, fault=again))
+        except asyncio.CancelledError:
+            raise
+        except BaseException as e:
+            s._fail(e if isinstance(e, LiveLabError) else LiveSessionError(None, redact(f"reconnect failed: {e}")))
+
+    async def _let_turn_finish(self) -> None:
+        """A GoAway: let the turn in flight finish first, within half the time left."""
+        s = self.s
+        deadline = s.policy.finish_turn_deadline(time.monotonic())
+        waiting_for = s.book.cur
+        while (time.monotonic() < deadline and not s._closing and s.book.cur is waiting_for
+               and waiting_for is not None and s.book.in_flight()):
+            # woken by _turn_completed before the caller's next turn can start sending
+            self.turn_done.clear()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(min(0.05, max(0.0, deadline - time.monotonic()))):
+                    await self.turn_done.wait()
+
+    async def _reconnect(self) -> None:
+        """Connect again with the latest handle (a refused handle starts a new Live session), with backoff."""
+        s = self.s
+        delays = s.policy.backoff()
+        n = s.policy.max_reconnects
+        for attempt in range(n):
+            try:
+                await s._connect(s.transport.handle, ready=False)  # senders wait until the resend is done
+                return
+            except LiveSessionError as e:
+                if e.code == 1007 and s.transport.handle:  # handle refused: start a new Live session
+                    s.transport.handle = None
+                    s.limits.restart(time.monotonic())
+                    s._emit(Event(time.monotonic_ns(), "fault", {"code": e.code, "reason": "resumption refused; new session"}))
+                    continue
+                if not e.resumable or attempt == n - 1:
+                    raise
+            except Exception:
+                if attempt == n - 1:
+                    raise
+            await asyncio.sleep(next(delays))
 
 
 class SessionSettings(TypedDict, total=False):

@@ -36,10 +36,10 @@ from typing import Any, Literal, get_args
 import numpy as np
 
 from . import audio
-from .errors import InvalidValueError
+from .errors import InvalidMediaError, InvalidValueError
 
 __all__ = ["TurnRecord", "Event", "turn_usage", "last_voiced_sample", "first_voiced_sample", "unvoiced_reason",
-           "capture_time_ns", "chunk_at", "barge_in_time_ns", "first_audible_sample", "playback_time_ns", "VOICED_DBFS",
+           "capture_time_ns", "chunk_at", "barge_in_time_ns", "turn_clip", "first_audible_sample", "playback_time_ns", "VOICED_DBFS",
            "AUDIBLE_DBFS", "LEAD_DB", "TTFA_STATUSES", "EventKind", "EVENT_KINDS", "METRICS"]
 
 VOICED_DBFS = -55.0  # a sample at or above this level counts as voiced (the emulator's start level)
@@ -153,6 +153,24 @@ def capture_time_ns(sent: list[tuple[int, int]], sent_bytes: int, sample: int, *
     j, end = chunk_at(sent, sent_bytes, 2 * sample)
     after = end // 2 - 1 - sample  # samples after ``sample`` in its chunk
     return sent[j][0] - round(after * 1e9 / sr)
+
+
+def turn_clip(y: np.ndarray, *, vad: dict | None = None) -> tuple[np.ndarray, int]:
+    """The int16 samples a spoken turn sends for the validated 16 kHz clip ``y``, and the index of
+    its last voiced sample (-1 under manual activity detection, ``vad={"disabled": True}``).
+
+    Under automatic activity detection the clip must have a voiced sample (`last_voiced_sample`;
+    else `InvalidMediaError` stating the rule), and it gets trailing digital silence so that
+    ``silence_duration_ms`` (default 800) + 300 ms follow the last voiced sample: the service's
+    VAD then ends the turn."""
+    vad = vad or {}
+    if vad.get("disabled"):
+        return audio.float_to_int16(y), -1
+    last = last_voiced_sample(y)
+    if last < 0:
+        raise InvalidMediaError(unvoiced_reason(y))
+    need_ms = vad.get("silence_duration_ms", 800) + 300
+    return audio.pad_silence(audio.float_to_int16(y), have=len(y) - 1 - last, need_ms=need_ms), last
 
 
 def barge_in_time_ns(pcm: bytes, sent: list[tuple[int, int]], sent_bytes: int) -> int | None:

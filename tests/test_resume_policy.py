@@ -110,3 +110,18 @@ def test_barge_in_time_is_the_capture_of_the_first_voiced_sample_of_the_next_tur
     # 3200 of the tone is sin(0) = 0; 3201 is 0.1 * sin(2 pi 220 / 16000) = 0.0086 > -55 dBFS = 0.0018),
     # captured 6399 - 3201 = 3198 samples before the send
     assert b.barge_in_time() == 1400 * MS - round(3198 * 1e9 / 16000)
+
+
+def test_session_limit_warns_once_before_the_limit_in_service_seconds():
+    from livekit_lab.resume import SessionLimits
+
+    lim = SessionLimits({"audio_session_seconds": 900, "video_session_seconds": 120}, time_scale=10.0, warn_before_s=30.0)
+    lim.restart(100.0)
+    assert lim.poll_every() == 0.25 and SessionLimits({}, time_scale=120.0).poll_every() == 30 / 120 / 6
+    assert lim.check(186.9) is None  # 869 service seconds: not yet within 30 s of 900
+    msg = lim.check(187.0)  # 870 s
+    assert msg.startswith("Live session at 870 s of its 900 s limit (audio-only") and lim.check(187.5) is None
+    lim.restart(200.0)
+    lim.video = True  # a frame was sent: the audio+video limit
+    assert lim.check(209.0, compression=True) is None  # compression lifts the limit
+    assert "of its 120 s limit (audio+video" in lim.check(209.0)

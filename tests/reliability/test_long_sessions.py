@@ -57,7 +57,7 @@ def client_sent(monkeypatch):
             n = len(kw["audio"].data)
             sent["audio_bytes"] += n
             task = asyncio.current_task()
-            if task is not None and task.get_coro().__qualname__ == "LiveSession._resume":
+            if task is not None and task.get_coro().__qualname__ == "Resumer.run":
                 sent["resent_bytes"] += n
 
     monkeypatch.setattr(AsyncSession, "send_realtime_input", send_realtime_input)
@@ -84,7 +84,7 @@ async def _long_session(emu, received, client_sent, *, service_seconds: float, n
     frames_sent = 0
     async with connect(emu, voice="Kore", frame_interval_s=1.0) as s:
         for i in range(n_turns):
-            if (time.monotonic() - s._t_open + longest + 0.1) * scale > service_seconds:
+            if (time.monotonic() - s.limits.t_open + longest + 0.1) * scale > service_seconds:
                 break
             t0 = time.monotonic()
             if video and await s.send_frame(_png(colors[i % 3])):
@@ -92,7 +92,7 @@ async def _long_session(emu, received, client_sent, *, service_seconds: float, n
             await s.turn(utts[i % 4], sr=16000, realtime=False, timeout=20)
             longest = max(longest, time.monotonic() - t0)
             await asyncio.sleep(max(0.0, per_turn - (time.monotonic() - t0)))
-        elapsed_service = (time.monotonic() - s._t_open) * scale
+        elapsed_service = (time.monotonic() - s.limits.t_open) * scale
     n_turns = len(s.turns)
     assert n_turns >= min_turns, f"only {n_turns} turns fitted: the machine is too slow for this time scale"
     complete = [r for r in s.turns if not r.incomplete]
