@@ -185,3 +185,18 @@ async def test_api_key_never_written_or_printed(emu, tmp_path, capsys):
         for f in files:
             blobs.append(open(os.path.join(root, f), "rb").read().decode("latin-1"))
     assert blobs and not any(key in b for b in blobs)
+
+
+async def test_the_backend_carries_the_time_scale_for_in_process_and_running_emulators(emu):
+    """The session learns the service's clock from its `Backend`, never from emulator internals: a
+    child emulator (what sweeps and the demo run) has no ``service`` attribute, and the old
+    ``backend.emulator.service.scale`` read killed the session-limit watcher there."""
+    from livekit_lab.backends import resolve, running_emulator
+
+    assert resolve(emu).time_scale == emu.info()["time_scale"] == 1.0
+    b = running_emulator(emu.info() | {"time_scale": 30.0})  # as from `livekit-lab emulator --time-scale 30`
+    assert b.time_scale == 30.0 and b.emulator is None and b.limits["audio_session_seconds"] == 900
+    async with connect(b) as s:
+        assert s.limits.time_scale == 30.0 and s.policy.time_scale == 30.0
+        await s.text_turn("hello")
+    assert not [e for e in s.events if e.kind == "limit_warning"]
