@@ -770,6 +770,11 @@ def bench_one_core(tmp: Path, quick: bool) -> dict:
         gc.unfreeze()
         gc.set_threshold(700, 10, 10)
     res["client_sessions_one_core"] = max(res["default_gc"]["sustained_sessions"], res["frozen_gc"]["sustained_sessions"])
+    first = [next(iter(res[k]["steps"].values()), {}) for k in ("default_gc", "frozen_gc")]
+    if not res["client_sessions_one_core"] and all(r.get("machine_limited") for r in first):
+        # the machine's own scheduling noise (a null pacer, same moment) was already past the threshold
+        res["client_sessions_one_core"] = None
+        res["not_measured"] = "machine-limited: other processes' load put the null pacer's p95 past the threshold"
     res["gc_settings_chosen"] = ("frozen_gc" if res["frozen_gc"]["sustained_sessions"] >= res["default_gc"]["sustained_sessions"]
                                  else "default_gc")
     return res
@@ -1229,6 +1234,9 @@ def markdown(R: dict) -> str:
             f"{_f(d['x_realtime_2_workers'])}× real time)", f"without DNSMOS {_f(sc['vad_prosody_text']['speedup'], 2)}×",
             "≥ 1.7×", sc["speedup"] >= 1.7)
     oc = R.get("one_core", {})
+    if oc.get("not_measured"):
+        row("Real-time sessions, client on one core (emulator pinned to the other)", "not measured", oc["not_measured"],
+            "≥ 150", None)
     if oc.get("client_sessions_one_core") is not None:
         row("Real-time sessions, client on one core (emulator pinned to the other)",
             f"**{oc['client_sessions_one_core']}** ({oc['gc_settings_chosen']})",
