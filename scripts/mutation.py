@@ -67,7 +67,24 @@ EQUIVALENT: list[tuple[str, str, str, str]] = [
         ("EvalLog.finished", 'sql, params = sql + " where sweep = ?", [sweep]'),
         ("EvalLog.start_run", 'self._con.execute("begin transaction")'),
         ("EvalLog.start_run", 'self._con.execute("commit")'),
+        ("EvalLog._ensure_schema", 'self._con.execute("commit")'),
+        ("EvalLog._ensure_schema", '"select column_name from information_schema.columns where table_name = '
+                                   '\'cases\'").fetchall()}'),
+        ("EvalLog._ensure_schema", 'self._con.execute(_comment_sql("CASES", c))'),
+        ("EvalLog._ensure_schema", 'case_cols = ",\\n  ".join(f"{c.name} {c.sql_type}" + (" primary key" if c.name == '
+                                   '"case_id" else "")'),
+        ("EvalLog._ensure_schema", 'run_cols = ",\\n  ".join(f"{c.name} {c.sql_type}" + (" primary key" if c.name == '
+                                   '"run_id" else "")'),
+        ("EvalLog._ensure_schema", 'self._con.execute("begin transaction")'),
+        ("EvalLog._ensure_schema", 'row = self._con.execute("select value from meta where key = \'schema_version\'")'
+                                   '.fetchone()'),
+        ("EvalLog._ensure_schema", 'self._con.execute("create table meta (key varchar primary key, value varchar)")'),
+        ("EvalLog._ensure_schema", 'self._con.execute("insert into meta values (\'schema_version\', ?), '
+                                   '(\'created_by\', ?)",'),
+        ("EvalLog._ensure_schema", 'for table, columns in (("CASES", CASE_COLUMNS), ("runs", RUN_COLUMNS)):'),
+        ("EvalLog._ensure_schema", 'for table, columns in (("cases", CASE_COLUMNS), ("RUNS", RUN_COLUMNS)):'),
     ]],
+    (_LOG, "EvalLog._ensure_schema", '[str(SCHEMA_VERSION), f"livekit_lab {_version(\'LIVEKIT_LAB\')}"])', _PEP503),
     *[(_LOG, "cols", line, _IMPORT) for line in [
         "return [Column(None, k, d, group) for n, k, d in specs]", "return [Column(n, None, d, group) for n, k, d in specs]",
         "return [Column(n, k, None, group) for n, k, d in specs]", "return [Column(n, k, d, None) for n, k, d in specs]",
