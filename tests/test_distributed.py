@@ -94,6 +94,7 @@ def test_killed_worker_case_is_retried_and_limits_hold(tmp_path):
             res = run(sw, log, backend=emu, executor=executor_for("dask", cluster.scheduler_address),
                       concurrency=LIMIT, rate=RATE, progress=False)
             spans = _connections(emu)
+            run(sw, tmp_path / "local.duckdb", backend=emu, concurrency=4, progress=False)  # the same, here
         killer.stop.set()
         killer.join(5)
         # scoring as a stage of its own (`livekit-lab score`), on the same cluster and in this process
@@ -105,6 +106,14 @@ def test_killed_worker_case_is_retried_and_limits_hold(tmp_path):
     assert sorted(df.case_id) == sorted(want) and res.added == len(want)  # one row per case, none twice
     assert df.error.isna().all(), df.error.dropna().tolist()
     assert df.f0_median_hz.notna().any()  # scored on the workers
+    with EvalLog(tmp_path / "local.duckdb", read_only=True) as lg:
+        here_df = lg.to_pandas()
+    # same rows as the local executor, except timing (and the usage the emulator counts from arrival times)
+    same = ["case_id", "voice", "language", "affective", "proactive", "tone", "address", "responded",
+            "output_transcript", "reply_speech_s", "f0_median_hz", "f0_spread_st", "level_dbfs", "rate_cps",
+            "language_ok", "polarity", "empathy", "arousal", "incomplete"]
+    pd.testing.assert_frame_equal(df.set_index("case_id").sort_index()[same[1:]],
+                                  here_df.set_index("case_id").sort_index()[same[1:]])
     a, b = pd.read_parquet(tmp_path / "s.parquet"), pd.read_parquet(tmp_path / "h.parquet")
     assert on_dask.scored == here.scored == df.reply_audio_path.notna().sum() > 0
     pd.testing.assert_frame_equal(a.drop(columns="score_s"), b.drop(columns="score_s"))  # same scores either way
