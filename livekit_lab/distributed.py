@@ -367,14 +367,14 @@ def score_log(log: str | os.PathLike, out: str | os.PathLike, *, executor: "Dask
     out = os.fspath(out)
     if not out.endswith((".parquet", ".csv")):
         raise ConfigError(f"--out must end in .parquet or .csv, not {out!r}")
+    own = executor is None or isinstance(executor, str)
+    ex = executor_for(executor, address) if executor is None or isinstance(executor, str) else executor
     with EvalLog(log, read_only=True) as lg:
         df = lg.to_pandas(sweep=sweep) if sweep else lg.to_pandas()
     have = df["reply_audio_path"].notna() & df["reply_audio_path"].map(lambda p: isinstance(p, str) and os.path.exists(p))
     todo = df[have]
     items = [(p, t if isinstance(t, str) else None, lang if isinstance(lang, str) else None)
              for p, t, lang in zip(todo["reply_audio_path"], todo["output_transcript"], todo["language"])]
-    own = executor is None or isinstance(executor, str)
-    ex = executor_for(executor, address) if executor is None or isinstance(executor, str) else executor
     t0 = time.perf_counter()
     if ex is None:
         scores = [s for i in range(0, len(items), SCORE_BATCH)

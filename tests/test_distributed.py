@@ -27,6 +27,7 @@ from livekit_lab.sweep import Sweep, run
 
 pytest.importorskip("distributed")
 
+ROOT_CI = Path(__file__).resolve().parent  # an existing path that is not a log: refused before it is read
 LIMIT, RATE = 2, 4.0  # both bind: sessions last ~0.8 s, so without the limit ~3 would overlap
 
 
@@ -172,3 +173,15 @@ def test_batched_scoring_gives_each_reply_its_own_scores():
             else:
                 assert a[k] == c[k] or (a[k] != a[k] and c[k] != c[k]), (k, a[k], c[k])
     assert batched[0].dnsmos_ovrl is not None and batched[-1].dnsmos_ovrl is None
+
+
+def test_score_cli_refuses_bad_input_in_one_line(tmp_path):
+    log = tmp_path / "none.duckdb"
+    for args, says in ((["--log", str(log), "--out", str(tmp_path / "s.parquet")], "no such log"),
+                       (["--log", str(ROOT_CI), "--out", str(tmp_path / "s.txt")], "must end in .parquet or .csv"),
+                       (["--log", str(ROOT_CI), "--out", str(tmp_path / "s.csv"), "--executor", "ray"], "--executor dask")):
+        p = subprocess.run([sys.executable, "-m", "livekit_lab.cli", "score", *args], capture_output=True, text=True,
+                           timeout=120)
+        assert p.returncode == 2 and "Traceback" not in p.stderr, p.stderr
+        assert len(p.stderr.strip().splitlines()) == 1 and says in p.stderr, p.stderr
+    assert sorted(os.listdir(tmp_path)) == []  # nothing written
