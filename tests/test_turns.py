@@ -13,7 +13,7 @@ import pytest
 
 from livekit_lab import audio
 from livekit_lab.turns import (Event, TurnRecord, capture_time_ns, first_audible_sample, first_voiced_sample,
-                               last_voiced_sample, playback_time_ns)
+                               last_voiced_sample, playback_time_ns, unvoiced_reason)
 
 MS = 1_000_000  # ns
 T0 = 10_000 * MS  # capture time of the first user sample's period start (arbitrary origin)
@@ -530,3 +530,28 @@ def test_event_kinds_listed_are_the_ones_emitted():
     src = "\n".join(p.read_text() for p in Path(livekit_lab.__file__).parent.rglob("*.py"))
     made = set(re.findall(r"\bEvent\(\s*[\w.()]+,\s*\"(\w+)\"", src))
     assert made == set(EVENT_KINDS), (made ^ set(EVENT_KINDS))
+
+
+def test_unvoiced_reason_states_the_rule_with_the_inputs_levels():
+    """Square waves of constant magnitude: every 10 ms frame is exactly 20·log10(a) dBFS."""
+    def square(n: int, dbfs: float) -> np.ndarray:
+        y = np.full(n, np.float32(10 ** (dbfs / 20)), np.float32)
+        y[1::2] *= -1
+        return y
+
+    assert unvoiced_reason(square(159, -20.0)) == "no voiced sample: the audio is shorter than one 10 ms frame"
+    tail = ", so steady noise or silence would not start a turn"
+    # quiet: the -55 dBFS floor is the threshold
+    assert unvoiced_reason(square(16000, -70.0)) == (
+        "no voiced sample: no 10 ms frame reaches max(-55 dBFS, noise floor + 10 dB) = -55.0 dBFS (noise floor, "
+        "the 10th-percentile frame level: -70.0 dBFS; loudest frame: -70.0 dBFS)" + tail)
+    # steady -50 dBFS noise with 5 frames 6 dB louder: noise + 10 dB = -40 dBFS is the threshold
+    y = np.concatenate([square(15200, -50.0), square(800, -44.0)])
+    assert unvoiced_reason(y) == (
+        "no voiced sample: no 10 ms frame reaches max(-55 dBFS, noise floor + 10 dB) = -40.0 dBFS (noise floor, "
+        "the 10th-percentile frame level: -50.0 dBFS; loudest frame: -44.0 dBFS)" + tail)
+    # another floor and rate: 8 kHz frames are 80 samples
+    assert unvoiced_reason(square(8000, -70.0), sr=8000, floor_dbfs=-65.0) == (
+        "no voiced sample: no 10 ms frame reaches max(-65 dBFS, noise floor + 10 dB) = -60.0 dBFS (noise floor, "
+        "the 10th-percentile frame level: -70.0 dBFS; loudest frame: -70.0 dBFS)" + tail)
+    assert unvoiced_reason(square(100, -20.0), sr=8000).endswith("loudest frame: -20.0 dBFS)" + tail)
