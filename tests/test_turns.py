@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 
 from livekit_lab import audio
+from livekit_lab.errors import InvalidMediaError
 from livekit_lab.turns import (Event, TurnRecord, capture_time_ns, first_audible_sample, first_voiced_sample,
-                               last_voiced_sample, playback_time_ns, unvoiced_reason)
+                               last_voiced_sample, playback_time_ns, turn_clip, unvoiced_reason)
 
 MS = 1_000_000  # ns
 T0 = 10_000 * MS  # capture time of the first user sample's period start (arbitrary origin)
@@ -555,3 +556,29 @@ def test_unvoiced_reason_states_the_rule_with_the_inputs_levels():
         "no voiced sample: no 10 ms frame reaches max(-65 dBFS, noise floor + 10 dB) = -60.0 dBFS (noise floor, "
         "the 10th-percentile frame level: -70.0 dBFS; loudest frame: -70.0 dBFS)" + tail)
     assert unvoiced_reason(square(100, -20.0), sr=8000).endswith("loudest frame: -20.0 dBFS)" + tail)
+
+
+def test_turn_clip_pads_to_the_vad_silence_plus_300_ms():
+    def square(n: int, dbfs: float) -> np.ndarray:
+        y = np.full(n, np.float32(10 ** (dbfs / 20)), np.float32)
+        y[1::2] *= -1
+        return y
+
+    z = lambda n: np.zeros(n, np.float32)  # noqa: E731
+    y = np.concatenate([z(1600), square(3200, -20.0), z(1600)])  # last voiced sample 4799, 1600 after it
+    pcm, last = turn_clip(y)
+    # 800 + 300 ms must follow it: 1.0 s more, plus one sample -> 6400 + 16001
+    assert last == 4799 and pcm.dtype == np.int16 and len(pcm) == 6400 + 16001
+    np.testing.assert_array_equal(pcm[:6400], audio.float_to_int16(y))
+    assert not pcm[6400:].any()
+    pcm, last = turn_clip(y, vad={"silence_duration_ms": 300})  # 0.6 s - 0.1 s: 8000 samples, plus one
+    assert last == 4799 and len(pcm) == 6400 + 8001
+    long = np.concatenate([y, z(16000)])  # 1.1 s already follow: unchanged
+    pcm, last = turn_clip(long)
+    assert last == 4799 and len(pcm) == len(long)
+    np.testing.assert_array_equal(pcm, audio.float_to_int16(long))
+    pcm, last = turn_clip(z(3200), vad={"disabled": True})  # manual: sent as it is, no voiced sample needed
+    assert last == -1 and len(pcm) == 3200 and not pcm.any()
+    with pytest.raises(InvalidMediaError) as ei:
+        turn_clip(z(3200))
+    assert str(ei.value) == unvoiced_reason(z(3200))
