@@ -14,7 +14,8 @@ on the same capture:
 3. browser-direct mode: the page mints nothing and knows no key; it opens the emulator's
    Constrained endpoint with the kernel's ephemeral token (trusting the emulator's runtime
    certificate through its SPKI hash), speaks, and plays the reply;
-4. the measured latencies go to ``benchmarks/browser_latency.json`` (figures, not assertions).
+4. the measured latencies go to ``$LIVEKIT_LAB_BROWSER_LATENCY`` (figures, not assertions); unset, to a
+   file in the temp dir, so a test run never rewrites the committed ``benchmarks/browser_latency.json``.
 
 The fake microphone plays a generated WAV: 2 s of real speech (data/jfk.wav) then 2.5 s of
 digital silence, looped by Chromium; ``aec=False`` so the browser does not alter it.
@@ -26,6 +27,7 @@ import io
 import json
 import os
 import platform
+import tempfile
 import time
 from pathlib import Path
 
@@ -39,7 +41,7 @@ from ._harness import Browser
 
 ROOT = Path(__file__).resolve().parents[2]
 JFK = ROOT / "data" / "jfk.wav"
-BENCH = ROOT / "benchmarks" / "browser_latency.json"
+BENCH = Path(os.environ.get("LIVEKIT_LAB_BROWSER_LATENCY") or Path(tempfile.gettempdir()) / "livekit_lab_browser_latency.json")
 SPEECH_S = (0.2, 2.2)  # "And so my fellow Americans"
 SILENCE_S = 2.5
 PERIOD_S = (SPEECH_S[1] - SPEECH_S[0]) + SILENCE_S
