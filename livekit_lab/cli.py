@@ -243,10 +243,12 @@ def _demo(a) -> int:
         return 2
     if _precheck_backend("demo", a.backend):
         return 2
+    from pathlib import Path
+
     from .resources import bundled_sweeps, sweep_file
 
     sweep = a.sweep
-    if sweep and not __import__("os").path.exists(sweep):
+    if sweep and not Path(sweep).exists():
         if sweep not in bundled_sweeps():
             print(f"livekit-lab demo: no such sweep file: {sweep}; bundled sweeps: {', '.join(bundled_sweeps())}",
                   file=sys.stderr)
