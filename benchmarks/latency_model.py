@@ -1,6 +1,6 @@
 """Decision -> first audio against the emulator's latency model, at the demo's concurrency.
 
-Runs the `make demo` sweep (sweeps/demo.toml: 150 cases, concurrency 4, scoring on, in one process
+Runs the `make demo` sweep (sweeps/demo.toml: 390 cases, concurrency 4, scoring on, in one process
 like `make demo`) twice against one emulator started with ``--latency`` (default 600 ms): the first
 pass synthesises every reply (cold: new wording, voice, language and delivery, the first reply of
 the process included), the second finds them cached (warm). Prints one JSON object: per pass and
