@@ -25,6 +25,8 @@ class LiveOptions:
     ----------
     model, api_version : str
         Default: the catalog's default model on v1alpha (accepts affective dialog and proactive audio).
+        The extended-thinking model is sent ``thinking_config.thinking_level`` LOW, the lowest level
+        it takes (it refuses a setup without one).
     modality : {"AUDIO", "TEXT"}
     voice : str
         One of the 30 prebuilt voices (`livekit_lab.catalog.voices`), default Puck.
@@ -145,6 +147,8 @@ def build(opts: LiveOptions, *, backend: str = "gemini", api_version: str | None
         cfg.enable_affective_dialog = True
     if opts.proactive and not m.always_on("proactive"):
         cfg.proactivity = types.ProactivityConfig(proactive_audio=True)
+    if m.thinking == "extended":  # a level is required (catalog source): the lowest, as Pipecat does
+        cfg.thinking_config = types.ThinkingConfig(thinking_level=types.ThinkingLevel("LOW"))
     if opts.input_transcription:
         cfg.input_audio_transcription = types.AudioTranscriptionConfig()
     if opts.output_transcription and modality == "AUDIO":

@@ -59,3 +59,12 @@ def test_gemini_api_flags_exist_on_v1alpha_only_whatever_the_model_rule():
     with pytest.raises(ConfigError, match="v1alpha' only"):
         catalog.check_features(m, "v1beta", proactive=True)
     catalog.check_features(m, "v1alpha", proactive=True)
+
+
+def test_client_sends_a_thinking_level_only_to_the_extended_thinking_model():
+    """The extended-thinking model refuses a setup without thinking_level (the catalog's source): the
+    client sends the lowest level it takes; 3.8 Live refuses any thinking_config, so none is sent."""
+    _, cfg = config.build(config.LiveOptions(model="gemini-3.8-live-extended-thinking"))
+    assert cfg.thinking_config.thinking_level == "LOW"
+    _, cfg = config.build(config.LiveOptions(model="gemini-3.8-live"))
+    assert cfg.thinking_config is None

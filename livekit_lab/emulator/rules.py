@@ -18,10 +18,11 @@ from typing import Any
 from .. import catalog
 from . import protocol as P
 
-__all__ = ["FREE", "setup_schema", "check_fields", "check_features", "history_in_client_content",
+__all__ = ["FREE", "EXTENDED_LEVELS", "setup_schema", "check_fields", "check_features", "history_in_client_content",
            "effective_setup", "blocking", "scheduling"]
 
 FREE = "free"  # a Struct or map: any keys
+EXTENDED_LEVELS = ("LOW", "MEDIUM", "HIGH")  # thinking levels the extended-thinking model takes
 
 
 def _unknown(name: str, path: str) -> P.ProtocolError:
@@ -134,6 +135,10 @@ def check_features(s: dict, model: catalog.Model, api_version: str) -> None:
             raise P.ProtocolError()  # 3.8: omit thinking_level (or thinking_config)
         if model.thinking == "budget" and isinstance(thinking, dict) and "thinking_level" in thinking:
             raise P.ProtocolError()  # thinkingLevel is for Gemini 3 models
+    if model.thinking == "extended":  # a level is required and MINIMAL is refused (the catalog's source)
+        level = thinking.get("thinking_level") if isinstance(thinking, dict) else None
+        if str(level or "").upper() not in EXTENDED_LEVELS:
+            raise P.ProtocolError()
     mods = gc.get("response_modalities")
     if mods is not None and (not isinstance(mods, list) or len(mods) != 1 or
                              str(mods[0]).upper() not in model.modalities):

@@ -6,11 +6,12 @@ api_version and backend (the catalog's dated, sourced rules)."""
 import json
 import ssl
 
+import numpy as np
 import pytest
 import websockets
 from google.genai import types
 
-from tests.conformance.common import GOOGLE_UNKNOWN, INVALID, M25, M31, M38, collect, one_turn, refused, text_turn
+from tests.conformance.common import GOOGLE_UNKNOWN, INVALID, M25, M31, M38, M38X, collect, one_turn, refused, text_turn
 
 AUDIO = dict(response_modalities=["AUDIO"])
 
@@ -202,3 +203,60 @@ async def test_31_launch_rule_needs_history_config_for_client_content():
         assert e.code == 1007 and e.details == INVALID
         conf = types.LiveConnectConfig(**AUDIO, history_config=types.HistoryConfig(initial_history_in_client_content=True))
         assert (await one_turn(old.client, M31, conf))[1]  # the initial turn is allowed with it
+
+
+@pytest.mark.conformance(
+    behaviour='enableAffectiveDialog false on an API version without the field (v1beta) is still the Unknown-name 1007: the parser judges presence.',
+    source=('googleapis/python-genai#865', 'googleapis/java-genai#382'),
+)
+async def test_affective_false_on_v1beta_is_still_an_unknown_field(emu):
+    # source detail: ("These will all throw the error even if you're setting the field to False")
+    e = await refused(emu.make_client(api_version="v1beta"), M25,
+                      types.LiveConnectConfig(**AUDIO, enable_affective_dialog=False))
+    assert e.code == 1007
+    assert e.details == GOOGLE_UNKNOWN.format(name="enableAffectiveDialog", path="setup.generation_config")
+
+
+@pytest.mark.conformance(
+    behaviour='Gemini 3.8 Live Extended Thinking needs thinking_config.thinking_level (LOW, MEDIUM or HIGH): a setup without one, or with MINIMAL, is refused.',
+    source=('https://github.com/pipecat-ai/pipecat/blob/main/src/pipecat/services/google/gemini_live/llm.py',
+            'https://github.com/AgoraIO/agora-agents-python/releases/tag/v2.9.0'),
+)
+@pytest.mark.parametrize("thinking,ok", [(None, False), (types.ThinkingConfig(thinking_level="MINIMAL"), False),
+                                         (types.ThinkingConfig(include_thoughts=False), False),
+                                         (types.ThinkingConfig(thinking_level="LOW"), True),
+                                         (types.ThinkingConfig(thinking_level="HIGH"), True)])
+async def test_extended_thinking_needs_a_thinking_level(emu, thinking, ok):
+    # source detail: Pipecat ("Live thinking models require a thinking_level - the API has no default and
+    # rejects a setup without one"; "they reject MINIMAL"); Agora ("accepts low, medium, or high")
+    conf = types.LiveConnectConfig(**AUDIO, thinking_config=thinking)
+    if ok:
+        assert (await one_turn(emu.client, M38X, conf))[1]
+    else:
+        e = await refused(emu.client, M38X, conf)
+        assert e.code == 1007 and e.details == INVALID
+
+
+@pytest.mark.conformance(
+    behaviour='Gemini 3.8 Live (Gemini API) has proactive audio on without any proactivity field: input not addressed to it (quiet, ambient speech) gets no reply, where a model without proactive audio answers it.',
+    source='https://ai.google.dev/gemini-api/docs/models/gemini-3.8-live#migrating',
+)
+async def test_38_is_proactive_without_the_field(emu):
+    # source detail: ("Proactive audio is permanently enabled")
+    from livekit_lab import audio
+    from livekit_lab.stimuli import default_set_dir, load_manifest
+    from tests.helpers import send_audio
+
+    man = load_manifest(default_set_dir() / "manifest.csv")
+    row = man[(man.language == "en") & (man.tone == "neutral") & (man.address == "ambient")].iloc[0]
+    y, sr = audio.load(str(row.path))
+    y = audio.resample(y, orig_sr=sr, target_sr=16000) if sr != 16000 else y
+    y = np.concatenate([y, np.zeros(19200, np.float32)])  # 1.2 s of silence ends the turn
+    said = {}
+    for model in (M38, M25):
+        async with emu.client.aio.live.connect(model=model, config=types.LiveConnectConfig(**AUDIO)) as s:
+            await send_audio(s, y)
+            msgs, data, _ = await collect(s)
+        assert msgs[-1].server_content.turn_complete
+        said[model] = bool(data)
+    assert said == {M38: False, M25: True}

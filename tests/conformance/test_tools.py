@@ -9,11 +9,12 @@ from livekit_lab import emulator
 from tests.conformance.common import M25, M31, M38, M38X, collect, text_turn
 
 
-def _config(behavior=None):
+def _config(behavior=None, model=None):
     decl = types.FunctionDeclaration(name="get_weather", description="weather", behavior=behavior,
                                      parameters=types.Schema(type="OBJECT", properties={"city": types.Schema(type="STRING")}))
+    thinking = types.ThinkingConfig(thinking_level="LOW") if model == M38X else None  # it needs a level
     return types.LiveConnectConfig(response_modalities=["AUDIO"], tools=[types.Tool(function_declarations=[decl])],
-                                   output_audio_transcription=types.AudioTranscriptionConfig())
+                                   output_audio_transcription=types.AudioTranscriptionConfig(), thinking_config=thinking)
 
 
 async def _first_turn(s, *, respond: str | None):
@@ -41,7 +42,7 @@ async def _first_turn(s, *, respond: str | None):
 )
 @pytest.mark.parametrize("model,behavior", [(M38, None), (M38X, "BLOCKING")])
 async def test_38_calls_do_not_wait_for_the_result(emu, model, behavior):
-    async with emu.client.aio.live.connect(model=model, config=_config(behavior)) as s:
+    async with emu.client.aio.live.connect(model=model, config=_config(behavior, model)) as s:
         await s.send_client_content(turns=text_turn("get_weather for Paris"))
         text, _, generated = await asyncio.wait_for(_first_turn(s, respond=None), 10)
     assert generated and text and "sunny" not in text

@@ -411,7 +411,8 @@ async def test_3x_models_send_transcript_with_audio_and_38_extended_sends_intera
         msgs, _, _ = await collect(s)
     both = [m for m in msgs if m.data and m.server_content.output_transcription]
     assert both  # several parts per event: audio and its transcript together
-    async with emu.client.aio.live.connect(model="gemini-3.8-live-extended-thinking", config=cfg()) as s:
+    thinking = cfg(thinking_config=types.ThinkingConfig(thinking_level="LOW"))  # the model needs a level
+    async with emu.client.aio.live.connect(model="gemini-3.8-live-extended-thinking", config=thinking) as s:
         await s.send_client_content(turns=types.Content(role="user", parts=[types.Part(text="hello")]))
         msgs, _, _ = await collect(s)
     assert str(msgs[-1].server_content.interaction_status).endswith("IDLE")
