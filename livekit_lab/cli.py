@@ -440,14 +440,7 @@ def _session_options(t, *, voice_help: str, voice_action: str) -> None:
     t.add_argument("--json", action="store_true", help="JSON Lines output")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The ``livekit-lab`` argument parser (every subcommand but ``stimuli``, which parses its own)."""
-    from . import __version__
-
-    p = argparse.ArgumentParser(prog="livekit-lab", description="Gemini Live workbench and evaluation toolkit")
-    p.add_argument("--version", action="version", version=f"livekit-lab {__version__}")
-    sub = p.add_subparsers(dest="cmd", required=True)
-
+def _add_emulator(sub: Any) -> None:
     e = sub.add_parser("emulator", help="run the local Live API emulator (prints one JSON line when ready)")
     e.add_argument("--host", default="127.0.0.1")
     e.add_argument("--port", type=int, default=0)
@@ -468,6 +461,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="serve this recorded trace instead (its recorded timing; --pace fast: at once)")
     e.set_defaults(fn=_emulator)
 
+
+def _add_talk(sub: Any) -> None:
     t = sub.add_parser("talk", help="hold one session, send each file as a user turn, print one result per turn")
     _session_options(t, voice_help="prebuilt voice (default Puck); repeat to run every input with each voice",
                      voice_action="append")
@@ -475,11 +470,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="record each session as a trace there (one subfolder per voice when several)")
     t.set_defaults(fn=_talk)
 
+
+def _add_record(sub: Any) -> None:
     rc = sub.add_parser("record", help="hold one session like talk and record it as a trace (JSON Lines + payloads)")
     _session_options(rc, voice_help="prebuilt voice (default Puck)", voice_action="store")
     rc.add_argument("--out-dir", required=True, help="the trace folder to create (must be new or empty)")
     rc.set_defaults(fn=_record)
 
+
+def _add_rescore(sub: Any) -> None:
     rs = sub.add_parser("rescore", help="score recorded traces into a log with the current scorers (no key needed)")
     rs.add_argument("trace_dir", nargs="+", help="trace folders (from `livekit-lab record` or a recorded sweep)")
     rs.add_argument("--log", required=True, help="DuckDB log to add the rows to (created if missing)")
@@ -487,6 +486,8 @@ def build_parser() -> argparse.ArgumentParser:
     rs.add_argument("--no-dnsmos", action="store_true", help="skip DNSMOS (the slowest scorer)")
     rs.set_defaults(fn=_rescore)
 
+
+def _add_conformance(sub: Any) -> None:
     cf = sub.add_parser("conformance", help="replay traces' client side against the emulator and print the differences")
     cf.add_argument("trace_dir", nargs="*", help="trace folders (default: the bundled hand-built example)")
     cf.add_argument("--pace", choices=["realistic", "realtime", "fast"], default=None,
@@ -496,6 +497,8 @@ def build_parser() -> argparse.ArgumentParser:
     cf.add_argument("--json", action="store_true", help="the comparisons as JSON")
     cf.set_defaults(fn=_conformance)
 
+
+def _add_demo(sub: Any) -> None:
     d = sub.add_parser("demo", help="the main job: the designed sweep sweeps/demo.toml on the emulator (resumable)")
     d.add_argument("--backend", default="emulator", choices=["emulator", "gemini", "vertex"])
     d.add_argument("--latency", default=None, help="emulator: decision -> first audio, MS or lognormal:MEDIAN_MS,SIGMA (default 630)")
@@ -505,6 +508,8 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--sweep", default=None, help="a sweep file or a bundled sweep name (default: demo; 'ci' is small)")
     d.set_defaults(fn=_demo)
 
+
+def _add_sweep(sub: Any) -> None:
     w = sub.add_parser("sweep", help="run an evaluation sweep (TOML/YAML) into a DuckDB log; resumes a killed run")
     w.add_argument("config", help="sweep file, e.g. sweeps/ci.toml")
     w.add_argument("--log", required=True, help="evaluation log file (DuckDB), e.g. runs/ci/eval.duckdb")
@@ -522,6 +527,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="replay a recorded sweep: each case against its own trace in TRACES_DIR/<case_id> (no key)")
     w.set_defaults(fn=_sweep)
 
+
+def _add_score(sub: Any) -> None:
     sc = sub.add_parser("score", help="score the replies a sweep saved again, as a stage of its own (locally or on Dask)")
     sc.add_argument("--log", required=True, help="evaluation log (read only)")
     sc.add_argument("--out", required=True, help="scores.parquet or scores.csv: case_id + the score columns")
@@ -531,6 +538,8 @@ def build_parser() -> argparse.ArgumentParser:
     sc.add_argument("--no-dnsmos", action="store_true", help="skip DNSMOS (the slow part)")
     sc.set_defaults(fn=_score)
 
+
+def _add_report(sub: Any) -> None:
     r = sub.add_parser("report", help="write the self-contained HTML report of a log")
     r.add_argument("--log", required=True)
     r.add_argument("--out", required=True, help="report.html")
@@ -538,24 +547,49 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--title", default=None)
     r.set_defaults(fn=_report)
 
+
+def _add_export(sub: Any) -> None:
     x = sub.add_parser("export", help="export a log's cases to .parquet or .csv")
     x.add_argument("--log", required=True)
     x.add_argument("--out", required=True, help="FILE.parquet or FILE.csv")
     x.add_argument("--sweep", default=None, help="only this sweep")
     x.set_defaults(fn=_export)
 
+
+def _add_stimuli(sub: Any) -> None:
+    # a placeholder for --help: `main` hands `stimuli` to the stimuli module's own parser
     sub.add_parser("stimuli", help="generate spoken prompt sets with espeak-ng (livekit-lab stimuli --help)",
                    add_help=False)
 
+
+def _add_lab(sub: Any) -> None:
     lb = sub.add_parser("lab", help="JupyterLab on the notebooks with an emulator running beside it")
     lb.add_argument("--port", type=int, default=8888)
     lb.set_defaults(fn=_lab)
 
+
+def _add_listings(sub: Any) -> None:
     for name, fn, what in (("voices", _voices, "the 30 prebuilt voices"), ("languages", _languages, "the languages"),
                            ("models", _models, "the Live models and what each accepts")):
         c = sub.add_parser(name, help=f"list {what} (a table; --json for JSON)")
         c.add_argument("--json", action="store_true", help="JSON instead of a table")
         c.set_defaults(fn=fn)
+
+
+# the subcommands in the order `livekit-lab --help` lists them
+_SUBCOMMANDS = (_add_emulator, _add_talk, _add_record, _add_rescore, _add_conformance, _add_demo, _add_sweep,
+                _add_score, _add_report, _add_export, _add_stimuli, _add_lab, _add_listings)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``livekit-lab`` argument parser (every subcommand but ``stimuli``, which parses its own)."""
+    from . import __version__
+
+    p = argparse.ArgumentParser(prog="livekit-lab", description="Gemini Live workbench and evaluation toolkit")
+    p.add_argument("--version", action="version", version=f"livekit-lab {__version__}")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    for add in _SUBCOMMANDS:
+        add(sub)
     return p
 
 

@@ -359,6 +359,30 @@ def _dry(text: str, *, voice: str, preset: TonePreset, sr: int) -> np.ndarray:
     return y[a : b + 1]
 
 
+def _far_field(y: np.ndarray, *, sr: int, rng: np.random.Generator, target_dbfs: float) -> np.ndarray:
+    """``y`` reverberated in a random room (`_room_impulse`), at ``target_dbfs`` active level."""
+    from scipy.signal import fftconvolve
+
+    y = fftconvolve(y, _room_impulse(sr, rng))[: len(y)]
+    return _set_level(y, sr=sr, target_dbfs=target_dbfs)
+
+
+def _add_background_talker(y: np.ndarray, *, language: str, variant: str | None, onset: int, dry_len: int,
+                           sr: int, rng: np.random.Generator) -> None:
+    """Add, in place, another far-field voice 12 dB below ``y``, starting 20-60 % into the utterance."""
+    from scipy.signal import fftconvolve
+
+    lang = _language(language).code
+    other = "f2" if (variant or "").startswith("m") or not variant else "m1"
+    bg = _dry(BACKGROUND_TEXTS.get(lang, BACKGROUND_TEXTS["en"]), voice=_voice_name(language, other),
+              preset=TONES["neutral"], sr=sr)
+    bg = fftconvolve(bg, _room_impulse(sr, rng))[: len(bg)]
+    bg = _set_level(bg, sr=sr, target_dbfs=audio.active_level_dbfs(y, sr=sr) - 12.0)
+    start = onset + int(rng.uniform(0.2, 0.6) * dry_len)
+    end = min(len(y), start + len(bg))
+    y[start:end] += bg[: end - start]
+
+
 def synthesize(text: str | None = None, *, language: str = "en", tone: str = "neutral",
                address: str = "directed", variant: str | None = DEFAULT_VARIANT, sr: int = SAMPLE_RATE,
                lead_s: float = 0.3, trail_s: float = 1.2, noise_dbfs: float | None = None,
@@ -420,21 +444,10 @@ def synthesize(text: str | None = None, *, language: str = "en", tone: str = "ne
     if address == "directed":
         y = _set_level(y, sr=sr, target_dbfs=preset.level_dbfs if level_dbfs is None else level_dbfs)
     else:
-        from scipy.signal import fftconvolve
-
-        h = _room_impulse(sr, rng)
-        y = fftconvolve(y, h)[: len(y)]
-        y = _set_level(y, sr=sr, target_dbfs=AMBIENT_LEVEL_DBFS if level_dbfs is None else level_dbfs)
+        y = _far_field(y, sr=sr, rng=rng, target_dbfs=AMBIENT_LEVEL_DBFS if level_dbfs is None else level_dbfs)
         if background_talker:
-            lang = _language(language).code
-            other = "f2" if (variant or "").startswith("m") or not variant else "m1"
-            bg = _dry(BACKGROUND_TEXTS.get(lang, BACKGROUND_TEXTS["en"]), voice=_voice_name(language, other),
-                      preset=TONES["neutral"], sr=sr)
-            bg = fftconvolve(bg, _room_impulse(sr, rng))[: len(bg)]
-            bg = _set_level(bg, sr=sr, target_dbfs=audio.active_level_dbfs(y, sr=sr) - 12.0)
-            start = onset + int(rng.uniform(0.2, 0.6) * len(dry))
-            end = min(len(y), start + len(bg))
-            y[start:end] += bg[: end - start]
+            _add_background_talker(y, language=language, variant=variant, onset=onset, dry_len=len(dry), sr=sr,
+                                   rng=rng)
     if noise_dbfs is not None:
         y = y + _pink(len(y), rng) * 10.0 ** (noise_dbfs / 20.0)
     pcm = np.clip(np.rint(y * 32768.0), -32768, 32767).astype(np.int16)

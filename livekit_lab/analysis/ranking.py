@@ -298,6 +298,34 @@ def _differ(score: np.ndarray, boot: np.ndarray, *, alpha: float, df: int) -> np
     return np.abs(diff) > crit * se + 1e-12
 
 
+def _fit_metrics(rows: pd.DataFrame, weights: Mapping[str, float], voices: list[str], used: list[str], *,
+                 alpha: float) -> tuple[dict[str, _Fit], dict[str, str], dict[str, tuple[float, float]]]:
+    """Fit each weighted metric; keep those whose voice differences pass the noise gate.
+
+    Returns the kept fits, the reason each other metric was left out, and each fitted metric's (F, p).
+    """
+    fits: dict[str, _Fit] = {}
+    excluded: dict[str, str] = {}
+    tests: dict[str, tuple[float, float]] = {}
+    for m, w in weights.items():
+        fit = _fit_metric(rows, _values(rows, m), voices, used) if w > 0 else None
+        if fit is None:
+            excluded[m] = "weight 0" if w == 0 else "no values"
+            continue
+        tests[m] = (fit.F, fit.p)
+        missing = sorted(set(voices) - set(fit.cells["voice"]))
+        if missing:
+            excluded[m] = f"no values for {', '.join(missing)}"
+        elif fit.sd <= 0 or len(voices) < 2:
+            excluded[m] = "no variation"
+        elif not fit.p < alpha:
+            excluded[m] = (f"voice differences within run-to-run noise (F = {fit.F:.2f}, p = {fit.p:.2f}; "
+                           f"voice effects spread {np.std(fit.effects):.3g}, repeats' SD {fit.noise_sd:.3g})")
+        else:
+            fits[m] = fit
+    return fits, excluded, tests
+
+
 def rank_voices(df: pd.DataFrame, *, weights: Mapping[str, float] | None = None,
                 factors: Sequence[str] = DEFAULT_FACTORS, n_boot: int = 2000, alpha: float = 0.05,
                 seed: int = 0) -> Ranking:
@@ -336,23 +364,7 @@ def rank_voices(df: pd.DataFrame, *, weights: Mapping[str, float] | None = None,
     confounded = len(voices) > 1 and _confounded(rows, voices, used)
     if confounded:
         used = []
-    fits, excluded, tests = {}, {}, {}
-    for m, w in weights.items():
-        fit = _fit_metric(rows, _values(rows, m), voices, used) if w > 0 else None
-        if fit is None:
-            excluded[m] = "weight 0" if w == 0 else "no values"
-            continue
-        tests[m] = (fit.F, fit.p)
-        missing = sorted(set(voices) - set(fit.cells["voice"]))
-        if missing:
-            excluded[m] = f"no values for {', '.join(missing)}"
-        elif fit.sd <= 0 or len(voices) < 2:
-            excluded[m] = "no variation"
-        elif not fit.p < alpha:
-            excluded[m] = (f"voice differences within run-to-run noise (F = {fit.F:.2f}, p = {fit.p:.2f}; "
-                           f"voice effects spread {np.std(fit.effects):.3g}, repeats' SD {fit.noise_sd:.3g})")
-        else:
-            fits[m] = fit
+    fits, excluded, tests = _fit_metrics(rows, weights, voices, used, alpha=alpha)
     total = sum(weights[m] for m in fits)
     rng = np.random.default_rng(seed)
     n_cells = max((len(f.cells) for f in fits.values()), default=1)
