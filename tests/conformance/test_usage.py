@@ -101,16 +101,18 @@ def expected_prompts(ins, outs, *, trigger, target):
             "https://pub.dev/documentation/google_cloud_ai_generativelanguage_v1beta/latest/generativelanguage/ContextWindowCompressionConfig/triggerTokens.html"),
 )
 async def test_compression_slides_the_context_and_the_prompt_shows_it(emu):
-    """Without compression the prompt grows every turn; with a 150-token trigger (default target
-    75) it falls back once the context passes the trigger. Fails while the emulator only lifts
-    the session limits (the prompt keeps growing)."""
+    """Without compression the prompt grows every turn; with a 200-token trigger (default target
+    100) it falls back once the context passes the trigger. Fails while the emulator only lifts
+    the session limits (the prompt keeps growing), and with a default target other than trigger / 2
+    (these turns, about 13 tokens in and 130 out each, slide differently to 100 than to 200)."""
     texts = [f"Turn {i}: tell me something short about the number {i}." for i in range(6)]
     cfg = types.LiveConnectConfig(response_modalities=["AUDIO"], context_window_compression=types.ContextWindowCompressionConfig(
-        trigger_tokens=150, sliding_window=types.SlidingWindow()))
+        trigger_tokens=200, sliding_window=types.SlidingWindow()))
     turns = await sdk_turns(emu.client, GEMINI_MODEL, texts, config=cfg)
     got = [r[-1].prompt_token_count for r, _ in turns]
     outs = [r[-1].response_token_count for r, _ in turns]
     ins = [math.ceil(len(t) / CPT) for t in texts]
-    assert got == expected_prompts(ins, outs, trigger=150, target=75)
+    assert got == expected_prompts(ins, outs, trigger=200, target=100)
+    assert got != expected_prompts(ins, outs, trigger=200, target=200)  # the default target is pinned
     assert any(b < a for a, b in itertools.pairwise(got))  # the context slid at least once
-    assert max(got) <= 150 + max(outs) + max(ins)
+    assert max(got) <= 200 + max(outs) + max(ins)
