@@ -134,8 +134,9 @@ async def test_thinking_level_is_for_3x_budget_for_25(emu, model, thinking, ok):
 )
 async def test_two_response_modalities_are_rejected(emu):
     # source detail: ("You can only set one modality")
-    e = await refused(emu.client, M25, types.LiveConnectConfig(response_modalities=["TEXT", "AUDIO"]))
-    assert e.code == 1007
+    for mods in (["AUDIO", "TEXT"], ["TEXT", "AUDIO"]):  # AUDIO first: refused for being two, not for TEXT
+        e = await refused(emu.client, M25, types.LiveConnectConfig(response_modalities=mods))
+        assert e.code == 1007
 
 
 @pytest.mark.conformance(
