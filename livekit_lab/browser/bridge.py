@@ -6,6 +6,12 @@ and the webcam as JPEG frames every ``frame_ms`` (at most 1 FPS), sends both to 
 as binary comm buffers, and plays 24 kHz PCM16 from the kernel through a jitter buffer with
 an immediate ``clear`` for barge-in.
 
+The widget is the comm end and the traits; it composes the parts that do the work:
+:class:`~.capture.MediaIn` (chunks back in order, then to the callbacks),
+:class:`~.playback.Playback` (reply audio to the page), :class:`~.page.PageState` (capture
+state, views, the capture owner, waiters) and :class:`~.telemetry.BridgeLog` (what was
+received). :class:`~.link.Link` wires it to a session.
+
 Kernel-side threading: with JupyterLab >= 4.4 and ipykernel >= 7 widget messages are
 handled on a *subshell thread*, so everything in :meth:`MediaBridge._on_custom` is
 thread-safe and hands media to asyncio only through ``loop.call_soon_threadsafe`` (see
@@ -20,16 +26,21 @@ agree to about a millisecond, so one-way latencies are meaningful there.
 from __future__ import annotations
 
 import asyncio
-import collections
-import dataclasses
+import operator
 import threading
-import time
 import uuid
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING
 
 import anywidget
 import traitlets as t
+
+from .capture import REORDER_HOLD_MS, MediaIn
+from .messages import PageMessages
+from .page import CLAIM_STALE_S, PageState
+from .playback import Playback
+from .telemetry import BridgeLog, Chunk, Frame
+from .telemetry import percentiles as _percentiles  # noqa: F401  (the browser test's latency summary)
 
 if TYPE_CHECKING:
     from .link import Link
@@ -37,59 +48,21 @@ if TYPE_CHECKING:
 __all__ = ["CLAIM_STALE_S", "REORDER_HOLD_MS", "Chunk", "Frame", "MediaBridge"]
 
 _HERE = Path(__file__).parent
-CLAIM_STALE_S = 3.0  # a capture owner that sent nothing for this long may be replaced
-REORDER_HOLD_MS = 250.0  # how much audio may wait for a chunk that arrived out of order
 
 
-def _now_ms() -> float:
-    return time.time() * 1000.0
+def _part(part: str, attr: str, doc: str) -> property:
+    """A widget attribute that reads and writes ``attr`` of the composed ``part``."""
 
+    owner = operator.attrgetter(part)
 
-def _percentiles(values, ps=(50, 95)) -> dict:
-    v = sorted(float(x) for x in values)
-    out: dict[str, Any] = {"n": len(v)}
-    for p in ps:
-        if not v:
-            out[f"p{p}"] = None
-            continue
-        k = (len(v) - 1) * p / 100.0
-        lo, hi = int(k), min(int(k) + 1, len(v) - 1)
-        out[f"p{p}"] = v[lo] + (v[hi] - v[lo]) * (k - lo)
-    out["max"] = v[-1] if v else None
-    return out
+    def get(self):
+        return getattr(owner(self), attr)
 
+    def set_(self, value):
+        setattr(owner(self), attr, value)
 
-@dataclasses.dataclass(frozen=True)
-class Chunk:
-    """One microphone chunk as the kernel received it."""
-
-    seq: int
-    t_sent_ms: float  # browser clock, epoch ms
-    t_recv_ms: float  # kernel clock, epoch ms
-    nbytes: int
-    source: str = "browser"  # "browser" or "feed" (recorded input injected by feed_audio)
-
-    @property
-    def latency_ms(self) -> float:
-        """Receive time minus send time, ms (the page's clock against the kernel's)."""
-        return self.t_recv_ms - self.t_sent_ms
-
-
-@dataclasses.dataclass(frozen=True)
-class Frame:
-    """One webcam frame as the kernel received it."""
-
-    seq: int
-    t_sent_ms: float
-    t_recv_ms: float
-    width: int
-    height: int
-    jpeg: bytes
-
-    @property
-    def latency_ms(self) -> float:
-        """Receive time minus send time, ms (the page's clock against the kernel's)."""
-        return self.t_recv_ms - self.t_sent_ms
+    get.__doc__ = doc
+    return property(get, set_)
 
 
 class MediaBridge(anywidget.AnyWidget):
@@ -139,29 +112,42 @@ class MediaBridge(anywidget.AnyWidget):
     last_latency_ms = t.Float(None, allow_none=True).tag(sync=True)
     latency_label = t.Unicode("ttfa").tag(sync=True)
 
+    # the parts' state, as attributes of the widget
+    chunks = _part("telemetry", "chunks", "Received microphone chunks (:class:`Chunk`), in arrival order.")
+    frames = _part("telemetry", "frames", "The last 32 received webcam frames (:class:`Frame`, with JPEG).")
+    frame_log = _part("telemetry", "frame_log", "Every received frame's times and size (JPEG stripped).")
+    stats = _part("telemetry", "stats", "The page's last ``stats`` message (every 0.5 s).")
+    stats_history = _part("telemetry", "stats_history", "The page's last 600 ``stats`` messages.")
+    play_latency_ms = _part("telemetry", "play_latency_ms", "Kernel -> page delay of each ``play`` message, ms.")
+    rtt_ms = _part("telemetry", "rtt_ms", "Ping round trips measured by the page, ms.")
+    messages = _part("telemetry", "messages", "Other messages from the page, as (kernel time, content).")
+    direct_events = _part("telemetry", "direct_events", "Browser-direct mode telemetry events.")
+    errors = _part("telemetry", "errors", "Errors reported by the page and by failing callbacks.")
+    keep_audio_s = _part("telemetry", "keep_audio_s", "Seconds of received microphone audio kept.")
+    gaps = _part("inbound.reorder", "gaps", "Chunk sequence numbers given up (never delivered).")
+    reordered = _part("inbound.reorder", "reordered", "Chunks that arrived early and were put back in order.")
+    late_dropped = _part("inbound.reorder", "late_dropped", "Chunks that arrived after their place was given up.")
+    on_audio = _part("inbound", "on_audio", "Called with each microphone chunk (PCM16 16 kHz), in order.")
+    on_frame = _part("inbound", "on_frame", "Called with each webcam frame's JPEG bytes.")
+    capturing = _part("page", "capturing", "Whether the page reports that capture is running.")
+    views_rendered = _part("page", "views_rendered", "Views a browser has rendered (headless runs: 0).")
+    owner = _part("page", "owner", "The id of the page that owns the capture, or None.")
+    _owner_seen = _part("page", "owner_seen", "time.monotonic() of the owner's last message.")
+    playback_sent = _part("playback", "sent", "What the kernel sent for playback (messages, bytes, ends, clears).")
+
     def __init__(self, *, keep_audio_s: float = 60.0, **kwargs):
         worklets = {
             "capture": (_HERE / "capture-worklet.js").read_text(),
             "player": (_HERE / "player-worklet.js").read_text(),
         }
         super().__init__(_uid=uuid.uuid4().hex, _worklets=worklets, **kwargs)
-        self._lock = threading.Lock()
-        self._deliver_lock = threading.RLock()
-        self.keep_audio_s = float(keep_audio_s)
-        self._reset_logs()
-        self.on_audio: Callable[[bytes], None] | None = None
-        self.on_frame: Callable[[bytes], None] | None = None
-        self._audio_sinks: list[Callable[[bytes], None]] = []
-        self._frame_sinks: list[Callable[[bytes], None]] = []
-        self._state_waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = []
-        self.capturing = False
-        self.views_rendered = 0  # views a browser has rendered (headless runs: 0)
-        self.owner: str | None = None
-        self._owner_seen = 0.0
-        self._play_seq = 0
-        self._odd = b""
-        # what the kernel sent for playback (the browser's own counters arrive in ``stats``)
-        self.playback_sent = {"play_msgs": 0, "play_bytes": 0, "ends": 0, "clears": 0}
+        self.telemetry = BridgeLog(keep_audio_s=keep_audio_s)
+        self.inbound = MediaIn(self.telemetry)
+        self.playback = Playback(self._send_to_page)
+        self.page = PageState()
+        self.messages_in = PageMessages(self.telemetry, self.inbound, self.page, send=self._send_to_page,
+                                        set_display=self._set_display)
+        self._display_loop: asyncio.AbstractEventLoop | None = None
         self.on_msg(self._on_custom)
 
     # ------------------------------------------------------------------ validation
@@ -198,40 +184,16 @@ class MediaBridge(anywidget.AnyWidget):
     def _prebuffer_changed(self, change):
         self.send({"type": "prebuffer", "ms": change["new"]})
 
-    # ------------------------------------------------------------------ logs
-
-    def _reset_logs(self) -> None:
-        with self._lock:
-            self.chunks: collections.deque[Chunk] = collections.deque(maxlen=200_000)
-            self._audio: collections.deque = collections.deque(maxlen=max(1, int(self.keep_audio_s * 1000 / 20)))
-            self.frames: collections.deque[Frame] = collections.deque(maxlen=32)
-            self.frame_log: collections.deque[Frame] = collections.deque(maxlen=20_000)  # jpeg stripped
-            self.stats: dict = {}
-            self.stats_history: collections.deque[dict] = collections.deque(maxlen=600)
-            self.play_latency_ms: collections.deque[float] = collections.deque(maxlen=20_000)
-            self.rtt_ms: collections.deque[float] = collections.deque(maxlen=5_000)
-            self.messages: collections.deque[tuple[float, dict]] = collections.deque(maxlen=2_000)
-            self.direct_events: collections.deque[dict] = collections.deque(maxlen=5_000)
-            self.errors: list[str] = []
-            self.gaps = 0  # sequence numbers never delivered (given up after REORDER_HOLD_MS)
-            self.reordered = 0  # chunks that arrived before a predecessor and were put back in order
-            self.late_dropped = 0  # chunks that arrived after their place was given up (or twice)
-            self._next_seq: int | None = None
-            self._run: int | None = None  # the browser's start_seq of the current capture run
-            self._held: dict[int, bytes] = {}
+    # ------------------------------------------------------------------ telemetry
 
     def reset_telemetry(self) -> None:
         """Forget received chunks, frames and statistics (the capture itself goes on)."""
-        self._reset_logs()
+        self.telemetry.reset()
+        self.inbound.reset()
 
     def recent_audio(self, seconds: float | None = None) -> bytes:
         """The last ``seconds`` (default: all kept) of received microphone PCM16 at 16 kHz."""
-        with self._lock:
-            data = b"".join(self._audio)
-        if seconds is not None:
-            n = int(seconds * 16000) * 2
-            data = data[-n:] if n else b""
-        return data
+        return self.telemetry.recent_audio(seconds)
 
     def capture_rate(self, *, min_seconds: float = 0.0, window_s: float | None = None) -> dict:
         """Received microphone bytes per second of arrival time, from the sequence-number span.
@@ -243,235 +205,30 @@ class MediaBridge(anywidget.AnyWidget):
         ``audio_clock`` is the browser capture AudioContext's seconds per wall second over the
         window (from the page's stats; 1.0 on a healthy machine), or None.
         """
-        with self._lock:
-            cs = [c for c in self.chunks if c.source == "browser"]
-            hist = list(self.stats_history)
-        if window_s is not None and cs:
-            t0 = max(c.t_recv_ms for c in cs) - window_s * 1000.0
-            cs = [c for c in cs if c.t_recv_ms >= t0]
-        cs.sort(key=lambda c: c.seq)
-        gaps = sum(b.seq - a.seq - 1 for a, b in zip(cs, cs[1:]) if b.seq != a.seq + 1)
-        if len(cs) < 2:
-            return {"bytes_per_s": None, "bytes_per_s_fit": None, "seconds": 0.0, "chunks": len(cs), "gaps": gaps,
-                    "sizes": set(), "audio_clock": None}
-        first, last = cs[0], cs[-1]
-        span_s = (last.t_recv_ms - first.t_recv_ms) / 1000.0
-        size = cs[0].nbytes
-        rate = (last.seq - first.seq) * size / span_s if span_s > 0 else None
-        n = len(cs)
-        mx = sum(c.seq for c in cs) / n
-        my = sum(c.t_recv_ms for c in cs) / n
-        sxx = sum((c.seq - mx) ** 2 for c in cs)
-        slope = sum((c.seq - mx) * (c.t_recv_ms - my) for c in cs) / sxx if sxx else 0.0  # ms per chunk
-        fit = size * 1000.0 / slope if slope > 0 else None
-        if span_s < min_seconds:
-            rate = fit = None
-        clock = None
-        hs = [h for h in hist if (h.get("capture") or {}).get("current_time") is not None
-              and first.t_sent_ms <= h.get("t", 0) <= last.t_sent_ms]
-        if len(hs) >= 2 and hs[-1]["t"] > hs[0]["t"]:
-            clock = (hs[-1]["capture"]["current_time"] - hs[0]["capture"]["current_time"]) / (
-                (hs[-1]["t"] - hs[0]["t"]) / 1000.0)
-        return {"bytes_per_s": rate, "bytes_per_s_fit": fit, "seconds": span_s, "chunks": len(cs), "gaps": gaps,
-                "sizes": {c.nbytes for c in cs}, "audio_clock": clock}
+        return self.telemetry.capture_rate(min_seconds=min_seconds, window_s=window_s)
 
     def latency_summary(self) -> dict:
         """p50/p95/max of browser->kernel (audio, frames), kernel->browser (play) and ping RTT, ms."""
-        with self._lock:
-            audio = [c.latency_ms for c in self.chunks if c.source == "browser"]
-            frames = [f.latency_ms for f in self.frame_log]
-            play = list(self.play_latency_ms)
-            rtt = list(self.rtt_ms)
-        return {
-            "browser_to_kernel_audio_ms": _percentiles(audio),
-            "browser_to_kernel_frame_ms": _percentiles(frames),
-            "kernel_to_browser_play_ms": _percentiles(play),
-            "ping_rtt_ms": _percentiles(rtt),
-        }
+        return self.telemetry.latency_summary()
 
     # ------------------------------------------------------------------ incoming (any thread)
 
-    def _on_custom(self, _widget, content: dict, buffers: list) -> None:
-        """Comm handler. May run on a subshell thread: no asyncio here, only locks."""
-        t_recv = _now_ms()
-        typ = content.get("type") if isinstance(content, dict) else None
-        if typ == "audio" and buffers:
-            start = content.get("start_seq")
-            self._handle_audio(bytes(buffers[0]), int(content.get("seq", -1)), float(content.get("t", t_recv)),
-                               t_recv, "browser", None if start is None else int(start))
-            self._touch_owner()
-        elif typ == "frame" and buffers:
-            jpeg = bytes(buffers[0])
-            f = Frame(int(content.get("seq", -1)), float(content.get("t", t_recv)), t_recv,
-                      int(content.get("w", 0)), int(content.get("h", 0)), jpeg)
-            with self._lock:
-                self.frames.append(f)
-                self.frame_log.append(dataclasses.replace(f, jpeg=b""))
-            for fn in self._frame_callbacks():
-                self._safe(fn, jpeg)
-            self._touch_owner()
-        elif typ == "ping":
-            self.send({"type": "pong", "t": content.get("t"), "tk": t_recv})
-            self._touch_owner()
-        elif typ == "stats":
-            with self._lock:
-                self.stats = content
-                self.stats_history.append(content)
-                self.play_latency_ms.extend(float(x) for x in content.get("play_latency_new") or [])
-                self.rtt_ms.extend(float(x) for x in content.get("rtt_new") or [])
-            self._touch_owner()
-        elif typ == "claim":
-            self._handle_claim(content)
-        elif typ == "view":
-            with self._lock:
-                self.views_rendered += 1
-            self._wake_state_waiters()
-        elif typ == "release":
-            with self._lock:
-                if self.owner == content.get("id"):
-                    self.owner = None
-        elif typ == "state":
-            with self._lock:
-                self.capturing = bool(content.get("capturing"))
-                self.messages.append((t_recv, content))
-            if not self.capturing:  # release what the reorder buffer still holds
-                with self._deliver_lock:
-                    ready = self._flush_held()
-                    for p in ready:
-                        for fn in self._audio_callbacks():
-                            self._safe(fn, p)
-            self._wake_state_waiters()
-        elif typ == "direct_event":
-            ev = dict(content)
-            ev["t_recv"] = t_recv
-            with self._lock:
-                self.direct_events.append(ev)
-            self._on_direct_event(ev)
-        elif typ == "error":
-            with self._lock:
-                self.errors.append(str(content.get("message")))
-                self.messages.append((t_recv, content))
-        else:
-            with self._lock:
-                self.messages.append((t_recv, content))
+    def _on_custom(self, widget, content: dict, buffers: list) -> None:
+        """Comm handler (see :class:`~.messages.PageMessages`). May run on a subshell thread."""
+        self.messages_in(widget, content, buffers)
 
     def _handle_audio(self, pcm: bytes, seq: int, t_sent: float, t_recv: float, source: str,
                       start_seq: int | None = None) -> None:
-        """Log one chunk and pass chunks on to the callbacks in sequence order.
+        self.inbound.audio(pcm, seq, t_sent, t_recv, source, start_seq)
 
-        Comm messages can reach the kernel out of order (with comms over subshells, some are
-        handled on the main shell and some on a subshell thread), so browser chunks go through a
-        small reorder buffer: a chunk that arrives before its predecessor is held until the gap
-        fills, for at most REORDER_HOLD_MS of audio; then the missing chunks are given up and
-        counted in ``gaps``. Delivery is serialised by a lock, so callbacks see one order.
-        """
-        c = Chunk(seq, t_sent, t_recv, len(pcm), source)
-        with self._deliver_lock:
-            with self._lock:
-                self.chunks.append(c)
-            if source != "browser":
-                ready = [pcm]
-            else:
-                ready = self._reorder(seq, pcm, start_seq)
-            if not ready:
-                return
-            with self._lock:
-                self._audio.extend(ready)
-            fns = self._audio_callbacks()
-            for p in ready:
-                for fn in fns:
-                    self._safe(fn, p)
+    def _send_to_page(self, content: dict, buffers: list | None = None) -> None:
+        self.send(content, buffers=buffers)  # looked up per call: tests replace ``send``
 
-    def _reorder(self, seq: int, pcm: bytes, start_seq: int | None) -> list[bytes]:
-        if start_seq is not None and start_seq != self._run:  # a new capture run starts here
-            out = self._flush_held()
-            self._run, self._next_seq = start_seq, start_seq
-        else:
-            out = []
-        if self._next_seq is None:
-            self._next_seq = seq
-        if seq < self._next_seq or seq in self._held:
-            self.late_dropped += 1
-            return out
-        if seq > self._next_seq:
-            self._held[seq] = pcm
-            self.reordered += 1
-            chunk_ms = max(1.0, len(pcm) / 32.0)
-            if (max(self._held) - self._next_seq + 1) * chunk_ms <= REORDER_HOLD_MS:
-                return out
-            self.gaps += min(self._held) - self._next_seq  # give the missing ones up
-            self._next_seq = min(self._held)
-        else:
-            out.append(pcm)
-            self._next_seq += 1
-        while self._next_seq in self._held:
-            out.append(self._held.pop(self._next_seq))
-            self._next_seq += 1
-        return out
-
-    def _flush_held(self) -> list[bytes]:
-        """Give up on missing chunks and release everything held (capture stopped or restarted)."""
-        out = []
-        for seq in sorted(self._held):
-            if self._next_seq is not None and seq > self._next_seq:
-                self.gaps += seq - self._next_seq
-            out.append(self._held[seq])
-            self._next_seq = seq + 1
-        self._held.clear()
-        return out
-
-    def _audio_callbacks(self):
-        fns = list(self._audio_sinks)
-        if self.on_audio is not None:
-            fns.append(self.on_audio)
-        return fns
-
-    def _frame_callbacks(self):
-        fns = list(self._frame_sinks)
-        if self.on_frame is not None:
-            fns.append(self.on_frame)
-        return fns
-
-    def _safe(self, fn, arg) -> None:
-        try:
-            fn(arg)
-        except Exception as e:  # a bad callback must not kill the comm handler
-            with self._lock:
-                self.errors.append(f"callback {getattr(fn, '__name__', fn)!r}: {e!r}")
-
-    def _touch_owner(self) -> None:
-        self._owner_seen = time.monotonic()
-
-    def _handle_claim(self, content: dict) -> None:
-        cid = content.get("id")
-        with self._lock:
-            stale = time.monotonic() - self._owner_seen > CLAIM_STALE_S
-            ok = self.owner in (None, cid) or stale
-            if ok:
-                self.owner = cid
-                self._owner_seen = time.monotonic()
-        self.send({"type": "claim", "id": cid, "ok": ok,
-                   "reason": None if ok else "this widget is already capturing in another window"})
-
-    def _wake_state_waiters(self) -> None:
-        for loop, ev in list(self._state_waiters):
-            try:
-                loop.call_soon_threadsafe(ev.set)
-            except RuntimeError:  # loop closed
-                pass
-
-    def _on_direct_event(self, ev: dict) -> None:
-        kind = ev.get("kind")
-        if kind == "setup_complete":
-            self._set_display(session_state="direct: connected")
-        elif kind == "close":
-            self._set_display(session_state=f"direct: closed ({ev.get('code')})")
-        elif kind == "first_audio" and ev.get("since_voice_ms") is not None:
-            self._set_display(last_latency_ms=float(ev["since_voice_ms"]), latency_label="reply after voice")
+    # ------------------------------------------------------------------ status line
 
     def _set_display(self, **traits) -> None:
         """Set display traits from any thread (trait sync is not thread-safe: go through the loop)."""
-        loop = getattr(self, "_display_loop", None)
+        loop = self._display_loop
         if loop is not None and loop.is_running() and threading.current_thread() is not threading.main_thread():
             loop.call_soon_threadsafe(self._apply_display, traits)
         else:
@@ -486,35 +243,19 @@ class MediaBridge(anywidget.AnyWidget):
 
     def play(self, pcm24k: bytes | bytearray | memoryview) -> None:
         """Queue PCM16 mono 24 kHz audio for playback in the browser (returns at once)."""
-        b = self._odd + bytes(pcm24k)
-        if len(b) % 2:
-            b, self._odd = b[:-1], b[-1:]
-        else:
-            self._odd = b""
-        if not b:
-            return
-        self._play_seq += 1
-        self.playback_sent["play_msgs"] += 1
-        self.playback_sent["play_bytes"] += len(b)
-        self.send({"type": "play", "t": _now_ms(), "seq": self._play_seq}, buffers=[b])
+        self.playback.play(pcm24k)
 
     def end_of_response(self) -> None:
         """The current response is complete: play its tail even if shorter than the prebuffer."""
-        self._odd = b""
-        self.playback_sent["ends"] += 1
-        self.send({"type": "end", "t": _now_ms()})
+        self.playback.end()
 
     def clear_playback(self) -> None:
         """Drop all queued playback now (barge-in)."""
-        self._odd = b""
-        self.playback_sent["clears"] += 1
-        self.send({"type": "clear", "t": _now_ms()})
+        self.playback.clear()
 
     def stop(self) -> None:
         """Stop capture in the browser (as the Stop button does)."""
         self.send({"type": "stop"})
-
-    # ------------------------------------------------------------------ recorded input
 
     async def feed_audio(self, source, *, realtime: bool = True, tail_silence_s: float = 1.0,
                          sr: int | None = None) -> int:
@@ -527,24 +268,8 @@ class MediaBridge(anywidget.AnyWidget):
         callbacks as browser chunks, paced in real time unless ``realtime=False``.
         Returns the number of bytes fed.
         """
-        from .. import audio
-
-        y = audio.prepare_input(source, sr=sr)
-        pcm = audio.float_to_pcm16(y) + b"\0\0" * int(tail_silence_s * 16000)
-        chunk_bytes = 16 * self.chunk_ms * 2
-        pcm += b"\0" * (-len(pcm) % chunk_bytes)  # whole chunks, as the microphone sends
-        step_s = self.chunk_ms / 1000.0
-        t0 = time.monotonic()
-        n = 0
-        for i, c in enumerate(audio.chunks(pcm, sr=16000, chunk_ms=self.chunk_ms)):
-            if realtime:
-                delay = t0 + i * step_s - time.monotonic()
-                if delay > 0:
-                    await asyncio.sleep(delay)
-            now = _now_ms()
-            self._handle_audio(c, i, now, now, "feed")
-            n += len(c)
-        return n
+        return await self.inbound.feed(source, chunk_ms=self.chunk_ms, realtime=realtime,
+                                       tail_silence_s=tail_silence_s, sr=sr)
 
     # ------------------------------------------------------------------ sessions
 
@@ -561,11 +286,11 @@ class MediaBridge(anywidget.AnyWidget):
 
     async def wait_capturing(self, timeout: float | None = None) -> bool:
         """Wait until the browser reports that capture is running; False on timeout."""
-        return await self._wait_for(lambda: self.capturing, timeout)
+        return await self.page.wait_for(lambda: self.capturing, timeout)
 
     async def wait_stopped(self, timeout: float | None = None) -> bool:
         """Wait until the browser reports that capture stopped; False on timeout."""
-        return await self._wait_for(lambda: not self.capturing, timeout)
+        return await self.page.wait_for(lambda: not self.capturing, timeout)
 
     async def has_view(self, timeout: float = 5.0) -> bool:
         """True once a browser has rendered this widget; False if none did within ``timeout``.
@@ -573,27 +298,7 @@ class MediaBridge(anywidget.AnyWidget):
         Headless runs (nbmake, nbclient, papermill) never render widgets: use this to fall
         back to recorded input there.
         """
-        return await self._wait_for(lambda: self.views_rendered > 0, timeout)
-
-    async def _wait_for(self, predicate, timeout: float | None) -> bool:
-        loop = asyncio.get_running_loop()
-        ev = asyncio.Event()
-        entry = (loop, ev)
-        self._state_waiters.append(entry)
-        try:
-            deadline = None if timeout is None else loop.time() + timeout
-            while not predicate():
-                ev.clear()
-                remaining = None if deadline is None else deadline - loop.time()
-                if remaining is not None and remaining <= 0:
-                    return False
-                try:
-                    await asyncio.wait_for(ev.wait(), remaining)
-                except asyncio.TimeoutError:
-                    return bool(predicate())
-            return True
-        finally:
-            self._state_waiters.remove(entry)
+        return await self.page.wait_for(lambda: self.views_rendered > 0, timeout)
 
     # ------------------------------------------------------------------ browser-direct mode
 
@@ -603,18 +308,14 @@ class MediaBridge(anywidget.AnyWidget):
         Use :func:`livekit_lab.browser.direct.connect_direct` to mint the ephemeral token and
         build both; the URL carries only the token, never the API key.
         """
-        self._remember_loop()
-        self.session_state = "direct: connecting"
-        self.send({"type": "direct", "url": url, "setup": setup})
-
-    def _remember_loop(self) -> None:
         try:
             self._display_loop = asyncio.get_running_loop()
         except RuntimeError:
             pass
+        self.session_state = "direct: connecting"
+        self.send({"type": "direct", "url": url, "setup": setup})
 
     def close_direct(self) -> None:
         """Ask the page to close its direct Live session (browser-direct mode)."""
         self.send({"type": "direct_close"})
         self.session_state = "direct: closed"
-

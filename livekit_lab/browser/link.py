@@ -46,8 +46,8 @@ class Link:
         bridge._display_loop = self.loop
         self._audio_sink = lambda pcm: self._from_thread("audio", pcm)
         self._frame_sink = lambda jpeg: self._from_thread("frame", jpeg)
-        bridge._audio_sinks.append(self._audio_sink)
-        bridge._frame_sinks.append(self._frame_sink)
+        bridge.inbound.audio_sinks.append(self._audio_sink)
+        bridge.inbound.frame_sinks.append(self._frame_sink)
         self._remove_listener = session.add_listener(self._on_event)
         self._pump_task = self.loop.create_task(self._pump(), name="livekit-lab-bridge-pump")
         bridge._apply_display({"session_state": "connected", "last_latency_ms": None, "latency_label": "ttfa"})
@@ -164,9 +164,9 @@ class Link:
             return
         self._closed = True
         with contextlib.suppress(ValueError):
-            self.bridge._audio_sinks.remove(self._audio_sink)
+            self.bridge.inbound.audio_sinks.remove(self._audio_sink)
         with contextlib.suppress(ValueError):
-            self.bridge._frame_sinks.remove(self._frame_sink)
+            self.bridge.inbound.frame_sinks.remove(self._frame_sink)
         self._remove_listener()
         # let queued media reach the session, then stop the pump
         with contextlib.suppress(asyncio.TimeoutError):

@@ -153,6 +153,9 @@ def rig(lab_factory, tmp_path_factory):
         r = Rig(lab, br, tmp)
         r.t_click = t_click
         r.wait_ds("d.phase === 'running' && +d.chunks > 0", 20, "capture to start")
+        # the page's counters run ahead of the kernel: its comm messages may be handled on a
+        # subshell thread after a later execute request (seen: 0 chunks and no state message yet)
+        r.wait_kernel("mb.capturing and len(mb.chunks) > 0", 10, "the kernel to see capture start")
         yield r
     except BaseException:
         print("browser console:", *br.console[-40:], sep="\n  ")
