@@ -53,7 +53,7 @@ lint: venv
 	$(BIN)/python -m ruff check livekit_lab tests scripts benchmarks
 	$(BIN)/python -m mypy
 
-# mutation testing of turns, cost, scores, log and the emulator's detector -> benchmarks/mutation.json
+# mutation testing of turns, cost, scores, log, logschema and the emulator's detector -> benchmarks/mutation.json
 mutation: setup
 	$(BIN)/python -m pip install -q -e '.[test,mutation]'
 	$(BIN)/python scripts/mutation.py

@@ -4,7 +4,7 @@ mutmut (https://github.com/boxed/mutmut, maintained, 3.x on PyPI) copies the pac
 ``mutants/``, rewrites each function of the modules in ``[tool.mutmut] only_mutate`` (pyproject.toml)
 into its mutants behind a trampoline, records once which of the listed fast tests reach which
 function, and then runs, per mutant, only those tests in a process forked from a warm
-interpreter, with a CPU-time limit from the clean run's durations. That is what keeps five
+interpreter, with a CPU-time limit from the clean run's durations. That is what keeps six
 modules within the 25-minute budget on 2 cores.
 
 A mutant is *killed* when a test fails (or times out) with it, *survived* when every test
@@ -34,8 +34,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 # (module, function, text of the changed line in the mutant) -> why no test can tell it apart
-_LOG, _DET, _COST, _TURNS = ("livekit_lab/log.py", "livekit_lab/emulator/detector.py", "livekit_lab/cost.py",
-                             "livekit_lab/turns.py")
+_LOG, _SCHEMA, _DET, _COST, _TURNS = ("livekit_lab/log.py", "livekit_lab/logschema.py",
+                                      "livekit_lab/emulator/detector.py", "livekit_lab/cost.py", "livekit_lab/turns.py")
 _SQL = "DuckDB reads SQL keywords, unquoted identifiers and setting names case-insensitively: the same statement"
 _IMPORT = ("runs at import time (it builds CASE_COLUMNS/RUN_COLUMNS), before mutmut switches a mutant on in the "
            "forked test process: no test can run the mutant")
@@ -44,53 +44,53 @@ _GIT_TIMEOUT = ("only a git that hangs (never here) or fails differs, and a fail
                 "raises CalledProcessError, caught as SubprocessError")
 _NAN = 'float() parses "NAN" case-insensitively: the same NaN'
 EQUIVALENT: list[tuple[str, str, str, str]] = [
-    # log.py: SQL text whose case changes nothing
+    # log.py / logschema.py: SQL text whose case changes nothing
     *[(_LOG, f, line, _SQL) for f, line in [
         ("EvalLog.__init__", 'self._con.execute("set timezone = \'utc\'")'),
         ("EvalLog.__init__", 'self._con.execute("SET TIMEZONE = \'UTC\'")'),
         ("EvalLog.__len__", 'return int(self._query("select count(*) as n from cases").column("n")[0].as_py())'),
-        ("EvalLog._rollback", 'self._con.execute("rollback")'),
-        ("EvalLog._tables", '"select table_name from information_schema.tables where table_schema = \'main\'")'
-                            '.fetchall()}'),
-        ("EvalLog._where", 'clauses.append("true" if _is_null(value) else "FALSE")'),
-        ("EvalLog._where", 'clauses.append("TRUE" if _is_null(value) else "false")'),
-        ("EvalLog._where", 'clauses.append("false")'),
-        ("EvalLog._where", 'return (" where " + " AND ".join(clauses)) if clauses else "", params'),
-        ("EvalLog._where", 'return (" WHERE " + " and ".join(clauses)) if clauses else "", params'),
         ("EvalLog.checkpoint", 'self._con.execute("checkpoint")'),
         ("EvalLog.close", 'con.execute("checkpoint")'),
-        ("EvalLog.export", 'runs = self._query("select * from runs order by started_at").to_pylist()'),
-        ("EvalLog.export", 'runs = self._query("SELECT * FROM RUNS ORDER BY STARTED_AT").to_pylist()'),
+        ("EvalLog.export", 'runs = self._query("select * from runs order by started_at").to_pylist() if suffix == '
+                           '".parquet" else None'),
+        ("EvalLog.export", 'runs = self._query("SELECT * FROM RUNS ORDER BY STARTED_AT").to_pylist() if suffix == '
+                           '".parquet" else None'),
         ("EvalLog.finished", 'sql, params = sql + " WHERE SWEEP = ?", [sweep]'),
         ("EvalLog.finished", 'sql, params = "select case_id from cases", []'),
         ("EvalLog.finished", 'sql, params = "SELECT CASE_ID FROM CASES", []'),
         ("EvalLog.finished", 'sql, params = sql + " where sweep = ?", [sweep]'),
         ("EvalLog.start_run", 'self._con.execute("begin transaction")'),
         ("EvalLog.start_run", 'self._con.execute("commit")'),
-        ("EvalLog._ensure_schema", 'self._con.execute("commit")'),
-        ("EvalLog._ensure_schema", '"select column_name from information_schema.columns where table_name = '
-                                   '\'cases\'").fetchall()}'),
-        ("EvalLog._ensure_schema", 'self._con.execute(_comment_sql("CASES", c))'),
-        ("EvalLog._ensure_schema", 'case_cols = ",\\n  ".join(f"{c.name} {c.sql_type}" + (" primary key" if c.name == '
-                                   '"case_id" else "")'),
-        ("EvalLog._ensure_schema", 'run_cols = ",\\n  ".join(f"{c.name} {c.sql_type}" + (" primary key" if c.name == '
-                                   '"run_id" else "")'),
-        ("EvalLog._ensure_schema", 'self._con.execute("begin transaction")'),
-        ("EvalLog._ensure_schema", 'row = self._con.execute("select value from meta where key = \'schema_version\'")'
-                                   '.fetchone()'),
-        ("EvalLog._ensure_schema", 'self._con.execute("create table meta (key varchar primary key, value varchar)")'),
-        ("EvalLog._ensure_schema", 'self._con.execute("insert into meta values (\'schema_version\', ?), '
-                                   '(\'created_by\', ?)",'),
-        ("EvalLog._ensure_schema", 'for table, columns in (("CASES", CASE_COLUMNS), ("runs", RUN_COLUMNS)):'),
-        ("EvalLog._ensure_schema", 'for table, columns in (("cases", CASE_COLUMNS), ("RUNS", RUN_COLUMNS)):'),
     ]],
-    (_LOG, "EvalLog._ensure_schema", '[str(SCHEMA_VERSION), f"livekit_lab {_version(\'LIVEKIT_LAB\')}"])', _PEP503),
-    *[(_LOG, "cols", line, _IMPORT) for line in [
+    *[(_SCHEMA, f, line, _SQL) for f, line in [
+        ("rollback", 'con.execute("rollback")'),
+        ("tables", '"select table_name from information_schema.tables where table_schema = \'main\'").fetchall()}'),
+        ("where", 'clauses.append("true" if _is_null(value) else "FALSE")'),
+        ("where", 'clauses.append("TRUE" if _is_null(value) else "false")'),
+        ("where", 'clauses.append("false")'),
+        ("where", 'return (" where " + " AND ".join(clauses)) if clauses else "", params'),
+        ("where", 'return (" WHERE " + " and ".join(clauses)) if clauses else "", params'),
+        ("migrate", '"select column_name from information_schema.columns where table_name = \'cases\'").fetchall()}'),
+        ("migrate", 'con.execute(_comment_sql("CASES", c))'),
+        ("migrate", 'row = con.execute("select value from meta where key = \'schema_version\'").fetchone()'),
+        ("create", 'con.execute("commit")'),
+        ("create", 'case_cols = ",\\n  ".join(f"{c.name} {c.sql_type}" + (" primary key" if c.name == '
+                   '"case_id" else "")'),
+        ("create", 'run_cols = ",\\n  ".join(f"{c.name} {c.sql_type}" + (" primary key" if c.name == '
+                   '"run_id" else "")'),
+        ("create", 'con.execute("begin transaction")'),
+        ("create", 'con.execute("create table meta (key varchar primary key, value varchar)")'),
+        ("create", 'con.execute("insert into meta values (\'schema_version\', ?), (\'created_by\', ?)",'),
+        ("create", 'for table, columns in (("CASES", CASE_COLUMNS), ("runs", RUN_COLUMNS)):'),
+        ("create", 'for table, columns in (("cases", CASE_COLUMNS), ("RUNS", RUN_COLUMNS)):'),
+    ]],
+    (_SCHEMA, "create", '[str(SCHEMA_VERSION), f"livekit_lab {_version(\'LIVEKIT_LAB\')}"])', _PEP503),
+    *[(_SCHEMA, "cols", line, _IMPORT) for line in [
         "return [Column(None, k, d, group) for n, k, d in specs]", "return [Column(n, None, d, group) for n, k, d in specs]",
         "return [Column(n, k, None, group) for n, k, d in specs]", "return [Column(n, k, d, None) for n, k, d in specs]",
         "return [Column(k, d, group) for n, k, d in specs]", "return [Column(n, d, group) for n, k, d in specs]",
         "return [Column(n, k, group) for n, k, d in specs]", "return [Column(n, k, d, ) for n, k, d in specs]"]],
-    *[(_LOG, "EvalLog.start_run", line, _PEP503) for line in [
+    *[(_LOG, "provenance", line, _PEP503) for line in [
         '"livekit_lab_version": _version("LIVEKIT_LAB"), "google_genai_version": _version("google-genai"),',
         '"livekit_lab_version": _version("livekit_lab"), "google_genai_version": _version("GOOGLE-GENAI"),']],
     *[(_LOG, "git", line, _GIT_TIMEOUT) for line in [
@@ -109,28 +109,29 @@ EQUIVALENT: list[tuple[str, str, str, str]] = [
                       "allow_nan=False)", "None is falsy like False: json.dumps behaves the same"),
     (_LOG, "to_json", "return json.dumps(value, default=_json_default, sort_keys=True, ensure_ascii=False, "
                       "allow_nan=None)", "None is falsy like False: json.dumps behaves the same"),
-    (_LOG, "check", "return v.astimezone(None)",
+    (_SCHEMA, "check", "return v.astimezone(None)",
      "a TIMESTAMPTZ stores the instant: the same instant in the local zone binds the same value"),
-    (_LOG, "check", "raise AssertionError(None)  # pragma: no cover - `validate` and `_where` handle the json column",
+    (_SCHEMA, "check", "raise AssertionError(None)  # pragma: no cover - `validate` and `_where` handle the json "
+                       "column",
      "unreachable: every column kind has its branch above"),
     (_LOG, "frame", "def _frame(table: pa.Table, *, expand_extra: bool = True) -> pd.DataFrame:",
      "the default is used by runs() only, and the runs table has no extra column to expand"),
     (_LOG, "EvalLog.__init__", 'self.path: str = ":memory:" if (memory) and False else str(Path(path).expanduser())',
      'str(Path(":memory:").expanduser()) is ":memory:"'),
-    (_LOG, "EvalLog.__init__", "if not self.read_only or not p.parent.exists():",
+    (_LOG, "check_file", "if not read_only or not p.parent.exists():",
      "the extra case (writable, parent exists) runs mkdir(exist_ok=True) on an existing directory: a no-op"),
-    *[(_LOG, "EvalLog.__init__", line, "reached only when the parent does not exist, so exist_ok never matters "
+    *[(_LOG, "check_file", line, "reached only when the parent does not exist, so exist_ok never matters "
        "(short of another process creating it in between)") for line in [
         "p.parent.mkdir(parents=True, exist_ok=None)", "p.parent.mkdir(parents=True, )",
         "p.parent.mkdir(parents=True, exist_ok=False)"]],
-    (_LOG, "EvalLog.__init__", 'if not (isinstance(e, duckdb.ConnectionException) or "different configuration" in '
-                               'str(e)):', "DuckDB's only ConnectionException on connect is the configuration "
-                                           "clash (same file, other read_only), and no other error names it"),
-    (_LOG, "EvalLog._rollback", 'self._con.execute("XXROLLBACKXX")',
+    (_LOG, "connect", 'if not (isinstance(e, duckdb.ConnectionException) or "different configuration" in str(e)):',
+     "DuckDB's only ConnectionException on connect is the configuration clash (same file, other read_only), and "
+     "no other error names it"),
+    (_SCHEMA, "rollback", 'con.execute("XXROLLBACKXX")',
      "a failed COMMIT has already ended DuckDB's transaction (tested: the connection takes the next rows), and "
      "the statements before it do not fail on a valid connection: the ROLLBACK is a safety net"),
-    (_LOG, "EvalLog._where", "break", "after an empty any-of filter the clauses hold FALSE: AND-ing more changes nothing"),
-    *[(_LOG, "EvalLog.export", line, "the runs rows (str, bool, timestamp, JSON text) always serialise: the label "
+    (_SCHEMA, "where", "break", "after an empty any-of filter the clauses hold FALSE: AND-ing more changes nothing"),
+    *[(_LOG, "write_table", line, "the runs rows (str, bool, timestamp, JSON text) always serialise: the label "
        "of an error that cannot happen") for line in [
         'meta[b"livekit_lab.runs"] = _to_json(runs, None).encode()',
         'meta[b"livekit_lab.runs"] = _to_json(runs, "XXrunsXX").encode()',
