@@ -569,7 +569,7 @@ def bench_emulator(tmp: Path, quick: bool) -> dict:
 
 def _emulator_cause_probe(tmp: Path) -> dict:
     """The two mechanisms the emulator's reply path pays per turn, measured here (same run):
-    a thread-pool hop (server.py Connection._reply -> responder.compose and _speak_audio -> PhraseCache.get
+    a thread-pool hop (speaker.py Speaker._compose -> responder.compose and _speak_audio -> PhraseCache.get
     both go through loop.run_in_executor, for work of a few us when warm) while the event loop is busy,
     vs a plain loop turn; and SessionStore.save() (called on the loop after every turn) vs sessions stored."""
     import timeit

@@ -18,7 +18,7 @@ from ..errors import LiveLabError
 __all__ = ["INVALID_ARGUMENT", "INTERNAL", "KEY_NOT_VALID", "UNREGISTERED", "GOAWAY_IGNORED",
            "DEADLINE_EXPIRED", "TOKEN_EXPIRED", "TOKEN_USED_UP", "model_not_found", "ProtocolError", "snake",
            "normalize", "b64decode_any", "parse_frame", "rate_of", "duration", "dumps", "audio_part_json",
-           "b64", "get"]
+           "b64", "get", "CloseWith", "Dropped"]
 
 # Close reasons. The first three are verbatim from production reports (live-protocol.md §8.2).
 INVALID_ARGUMENT = "Request contains an invalid argument."
@@ -31,6 +31,17 @@ GOAWAY_IGNORED = ("Connection aborted because the client failed to close the con
 DEADLINE_EXPIRED = "Deadline expired before operation could complete."  # after GoAway: kizuna-ai-lab/sokuji#179
 TOKEN_EXPIRED = "Token expired."  # inferred: no production text is documented
 TOKEN_USED_UP = "Token has been used too many times."  # inferred
+
+
+class CloseWith(LiveLabError):
+    """Close the client's socket with ``code`` and ``reason`` (control flow inside the emulator)."""
+
+    def __init__(self, code: int, reason: str):
+        self.code, self.reason = code, reason
+
+
+class Dropped(LiveLabError):
+    """The connection was dropped without a close frame (control flow inside the emulator)."""
 
 
 def model_not_found(model: str, api_version: str) -> str:
