@@ -42,6 +42,7 @@ log = logging.getLogger("livekit_lab.session")
 MAX_CHUNK_BYTES = 512 * 1024  # larger audio chunks are split by `turn`, refused by `send_audio`
 MAX_FRAME_BYTES = 4 * 1024 * 1024
 LIMIT_WARNING_S = 30.0
+HANDLE_WAIT_S = 1.0  # a planned resume waits this long at most for the handle that follows a turn
 
 
 class LiveSession:
@@ -307,7 +308,7 @@ class LiveSession:
 
     def _turn_completed(self, rec: TurnRecord) -> None:
         self.policy.turn_completed()
-        self.resumer.turn_done.set()  # first: a planned resume waiting for this turn runs before the caller
+        self.resumer.on_turn_done()  # first: a planned resume waiting for this turn runs before the caller
         if rec is not None:  # else held until turn() has sent its whole clip
             self.book.resolve(rec)
 
@@ -359,6 +360,12 @@ class Resumer:
         self.task: asyncio.Task | None = None
         self.pending: tuple[int | None, str] | None = None  # a fault on the new connection during a resume
         self.turn_done = asyncio.Event()  # set when a turn completes (a planned resume waits for it)
+        self.handles_at_turn_end: int | None = None  # transport.handles when the last turn completed
+
+    def on_turn_done(self) -> None:
+        """A turn completed: wake a planned resume waiting for it."""
+        self.handles_at_turn_end = self.s.transport.handles
+        self.turn_done.set()
 
     def _idle(self) -> bool:
         return self.task is None or self.task.done()
@@ -389,7 +396,9 @@ class Resumer:
             if s._closing:
                 return
             async with s._lock:
-                s._ready.clear()
+                s._ready.clear()  # before waiting for the handle: the caller's next turn waits too
+                if planned:
+                    await self._await_handle()
                 await s.transport.disconnect(abort=not planned)
                 resend, cut = s.book.cut(why, retry=s.policy.retry_cut)  # a planned resume out of time cuts too
                 if cut is not None:  # a player drops what it still holds of a reply that is asked again
@@ -423,6 +432,20 @@ class Resumer:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(min(0.05, max(0.0, deadline - time.monotonic()))):
                     await self.turn_done.wait()
+
+    async def _await_handle(self) -> None:
+        """After the turn a planned resume waited for: wait (within `HANDLE_WAIT_S` and the GoAway's
+        deadline) for the handle the service sends after that turn's turnComplete, so the resume
+        carries the turn (the service sends handles after turns, not at setup:
+        googleapis/python-genai#2527). No turn completed yet: nothing to wait for."""
+        s = self.s
+        if not s.transport.options.resumption or self.handles_at_turn_end is None:
+            return
+        end = time.monotonic() + HANDLE_WAIT_S
+        if s.policy.goaway_deadline is not None:
+            end = min(end, s.policy.goaway_deadline)
+        while s.transport.handles == self.handles_at_turn_end and time.monotonic() < end and not s._closing:
+            await asyncio.sleep(0.01)
 
     async def _reconnect(self) -> None:
         """Connect again with the latest handle (a refused handle starts a new Live session), with backoff."""

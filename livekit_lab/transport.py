@@ -189,6 +189,7 @@ class Transport:
         self.on_message = on_message
         self.on_fault = on_fault
         self.handle: str | None = None  # the latest resumption handle the service gave
+        self.handles = 0  # how many resumable handles it gave (a planned resume waits for the next)
         self.recorder: Any = None  # a `livekit_lab.trace.Recorder` that records every frame, or None
         self.gen = 0  # connection generation: a receive loop of an older one stays silent
         self.closing = False
@@ -288,6 +289,7 @@ class Transport:
                     inc = read_message(msg, time.monotonic_ns())
                     if inc.handle:
                         self.handle = inc.handle
+                        self.handles += 1
                     self.on_message(inc)
                 await asyncio.sleep(0)
         except asyncio.CancelledError:

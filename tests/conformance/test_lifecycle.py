@@ -83,10 +83,10 @@ async def test_session_clock_counts_connected_time_only():
         handle = None
         async with emu.client.aio.live.connect(model=M25, config=conf) as s:
             await s.send_client_content(turns=text_turn("remember tulip"))
-            for m in (await collect(s))[0]:
-                u = m.session_resumption_update
-                if u and u.resumable and u.new_handle:
-                    handle = u.new_handle
+            await collect(s)
+            u = (await asyncio.wait_for(s._receive(), 10)).session_resumption_update  # follows turnComplete
+            if u and u.resumable and u.new_handle:
+                handle = u.new_handle
         assert handle
         await asyncio.sleep(1.2)  # 1200 s of service time since the session began, ~0.1 s of it connected
         conf = types.LiveConnectConfig(**AUDIO, session_resumption=types.SessionResumptionConfig(handle=handle))

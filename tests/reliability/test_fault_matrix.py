@@ -86,7 +86,14 @@ def _check_resume(s, trace, *, cut: int, label: str) -> None:
     # a GoAway is planned: the client may finish what is in flight (even the whole test) before
     # its deadline, so it resumes at most once; the other faults force exactly one resume
     assert (s.reconnects in (0, 1) if "GoAway" in label else s.reconnects == 1), _diag(s, trace)
-    assert len({t.session for t in trace}) == 1, "a new Live session: the conversation was not kept"
+    if label.endswith(("after setup", "mid-reply")) and "GoAway" not in label:
+        # a fault before the service's first handle (it follows turn 1's turnComplete, not setup:
+        # googleapis/python-genai#2527): there is no handle to resume, so a new Live session answers
+        # every turn (the first connection may have finished turn 1 unseen)
+        last = trace[-1].session
+        assert sum(t.session == last for t in trace) >= N_TURNS, _diag(s, trace)
+    else:
+        assert len({t.session for t in trace}) == 1, "a new Live session: the conversation was not kept"
     assert len({t.connection for t in trace}) >= 1
     # nothing the user said was lost: each answered turn carried its whole utterance
     assert all(r.user_audio is not None and len(r.user_audio) >= 16000 for r in complete)
@@ -131,7 +138,8 @@ async def test_resume_after_a_client_side_fault_does_not_wait_for_the_close_hand
         for u in utterances:
             await s.turn(u, sr=16000, realtime=False, timeout=20)
     t_fault = next(e.t_ns for e in s.events if e.kind == "fault")
-    t_resumed = next(e.t_ns for e in s.events if e.kind == "resumed")
+    # the fault is in turn 1, before the first handle: the reconnect opens a new Live session
+    t_resumed = next(e.t_ns for e in s.events if e.kind in ("resumed", "setup_complete") and e.t_ns > t_fault)
     gap_ms = (t_resumed - t_fault) / 1e6
     assert s.reconnects == 1 and gap_ms < 1500, f"resumed {gap_ms:.0f} ms after the fault"
 
