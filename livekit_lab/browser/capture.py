@@ -125,7 +125,10 @@ class MediaIn:
     def stopped(self) -> None:
         """Capture stopped: release what the reorder buffer still holds to the callbacks."""
         with self._deliver_lock:
-            self._deliver(self.reorder.flush())
+            ready = self.reorder.flush()
+            if ready:
+                self.log.add_audio(ready)
+            self._deliver(ready)
 
     def frame(self, f: Frame) -> None:
         """Log one frame and pass its JPEG to the callbacks."""

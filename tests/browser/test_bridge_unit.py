@@ -85,8 +85,10 @@ def test_stop_flushes_and_a_new_run_restarts_the_sequence():
     assert got == [0]
     mb._on_custom(mb, {"type": "state", "capturing": False}, [])
     assert got == [0, 2] and mb.gaps == 1
+    assert mb.recent_audio() == pcm_of(0) + pcm_of(2)  # what stop released is kept too
     feed(mb, [41, 40], start_seq=40)  # Start pressed again: the page's seq continues
     assert got == [0, 2, 40, 41]
+    assert mb.recent_audio() == b"".join(pcm_of(s) for s in (0, 2, 40, 41))
 
 
 def test_two_threads_interleaving_still_deliver_in_order():
