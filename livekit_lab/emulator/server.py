@@ -380,9 +380,9 @@ class Connection:
         if token is not None:  # expire_time ends the session mid-way (inferred close text)
             self.tasks.append(asyncio.create_task(self.lifetime.token_expiry(token)))
         body = {"sessionId": self.state.id} if self.route.backend == "vertex" else {}
+        # no sessionResumptionUpdate here: the first handle follows the first turn (the speaker's)
+        # as on the real service (googleapis/python-genai#2527, pipecat-ai/pipecat#4355)
         await self.send_json({"setupComplete": body})
-        if cfg.resumption:
-            await self.lifetime.resumption_update(True)
 
     # -- input: each client message to the part it concerns ----------------------------------
     async def _reader(self) -> None:

@@ -184,3 +184,26 @@ async def test_token_on_the_unconstrained_route_is_unregistered(emu):
             await ws.recv()
     assert ei.value.rcvd.code == 1008
     assert ei.value.rcvd.reason.startswith("Method doesn't allow unregistered callers")
+
+
+@pytest.mark.conformance(
+    behaviour="With session resumption configured, nothing follows setupComplete until the client speaks: the "
+              "first sessionResumptionUpdate is resumable false while the reply is generated, and the first "
+              "handle comes after that turn's turnComplete (a connection lost before its first turn has no handle)",
+    source=("googleapis/python-genai#2527", "pipecat-ai/pipecat#4355", "pydantic/pydantic-ai#7188"),
+)
+async def test_first_resumption_handle_comes_after_the_first_turn(emu):
+    # source detail: python-genai#2527 ("session resumption handle is sent after session.receive() ends",
+    # i.e. after turnComplete); pipecat#4355 (a reconnect "before any session resumption handle has been
+    # received", early in a session); pydantic-ai#7188 ("the connection dropped before any handle arrived")
+    conf = types.LiveConnectConfig(**AUDIO, session_resumption=types.SessionResumptionConfig())
+    async with emu.client.aio.live.connect(model=M25, config=conf) as s:
+        with pytest.raises(asyncio.TimeoutError):  # not one message before the first turn
+            await asyncio.wait_for(s._receive(), 1.0)
+        await s.send_client_content(turns=text_turn("hello"))
+        msgs, data, _ = await collect(s)  # up to turnComplete
+        after = await asyncio.wait_for(s._receive(), 10)
+    during = [m.session_resumption_update for m in msgs if m.session_resumption_update]
+    assert data and during and all(not u.resumable and not u.new_handle for u in during)
+    u = after.session_resumption_update
+    assert u is not None and u.resumable and u.new_handle

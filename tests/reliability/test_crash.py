@@ -82,11 +82,15 @@ async def test_emulator_sigkill_mid_session_then_restart_resumes_with_nothing_lo
         backend = emu.backend()
         async with connect(backend, voice="Kore", max_reconnects=12) as s:
             await s.turn(utts[0], sr=16000, realtime=False, timeout=30)
+            # the service's handle follows turnComplete (googleapis/python-genai#2527): idle means after it
+            await _wait_for(lambda: s.handle is not None, 10)
             # 1: SIGKILL between turns (idle connection), restart on the same dir and port
             emu.kill()
             kills += 1
             emu.start()
+            before = s.handle
             await s.turn(utts[1], sr=16000, realtime=False, timeout=30)
+            await _wait_for(lambda: s.handle != before, 10)  # turn 1's handle: the resume carries turn 1
             # 2: SIGKILL while the reply streams, restart
             task = asyncio.create_task(s.turn(utts[2], sr=16000, realtime=False, timeout=40))
             n_audio = sum(e.kind == "audio" for e in s.events)
