@@ -17,7 +17,7 @@ from .errors import ConfigError
 __all__ = [
     "Voice", "Language", "Model", "voices", "voice", "languages", "language", "models", "model",
     "model_names", "tokens", "prices", "limits", "DEFAULT_MODEL", "DEFAULT_API_VERSION", "DEFAULT_VOICE",
-    "check_features", "Rule", "rules", "FEATURES",
+    "check_features", "required_setup", "Rule", "rules", "FEATURES",
 ]
 
 
@@ -213,6 +213,16 @@ def limits() -> dict:
 DEFAULT_MODEL: str = _data()["default_model"]
 DEFAULT_API_VERSION: str = _data()["default_api_version"]
 DEFAULT_VOICE: str = _data()["default_voice"]
+
+
+def required_setup(m: Model) -> dict:
+    """Setup fields ``m`` refuses to start without, as ``LiveConnectConfig`` keys.
+
+    The extended-thinking model needs ``thinking_config.thinking_level`` (LOW, MEDIUM or HIGH; a
+    setup without one closes 1007, per the model's rule source in the catalog): LOW, the lowest,
+    as Pipecat sends. Every other model: nothing.
+    """
+    return {"thinking_config": {"thinking_level": "LOW"}} if m.thinking == "extended" else {}
 
 
 def check_features(m: Model, api_version: str, *, affective: bool = False, proactive: bool = False,

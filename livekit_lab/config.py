@@ -147,8 +147,8 @@ def build(opts: LiveOptions, *, backend: str = "gemini", api_version: str | None
         cfg.enable_affective_dialog = True
     if opts.proactive and not m.always_on("proactive"):
         cfg.proactivity = types.ProactivityConfig(proactive_audio=True)
-    if m.thinking == "extended":  # a level is required (catalog source): the lowest, as Pipecat does
-        cfg.thinking_config = types.ThinkingConfig(thinking_level=types.ThinkingLevel("LOW"))
+    if thinking := catalog.required_setup(m).get("thinking_config"):  # the extended-thinking model
+        cfg.thinking_config = types.ThinkingConfig(thinking_level=types.ThinkingLevel(thinking["thinking_level"]))
     if opts.input_transcription:
         cfg.input_audio_transcription = types.AudioTranscriptionConfig()
     if opts.output_transcription and modality == "AUDIO":

@@ -68,3 +68,11 @@ def test_client_sends_a_thinking_level_only_to_the_extended_thinking_model():
     assert cfg.thinking_config.thinking_level == "LOW"
     _, cfg = config.build(config.LiveOptions(model="gemini-3.8-live"))
     assert cfg.thinking_config is None
+
+
+def test_required_setup_is_the_one_definition_of_what_a_model_cannot_start_without():
+    """catalog.required_setup feeds both config.build and notebook 07's raw probes."""
+    assert catalog.required_setup(catalog.model("gemini-3.8-live-extended-thinking")) == {
+        "thinking_config": {"thinking_level": "LOW"}}
+    assert all(catalog.required_setup(catalog.model(m)) == {} for m in catalog.model_names("gemini")
+               if m != "gemini-3.8-live-extended-thinking")
