@@ -43,6 +43,7 @@ log = logging.getLogger("livekit_lab.emulator")
 
 MAX_FRAME_BYTES = 8 * 1024 * 1024  # larger client frames get 1007 (inferred)
 SETUP_TIMEOUT_S = 60.0
+DROP_LINGER_S = 5.0  # a dropped connection waits this long at most for the client to close its side
 FAULT_HEADER = "x-livekit-lab-fault"
 TAG_HEADER = "x-livekit-lab-tag"
 
@@ -250,6 +251,8 @@ class Connection:
         self.state: LiveState | None = None  # set by setup, as are `cfg` and `detector`
         self.send_lock = asyncio.Lock()
         self.closed = False
+        self.dropped = False  # `drop` ended the connection: what arrives is discarded
+        self.state_ended = False
         self.reader_task: asyncio.Task | None = None
         self.close_req: tuple[int, str] | None = None  # a close asked for by another task (see close)
         self.tasks: list[asyncio.Task] = []
@@ -266,7 +269,7 @@ class Connection:
         if self.plan.slow_ms:
             await asyncio.sleep(self.plan.slow_ms / 1000)
         async with self.send_lock:
-            if self.ws.closed:
+            if self.ws.closed or self.dropped:
                 raise Dropped()
             await self.ws.send_bytes(data)
 
@@ -283,6 +286,8 @@ class Connection:
         the transport without waiting for the client's close frame; the client's audio still
         in flight then meets a closed socket, the kernel answers with a reset, and a reset can
         discard the close frame the client had received but not yet read: it saw 1006, not ``code``."""
+        if self.dropped:  # no close frame after a drop
+            return
         if self.close_req is None:
             self.close_req = (code, reason)
         reader = self.reader_task
@@ -297,18 +302,30 @@ class Connection:
     def drop(self) -> None:
         """End the TCP connection with no WebSocket close frame (the client sees 1006).
 
-        The socket is shut down in order (FIN), not reset: a reset lets the client's kernel discard
-        data it already received, which would make "what the client saw before the drop" vary from
-        run to run."""
+        In order: a FIN after everything sent (no TLS close_notify), and the socket stays open (what
+        arrives is read and discarded) until the client closes its side, `DROP_LINGER_S` at most.
+        It used to close the TLS transport, which sends close_notify and waits for the client's;
+        audio the client still sent in that wait failed the server's TLS shutdown, the socket
+        closed with a reset, and the client's transport failed on its next write and closed
+        without reading what it had received (the last reply, its turnComplete and handle)."""
+        self.dropped = True
+        self._end_state()  # for the service the connection is gone now
         transport = self.request.transport
-        if transport is not None:
+        if transport is None:
+            return
+        # the TCP transport beneath asyncio's TLS one (no public accessor); write_eof flushes first
+        tcp = getattr(getattr(transport, "_ssl_protocol", None), "_transport", None) or transport
+        if not tcp.can_write_eof():
             transport.close()
+            return
+        tcp.write_eof()
+        self.loop.call_later(DROP_LINGER_S, transport.abort)
 
     async def _recv(self, timeout: float | None = None):
         msg = await self.ws.receive(timeout=timeout)
         if msg.type in (WSMsgType.TEXT, WSMsgType.BINARY):
             return msg.data
-        if msg.type == WSMsgType.ERROR:  # e.g. a frame over aiohttp's own limit
+        if msg.type == WSMsgType.ERROR and not self.dropped:  # e.g. a frame over aiohttp's own limit
             raise CloseWith(1007, P.INVALID_ARGUMENT)
         return None  # closed
 
@@ -334,7 +351,8 @@ class Connection:
         except CloseWith as c:
             await self.close(c.code, c.reason)
         except Dropped:
-            pass
+            while self.dropped and await self._recv() is not None:
+                pass  # until the client closes its side (see drop)
         except (ConnectionResetError, asyncio.CancelledError):
             pass
         except Exception:  # a bug must never leave a hung socket or a traceback on the wire
@@ -345,12 +363,20 @@ class Connection:
             for t in self.tasks:
                 t.cancel()
             self.tools.cancel()
-            if self.state is not None:
-                self.svc.sessions.detach(self.state)
-                self.state.ended_wall = time.time()
-                self.svc.sessions.save(self.state)
-            if not self.ws.closed:
+            self._end_state()
+            if self.dropped and self.request.transport is not None:
+                self.request.transport.abort()
+            elif not self.ws.closed:
                 await self.ws.close()
+
+    def _end_state(self) -> None:
+        """Once: the Live session's clock stops until a resumption, and its state is saved."""
+        if self.state is None or self.state_ended:
+            return
+        self.state_ended = True
+        self.svc.sessions.detach(self.state)
+        self.state.ended_wall = time.time()
+        self.svc.sessions.save(self.state)
 
     async def _setup(self) -> None:
         """Read and apply the setup message (`admission`), open or resume the Live session, and
@@ -390,6 +416,8 @@ class Connection:
             raw = await self._recv()
             if raw is None:
                 return
+            if self.dropped:  # see drop
+                continue
             t_ns = time.monotonic_ns()
             try:
                 kind, body = P.parse_frame(raw, max_bytes=MAX_FRAME_BYTES)
