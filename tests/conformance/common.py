@@ -54,3 +54,13 @@ async def refused(client, model, config) -> errors.APIError:
     with pytest.raises(errors.APIError) as ei:
         await one_turn(client, model, config)
     return ei.value
+
+
+async def answered_or_invalid(client, model, config, ok: bool) -> None:
+    """``ok``: the setup is accepted and a text turn gets reply audio; else it closes 1007 with
+    the service's invalid-argument text."""
+    if ok:
+        assert (await one_turn(client, model, config))[1]
+    else:
+        e = await refused(client, model, config)
+        assert e.code == 1007 and e.details == INVALID
